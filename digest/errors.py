@@ -1,0 +1,60 @@
+"""The exceptions digest raises for things a user can fix.
+
+    DigestError                 anything the CLI reports as one line, no traceback
+    ├── ConfigError             the config file is missing, unreadable or invalid (exit 2)
+    ├── UsageError              a command was called wrongly (exit 2)
+    ├── SourceError             one feed or page could not be fetched or parsed
+    ├── TemplateError           a template is missing or broken
+    ├── DeliveryError           a message could not be handed to the transport
+    │   ├── TemporaryFailure    worth retrying later (SMTP 4xx, dropped connection)
+    │   └── PermanentFailure    not worth retrying (SMTP 5xx, bad address)
+    └── StoreError              the data directory or database is unusable
+
+Everything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """Base class: the CLI prints ``str(error)`` on one line and exits with ``exit_code``."""
+
+    exit_code = 1
+
+
+class ConfigError(DigestError):
+    """Every problem found in one config file, reported together."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class UsageError(DigestError):
+    exit_code = 2
+
+
+class SourceError(DigestError):
+    pass
+
+
+class TemplateError(DigestError):
+    pass
+
+
+class DeliveryError(DigestError):
+    pass
+
+
+class TemporaryFailure(DeliveryError):
+    pass
+
+
+class PermanentFailure(DeliveryError):
+    pass
+
+
+class StoreError(DigestError):
+    pass

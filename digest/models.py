@@ -1,0 +1,204 @@
+"""The values passed between stages. All frozen: a stage returns new values, never edits old ones.
+
+collect    SourceConfig          -> FeedResult (FetchState, Article...)
+collect    page URL              -> Page
+extract    Page                  -> Extracted
+summarize  Article               -> Summary
+edition    Article + Summary     -> Edition (Section, Item)
+render     Edition               -> Email
+deliver    Email + Recipient     -> DeliveryResult
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Image:
+    """A picture hosted elsewhere; emails link to it, never embed it."""
+
+    url: str
+    alt: str = ""
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class Article:
+    """One news item, as collected and (when the feed had only a teaser) completed from its page."""
+
+    id: str
+    """Stable across fetches: a unique guid, else the canonical link, else a content hash."""
+    source: str
+    """The configured source name, shown beside the article."""
+    section: str
+    url: str
+    """Absolute http(s) link to the article, tracking parameters removed."""
+    title: str
+    """Plain text: entities decoded, tags and extra whitespace removed."""
+    text: str
+    """Plain text, paragraphs separated by a blank line. Never HTML."""
+    published: datetime
+    """Aware, UTC. Falls back to the updated time, then to when digest first saw it."""
+    author: str = ""
+    image: Image | None = None
+    language: str = ""
+    tags: tuple[str, ...] = ()
+    priority: int = 0
+    """The source's configured priority."""
+    source_key: str = ""
+    """The configured URL of the source it came from."""
+
+
+@dataclass(frozen=True)
+class FetchState:
+    """What digest remembers about one source between fetches."""
+
+    key: str
+    """The source's configured URL: its identity in the store."""
+    url: str
+    """Where to fetch it now: the configured URL, or where a permanent redirect pointed."""
+    etag: str = ""
+    last_modified: str = ""
+    not_before: datetime | None = None
+    """Skip the source until then (Retry-After, Cache-Control max-age)."""
+    last_success: datetime | None = None
+    last_error: str = ""
+    failures: int = 0
+    """Consecutive failed fetches."""
+    disabled: str = ""
+    """Why the source is no longer fetched (410 Gone), or empty."""
+
+
+FeedStatus = Literal["ok", "unchanged", "skipped", "failed", "disabled"]
+
+
+@dataclass(frozen=True)
+class FeedResult:
+    """The outcome of fetching one source: its new state and the articles it gave."""
+
+    state: FetchState
+    status: FeedStatus
+    articles: tuple[Article, ...] = ()
+    message: str = ""
+    """One line for the user: the error, or why the source was skipped."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """An article page as fetched."""
+
+    url: str
+    """Where the page was finally found, after redirects."""
+    html: str
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What extract found in a page: the main text and whatever metadata the page offers."""
+
+    text: str
+    title: str = ""
+    author: str = ""
+    published: datetime | None = None
+    image: Image | None = None
+    language: str = ""
+
+
+@dataclass(frozen=True)
+class Summary:
+    article_id: str
+    sentences: tuple[str, ...]
+    """Whole sentences, in the article's order."""
+    method: str
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.sentences)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One story in an edition: the article that tells it best, and its summary."""
+
+    article: Article
+    summary: Summary
+    also: tuple[Article, ...] = ()
+    """Other articles about the same story ("also covered by")."""
+    update: bool = False
+    """True when the story was in an earlier edition and has grown since."""
+    rank: int = 0
+    """0 for the day's most important story; the size budget drops the highest ranks first."""
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One day's newsletter, before it is rendered."""
+
+    key: str
+    """The edition's date in the newsletter's time zone, YYYY-MM-DD: built and sent once."""
+    number: int
+    """Issue number, counting from 1."""
+    date: datetime
+    """When it was built, in the newsletter's time zone."""
+    top: tuple[Item, ...]
+    sections: tuple[Section, ...]
+    more: tuple[Item, ...] = ()
+    """Items that did not fit the size budget: listed only in the web edition."""
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        """The items shown in the email, in reading order (``more`` excluded)."""
+        return self.top + tuple(item for section in self.sections for item in section.items)
+
+    @property
+    def article_ids(self) -> tuple[str, ...]:
+        """Every article the edition carries: leads, "also covered by", and ``more``."""
+        ids = [a.id for item in self.items + self.more for a in (item.article, *item.also)]
+        return tuple(dict.fromkeys(ids))
+
+
+@dataclass(frozen=True)
+class Email:
+    """A rendered edition, the same for every recipient until :func:`render.personalize`."""
+
+    edition_key: str
+    subject: str
+    html: str
+    """CSS already inlined; holds placeholders for the per-recipient parts."""
+    text: str
+    preheader: str
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str = ""
+    unsubscribe_url: str = ""
+    """Signed one-click link (https), or empty when no base_url is configured."""
+    unsubscribe_mailto: str = ""
+
+
+DeliveryStatus = Literal["pending", "sending", "sent", "deferred", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One row of the delivery ledger: an edition for one recipient."""
+
+    edition_key: str
+    email: str
+    status: DeliveryStatus
+    attempts: int = 0
+    reply: str = ""
+    next_attempt: datetime | None = None
+    updated: datetime | None = None

@@ -1,0 +1,243 @@
+"""Render: an Edition becomes an Email (subject, HTML with inlined CSS, plain text).
+
+Templates are Jinja2, searched in the user's folder first, then in the default
+theme; the default theme is also reachable as ``default/NAME`` so an override
+can extend it. CSS is inlined by premailer once per edition; the parts that
+differ per recipient are placeholders filled in by :func:`personalize`, so
+inlining never runs per recipient.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+import jinja2
+from premailer import Premailer
+
+from digest import resources
+from digest.config import NewsletterConfig, RenderConfig
+from digest.errors import TemplateError
+from digest.models import Edition, Email, Item, Recipient
+
+HTML_TEMPLATE = "edition.html"
+TEXT_TEMPLATE = "edition.txt"
+SUBJECT_TEMPLATE = "subject.txt"
+TEXT_WIDTH = 72
+
+# Stand-ins for the per-recipient parts; plain ASCII so neither Jinja nor premailer alters them.
+UNSUBSCRIBE_URL = "DIGEST-PLACEHOLDER-UNSUBSCRIBE-URL"
+RECIPIENT_NAME = "DIGEST-PLACEHOLDER-RECIPIENT-NAME"
+"""Replaced by " Name" (with its leading space) or by nothing, so "Hello{{ recipient_name }}," reads well."""
+
+
+def default_theme() -> Path:
+    return resources.bundled("templates")
+
+
+def environment(user_templates: str = "") -> jinja2.Environment:
+    """Templates from the user's folder first, then the default theme (also as 'default/...')."""
+    folders = [Path(user_templates)] if user_templates else []
+    folders.append(default_theme())
+    loader = jinja2.ChoiceLoader(
+        [
+            jinja2.FileSystemLoader([str(f) for f in folders]),
+            jinja2.PrefixLoader({"default": jinja2.FileSystemLoader(str(default_theme()))}),
+        ]
+    )
+    env = jinja2.Environment(
+        loader=loader,
+        autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["wrap"] = wrap
+    env.globals["folders"] = folders
+    return env
+
+
+def wrap(text: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
+    """Plain text wrapped at ``width`` columns; long URLs stay whole on their own line."""
+    return textwrap.fill(
+        " ".join(text.split()),
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def render_email(
+    edition: Edition,
+    newsletter: NewsletterConfig,
+    settings: RenderConfig,
+    *,
+    env: jinja2.Environment | None = None,
+) -> tuple[Email, Edition]:
+    """The Email, and the edition as it fits the byte budget (low-ranked items moved to ``more``)."""
+    env = env or environment(settings.templates)
+    email = _render(edition, newsletter, settings, env)
+    while _size(email) > settings.max_html_bytes and edition.items:
+        edition = _without_lowest(edition, _items_to_drop(edition, email, settings))
+        email = _render(edition, newsletter, settings, env)
+    return email, edition
+
+
+def _size(email: Email) -> int:
+    return len(email.html.encode("utf-8"))
+
+
+def _items_to_drop(edition: Edition, email: Email, settings: RenderConfig) -> int:
+    """Estimate how many of the lowest-ranked items must go for the HTML to fit."""
+    per_item = _size(email) / max(len(edition.items), 1)
+    return max(1, math.ceil((_size(email) - settings.max_html_bytes) / per_item))
+
+
+def _without_lowest(edition: Edition, count: int) -> Edition:
+    dropped = sorted(edition.items, key=lambda i: i.rank)[-count:]
+    gone = {id(item) for item in dropped}
+    sections = tuple(
+        replace(s, items=tuple(i for i in s.items if id(i) not in gone)) for s in edition.sections
+    )
+    return replace(
+        edition,
+        top=tuple(i for i in edition.top if id(i) not in gone),
+        sections=tuple(s for s in sections if s.items),
+        more=tuple(sorted(edition.more + tuple(dropped), key=lambda i: i.rank)),
+    )
+
+
+def _render(
+    edition: Edition, newsletter: NewsletterConfig, settings: RenderConfig, env: jinja2.Environment
+) -> Email:
+    context = _context(edition, newsletter, settings)
+    with _template_errors(env):
+        subject = " ".join(env.get_template(SUBJECT_TEMPLATE).render(context).split())
+        context["subject"] = subject
+        body = env.get_template(HTML_TEMPLATE).render(context)
+        text = env.get_template(TEXT_TEMPLATE).render(context).strip() + "\n"
+    return Email(
+        edition_key=edition.key,
+        subject=subject,
+        html=inline_css(body),
+        text=text,
+        preheader=context["preheader"],
+    )
+
+
+@contextmanager
+def _template_errors(env: jinja2.Environment) -> Iterator[None]:
+    """Turn Jinja's exceptions into one-line TemplateErrors that say where to look."""
+    try:
+        yield
+    except jinja2.TemplateNotFound as error:
+        searched = ", ".join(str(f) for f in env.globals["folders"])  # type: ignore[attr-defined]
+        raise TemplateError(f"template {error.name!r} not found; searched {searched}") from None
+    except jinja2.TemplateSyntaxError as error:
+        raise TemplateError(
+            f"{error.filename or error.name}:{error.lineno}: template syntax error: {error.message}"
+        ) from None
+    except jinja2.UndefinedError as error:
+        raise TemplateError(f"template error: {error.message}") from None
+
+
+def _context(
+    edition: Edition, newsletter: NewsletterConfig, settings: RenderConfig
+) -> dict[str, Any]:
+    zone = ZoneInfo(newsletter.timezone)
+    stories = len(edition.items)
+    top = edition.items[0].article.title if edition.items else ""
+    return {
+        "newsletter": newsletter,
+        "edition": edition,
+        "date": format_date(edition.date.astimezone(zone), newsletter.date_format),
+        "preheader": f"{top} — and {stories - 1} more stories" if stories > 1 else top,
+        "link": lambda url: add_query(url, settings.link_params),
+        "local_time": lambda moment: moment.astimezone(zone).strftime("%H:%M"),
+        "web_url": web_url(newsletter.base_url, edition.key),
+        "unsubscribe_url": UNSUBSCRIBE_URL,
+        "recipient_name": RECIPIENT_NAME,
+        "more_count": len(edition.more),
+    }
+
+
+def format_date(moment: datetime, fmt: str) -> str:
+    # %-d (day without a leading zero) is not portable; do it here.
+    return moment.strftime(fmt.replace("%-d", str(moment.day)))
+
+
+def web_url(base_url: str, key: str) -> str:
+    return f"{base_url.rstrip('/')}/editions/{key}/" if base_url else ""
+
+
+def add_query(url: str, params: str) -> str:
+    """``url`` with the configured tracking parameters added (existing ones kept)."""
+    if not params:
+        return url
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + parse_qsl(params)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def inline_css(markup: str) -> str:
+    """premailer with the options that keep dark-mode and phone rules working."""
+    premailer = Premailer(
+        markup,
+        strip_important=False,  # the media queries need !important to beat the inlined styles
+        keep_style_tags=True,  # media queries cannot be inlined; they stay in <style>
+        remove_classes=False,
+        disable_validation=True,
+        allow_network=False,
+        cssutils_logging_level=logging.CRITICAL,
+    )
+    return str(premailer.transform(pretty_print=False))
+
+
+def personalize(email: Email, recipient: Recipient) -> tuple[str, str]:
+    """The HTML and text bodies for one recipient: placeholders replaced, nothing re-rendered."""
+    name = f" {recipient.name}" if recipient.name else ""
+    url = recipient.unsubscribe_url or recipient.unsubscribe_mailto
+    body = email.html.replace(UNSUBSCRIBE_URL, html.escape(url, quote=True)).replace(
+        RECIPIENT_NAME, html.escape(name)
+    )
+    text = email.text.replace(UNSUBSCRIBE_URL, url).replace(RECIPIENT_NAME, name)
+    return body, text
+
+
+def edition_json(edition: Edition) -> dict[str, Any]:
+    """The edition as plain data, for the archive and the web edition."""
+
+    def item(i: Item) -> dict[str, Any]:
+        return {
+            "title": i.article.title,
+            "url": i.article.url,
+            "source": i.article.source,
+            "section": i.article.section,
+            "published": i.article.published.isoformat(),
+            "summary": list(i.summary.sentences),
+            "also": [{"source": a.source, "url": a.url, "title": a.title} for a in i.also],
+            "update": i.update,
+        }
+
+    return {
+        "key": edition.key,
+        "number": edition.number,
+        "date": edition.date.isoformat(),
+        "top": [item(i) for i in edition.top],
+        "sections": [
+            {"name": s.name, "items": [item(i) for i in s.items]} for s in edition.sections
+        ],
+        "more": [item(i) for i in edition.more],
+    }

@@ -1,0 +1,102 @@
+"""Plain-text helpers shared by the stages: HTML to text, whitespace, word counts.
+
+Nothing from a feed or a page reaches an email as HTML: it is turned into plain
+text here, and the templates escape it again.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import lxml.html
+from lxml import etree
+
+BLOCK_TAGS = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figure",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tbody",
+        "td",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+    ]
+)
+DROPPED_TAGS = (
+    "script",
+    "style",
+    "noscript",
+    "iframe",
+    "object",
+    "embed",
+    "template",
+    "figcaption",
+)
+
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+_WORD = re.compile(r"\w+(?:[-'’]\w+)*")
+
+
+def html_to_text(markup: str) -> str:
+    """Plain text of an HTML fragment, one paragraph per block, paragraphs split by a blank line."""
+    if "<" not in markup:
+        return clean_text(html.unescape(markup))
+    try:
+        root = lxml.html.fragment_fromstring(markup, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return clean_text(html.unescape(re.sub(r"<[^>]*>", " ", markup)))
+    for dropped in list(root.iter(*DROPPED_TAGS)):
+        dropped.drop_tree()
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.tag.lower() in BLOCK_TAGS:
+            element.tail = "\n\n" + (element.tail or "")
+            if element.tag.lower() != "br":
+                element.text = "\n\n" + (element.text or "")
+    return clean_text(root.text_content())
+
+
+def clean_text(text: str) -> str:
+    """Collapse runs of spaces, keep paragraph breaks, trim each paragraph."""
+    paragraphs = (_SPACES.sub(" ", p).strip() for p in _BLANK_LINES.split(text.replace("\r", "")))
+    return "\n\n".join(" ".join(p.split("\n")).strip() for p in paragraphs if p.strip())
+
+
+def clean_line(text: str) -> str:
+    """One line of plain text from something that may hold tags, entities, or line breaks."""
+    return " ".join(html_to_text(text).split())
+
+
+def word_count(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def paragraphs(text: str) -> list[str]:
+    return [p for p in text.split("\n\n") if p.strip()]

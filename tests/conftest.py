@@ -1,0 +1,191 @@
+"""Shared fixtures: real servers on 127.0.0.1 (HTTP for feeds and pages, SMTP for delivery)."""
+
+from __future__ import annotations
+
+import http.server
+import re
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digest import demo
+from digest.config import Config, load_config
+from digest.store import Store, open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+FIXED_NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+
+
+Route = Callable[[http.server.BaseHTTPRequestHandler], None]
+
+
+@dataclass
+class HttpServer:
+    """A real HTTP server: files from ``folder``, or a route function per path."""
+
+    folder: Path
+    base_url: str = ""
+    routes: dict[str, Route] = field(default_factory=dict)
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def hits(self, path: str) -> int:
+        return sum(1 for p, _ in self.requests if p == "/" + path.lstrip("/"))
+
+
+def _handler_for(server: HttpServer) -> type[http.server.SimpleHTTPRequestHandler]:
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(server.folder), **kwargs)
+
+        def do_GET(self) -> None:
+            path = self.path.split("?")[0]
+            server.requests.append((path, dict(self.headers.items())))
+            route = server.routes.get(path)
+            if route is not None:
+                route(self)
+            else:
+                super().do_GET()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[HttpServer]:
+    folder = tmp_path / "www"
+    folder.mkdir()
+    server = HttpServer(folder)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(server))
+    httpd.daemon_threads = True
+    server.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def respond(
+    handler: http.server.BaseHTTPRequestHandler, status: int, body: bytes = b"", **headers: str
+) -> None:
+    """Send a complete response from a route function."""
+    handler.send_response(status)
+    for name, value in headers.items():
+        handler.send_header(name.replace("_", "-"), value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+# --- the demo site ---------------------------------------------------------------------------
+
+
+@dataclass
+class DemoSite:
+    server: HttpServer
+    config_path: Path
+    now: datetime
+
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+
+def demo_config_text(base_url: str, data_dir: Path) -> str:
+    """config/demo.toml, pointed at ``base_url`` and ``data_dir``."""
+    text = (ROOT / "config" / "demo.toml").read_text(encoding="utf-8")
+    text = text.replace(f"http://{demo.HOST}:{demo.PORT}", base_url)
+    return re.sub(r'(?m)^data_dir = ".*"$', f'data_dir = "{data_dir.as_posix()}"', text)
+
+
+@pytest.fixture
+def demo_site(http_server: HttpServer, tmp_path: Path) -> DemoSite:
+    now = FIXED_NOW  # a fixed clock: no test depends on the time of day it runs at
+    demo.write_site(http_server.folder, base_url=http_server.base_url, now=now)
+    config_path = tmp_path / "demo.toml"
+    config_path.write_text(
+        demo_config_text(http_server.base_url, tmp_path / "data"), encoding="utf-8"
+    )
+    return DemoSite(http_server, config_path, now)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = open_store(tmp_path / "store")
+    yield opened
+    opened.close()
+
+
+# --- SMTP ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    messages: list[tuple[list[str], Message]]
+
+    def received_by(self, address: str) -> list[Message]:
+        return [m for rcpts, m in self.messages if address in rcpts]
+
+
+class _Collector:
+    def __init__(self, messages: list[tuple[list[str], Message]]) -> None:
+        self.messages = messages
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(
+            (list(envelope.rcpt_tos), message_from_bytes(envelope.original_content))
+        )
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    from aiosmtpd.controller import Controller
+
+    messages: list[tuple[list[str], Message]] = []
+    port = free_port()
+    controller = Controller(_Collector(messages), hostname="127.0.0.1", port=port)
+    controller.start()
+    yield SmtpServer("127.0.0.1", port, messages)
+    controller.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def digest_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "digest", *args]

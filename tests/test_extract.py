@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import pytest
+
+from digest.extract import clean_article_text, extract_page, is_furniture
+from digest.models import Page
+
+PAGE = """<!DOCTYPE html><html lang="en"><head><title>Rates held | Example News</title>
+<meta property="og:image" content="https://news.example.com/img/rates.png">
+<meta name="author" content="Ana Lima">
+<meta property="article:published_time" content="2026-03-10T05:30:00+00:00">
+<script>track()</script></head>
+<body><nav><a href="/">Home</a> | <a href="/economy">Economy</a> | <a href="/markets">Markets</a></nav>
+<div class="ticker">DOW 38,512.30 +0.42% S&amp;P 500 5,120.75 -0.18%</div>
+<article><h1>Central bank holds rates at 4%</h1>
+<figure><img src="/img/rates.png" alt="The bank's headquarters"><figcaption>The bank's headquarters. Photo: Reuters</figcaption></figure>
+<p>The central bank held its main interest rate at 4% on Thursday, as most economists had expected, and signalled that cuts were still some months away.</p>
+<p>Governor Ana Lima said inflation had fallen faster than forecast but that wage growth remained too strong for comfort.</p>
+<p>"We are not there yet," she told reporters after the decision. Markets barely moved, and the currency was steady against the dollar.</p>
+<p>Economists at several banks now expect the first cut in June, later than they had forecast a month ago.</p>
+</article>
+<div class="signup"><h2>Welcome to Example News</h2><p>Sign up for daily updates for the most important stories unfolding in the global economy.</p></div>
+<footer>&copy; 2026 Example News. All rights reserved.</footer></body></html>"""
+
+
+def test_the_main_text_without_the_site_around_it() -> None:
+    found = extract_page(Page(url="https://news.example.com/rates", html=PAGE))
+    assert found.text.startswith("The central bank held its main interest rate at 4% on Thursday")
+    assert found.text.count("\n\n") == 3
+    for furniture in (
+        "Sign up",
+        "All rights reserved",
+        "DOW 38,512",
+        "Photo: Reuters",
+        "Home",
+        "track()",
+    ):
+        assert furniture not in found.text
+    assert found.title.startswith("Central bank holds rates")
+    assert found.author == "Ana Lima"
+    assert found.image is not None and found.image.url == "https://news.example.com/img/rates.png"
+    assert (
+        found.published is not None and found.published.isoformat() == "2026-03-10T05:30:00+00:00"
+    )
+
+
+@pytest.mark.parametrize(
+    "html", ["", "<html></html>", "not html at all", "<html><body><p>Tiny.</p></body></html>"]
+)
+def test_an_empty_or_malformed_page_gives_text_not_an_error(html: str) -> None:
+    found = extract_page(Page(url="", html=html))
+    assert isinstance(found.text, str)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Menu",
+        "Sign up for daily updates for the most important stories unfolding in the global economy.",
+        "Trump Confirms Offer. Source: President Donald J. Trump, Public domain, via Wikimedia Commons",
+        "Photo: AP",
+        "© 2026 Example News",
+        "Welcome to EconoTimes",
+        "DOW 38,512.30 +0.42% NASDAQ 16,102.11 -0.31%",
+        "Read more: Oil prices fall",
+    ],
+)
+def test_furniture_lines(line: str) -> None:
+    assert is_furniture(line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "The central bank held its main interest rate at 4% on Thursday.",
+        "Shares rose 3% after the company said it would sign up 2,000 new clients.",
+        "Gold rose to a record $2,950 an ounce.",
+    ],
+)
+def test_story_lines_are_kept(line: str) -> None:
+    assert not is_furniture(line)
+
+
+def test_cleaning_drops_the_repeated_headline_and_exact_repeats() -> None:
+    text = "Rates held\nThe bank held rates on Thursday.\nThe bank held rates on Thursday.\nMarkets rose."
+    assert (
+        clean_article_text(text, title="Rates held")
+        == "The bank held rates on Thursday.\n\nMarkets rose."
+    )

@@ -1,0 +1,147 @@
+"""The whole pipeline, end to end, with the demo site served by a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import lxml.html
+
+from digest import demo, pipeline
+from digest.store import open_store
+from digest.text import word_count
+
+from .conftest import DemoSite
+
+
+def outbox_messages(folder: Path) -> list[EmailMessage]:
+    return [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+        for p in sorted(folder.glob("*.eml"))
+    ]
+
+
+def test_collect_build_and_send_to_the_outbox(demo_site: DemoSite) -> None:
+    config = demo_site.config()
+    now = demo_site.now
+    content = demo.load_content()
+    with open_store(config.data_dir) as store:
+        for address, name in demo.SUBSCRIBERS:
+            store.add_subscriber(address, name=name, now=now)
+
+        collected = pipeline.collect(config, store, now=now)
+        assert collected.count("ok") == 7 and collected.count("failed") == 0
+        assert collected.new == len(content.articles)
+        assert collected.page_errors == []
+        # Teaser-only feeds were completed from the article pages, without the site's furniture.
+        teaser_feeds = {
+            f"{demo_site.server.base_url}/{f.path}" for f in content.feeds.values() if f.teaser
+        }
+        completed = [a for a in store.latest_articles(100) if a.source_key in teaser_feeds]
+        assert completed and all(word_count(a.text) > 150 for a in completed)
+        for a in completed:
+            for furniture in (
+                "Sign up for daily updates",
+                "Market Data",
+                "All rights reserved",
+                "DOW 38,512",
+            ):
+                assert furniture not in a.text
+
+        built = pipeline.build(config, store, now=now)
+        assert built.edition is not None and built.email is not None
+        assert set(built.paths) == {"edition.html", "edition.txt", "edition.json", "sample.eml"}
+        assert built.edition.items
+
+        sent = pipeline.send(config, store, now=now)
+        assert sent.counts == {"sent": 3, "deferred": 0, "failed": 0, "skipped": 0}
+
+    html = built.paths["edition.html"].read_text(encoding="utf-8")
+    doc = lxml.html.fromstring(html)
+    assert doc.cssselect("td.story")
+    for story in doc.cssselect("td.story"):
+        link = story.cssselect(".headline a")[0]
+        assert link.get("href", "").startswith(demo_site.server.base_url)
+        assert story.cssselect(".meta")[0].text_content().strip()
+        assert story.cssselect(".summary")[0].text_content().strip()
+    assert 'style="' in html, "CSS inlined"
+    for item in built.edition.items:
+        assert 2 <= len(item.summary.sentences) <= 3, item.summary
+        assert item.summary.method == "news"
+        assert all(s in item.article.text for s in item.summary.sentences)
+
+    messages = outbox_messages(config.data_dir / "outbox" / built.edition.key)
+    assert sorted(str(m["To"].addresses[0].addr_spec) for m in messages) == sorted(
+        a for a, _ in demo.SUBSCRIBERS
+    )
+    for message in messages:
+        assert message.get_content_type() == "multipart/alternative"
+        assert message["Subject"] == built.email.subject
+        name = dict(demo.SUBSCRIBERS)[message["To"].addresses[0].addr_spec]
+        html_part = message.get_body(("html",))
+        assert html_part is not None and f"Hello {name}," in html_part.get_content()
+
+
+def test_collecting_again_parses_nothing_and_duplicates_nothing(demo_site: DemoSite) -> None:
+    config = demo_site.config()
+    with open_store(config.data_dir) as store:
+        first = pipeline.collect(config, store, now=demo_site.now)
+        pages_before = sum(
+            demo_site.server.hits(p) for p, _ in demo_site.server.requests if p.endswith(".html")
+        )
+        second = pipeline.collect(config, store, now=demo_site.now + timedelta(minutes=30))
+        pages_after = sum(
+            demo_site.server.hits(p) for p, _ in demo_site.server.requests if p.endswith(".html")
+        )
+        assert first.new == 36
+        assert second.count("unchanged") == 7, [r.status for r in second.results]
+        assert (second.new, second.updated) == (0, 0)
+        assert pages_after == pages_before, "no article page fetched again"
+        assert len(store.latest_articles(1000)) == 36
+
+
+def test_sending_twice_delivers_once(demo_site: DemoSite) -> None:
+    config = demo_site.config()
+    with open_store(config.data_dir) as store:
+        store.add_subscriber("one@example.com", now=demo_site.now)
+        pipeline.collect(config, store, now=demo_site.now)
+        pipeline.build(config, store, now=demo_site.now)
+        assert pipeline.send(config, store, now=demo_site.now).counts["sent"] == 1
+        assert pipeline.send(config, store, now=demo_site.now).counts["sent"] == 0
+        store.add_subscriber("two@example.com", now=demo_site.now)
+        assert pipeline.send(config, store, now=demo_site.now).counts["sent"] == 1
+        assert [d.status for d in store.deliveries(store.latest_edition().key)] == ["sent", "sent"]  # type: ignore[union-attr]
+
+
+def test_an_edition_being_sent_is_not_rebuilt_and_the_next_day_takes_only_new_articles(
+    demo_site: DemoSite,
+) -> None:
+    config = demo_site.config()
+    now = demo_site.now
+    with open_store(config.data_dir) as store:
+        store.add_subscriber("one@example.com", now=now)
+        pipeline.collect(config, store, now=now)
+        first = pipeline.build(config, store, now=now)
+        pipeline.send(config, store, now=now)
+        again = pipeline.build(config, store, now=now + timedelta(minutes=5))
+        assert again.edition is None and "already being sent" in again.message
+        next_day = pipeline.build(config, store, now=now + timedelta(days=1))
+        assert next_day.edition is None and next_day.message.startswith("no edition")
+        assert first.edition is not None
+
+
+def test_a_broken_source_does_not_stop_the_others(demo_site: DemoSite) -> None:
+    text = demo_site.config_path.read_text(encoding="utf-8")
+    broken = demo_site.server.url("missing/feed.xml")
+    text += f'\n[[sources]]\nname = "Broken"\nurl = "{broken}"\nsection = "Economy"\n'
+    demo_site.config_path.write_text(text, encoding="utf-8")
+    config = demo_site.config()
+    with open_store(config.data_dir) as store:
+        report = pipeline.collect(config, store, now=demo_site.now)
+        failed = [r for r in report.results if r.status == "failed"]
+        assert [(r.state.key, r.message) for r in failed] == [(broken, "HTTP 404 Not Found")]
+        assert report.count("ok") == 7 and report.new == 36
+        assert store.fetch_state(broken).failures == 1

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import lxml.html
+import pytest
+
+from digest.config import NewsletterConfig, RenderConfig
+from digest.errors import TemplateError
+from digest.models import Recipient
+from digest.render import UNSUBSCRIBE_URL, add_query, default_theme, personalize, render_email
+
+from .samples import sample_edition
+
+NEWSLETTER = NewsletterConfig(
+    name="The Daily & Co", base_url="https://news.example.com/digest", postal_address="1 Example St"
+)
+
+
+def render(count: int = 5, **settings: object):  # type: ignore[no-untyped-def]
+    return render_email(sample_edition(count), NEWSLETTER, RenderConfig(**settings))  # type: ignore[arg-type]
+
+
+def test_css_is_inlined_and_the_media_queries_keep_important() -> None:
+    email, _ = render()
+    doc = lxml.html.fromstring(email.html)
+    headline = doc.cssselect(".headline a")[0]
+    assert "color" in headline.get("style", "")
+    style = doc.cssselect("style")[0].text
+    dark = style[style.index("prefers-color-scheme: dark") :]
+    assert "!important" in dark
+    assert "max-width: 620px" in style
+    assert doc.cssselect('meta[name="color-scheme"]')
+
+
+def test_the_html_is_email_safe() -> None:
+    email, _ = render()
+    doc = lxml.html.fromstring(email.html)
+    assert doc.get("lang") == "en"
+    assert not doc.cssselect("script")
+    assert not doc.cssselect('link[rel="stylesheet"]')
+    for table in doc.cssselect("table"):
+        assert table.get("role") == "presentation"
+    assert doc.cssselect("table.container")[0].get("width") == "600"
+
+
+def test_every_article_shows_title_link_source_time_and_summary() -> None:
+    edition = sample_edition(5)
+    email, _ = render_email(edition, NEWSLETTER, RenderConfig(link_params="utm_source=digest"))
+    doc = lxml.html.fromstring(email.html)
+    stories = doc.cssselect("td.story")
+    assert len(stories) == 5
+    for item, story in zip(edition.items, stories, strict=True):
+        link = story.cssselect(".headline a")[0]
+        assert link.text_content() == item.article.title
+        assert link.get("href") == add_query(item.article.url, "utm_source=digest")
+        meta = story.cssselect(".meta")[0].text_content()
+        assert item.article.source in meta
+        assert re.search(r"\d\d:\d\d", meta)
+        assert story.cssselect(".summary")[0].text_content() == item.summary.text
+
+
+def test_feed_text_is_escaped() -> None:
+    email, _ = render()
+    assert "<Rise>" not in email.html
+    assert "&lt;Rise&gt;" in email.html
+    assert "The Daily &amp; Co" in email.html
+
+
+def test_header_footer_and_preheader() -> None:
+    edition = sample_edition(5)
+    email, _ = render_email(edition, NEWSLETTER, RenderConfig())
+    assert "Issue 7" in email.html
+    assert "1 Example St" in email.html
+    assert "https://news.example.com/digest/editions/2026-03-10/" in email.html
+    assert email.preheader.startswith(edition.items[0].article.title)
+    assert "4 more stories" in email.preheader
+    assert email.subject.startswith("The Daily & Co: ")
+
+
+def test_personalizing_replaces_only_the_placeholders() -> None:
+    email, _ = render()
+    assert UNSUBSCRIBE_URL in email.html and UNSUBSCRIBE_URL in email.text
+    html, text = personalize(
+        email, Recipient("a@example.com", "Ana <3", "https://n.example/unsubscribe?t=a&b")
+    )
+    assert UNSUBSCRIBE_URL not in html and UNSUBSCRIBE_URL not in text
+    assert 'href="https://n.example/unsubscribe?t=a&amp;b"' in html
+    assert "Hello Ana &lt;3," in html
+    assert "Hello Ana <3," in text
+    assert "https://n.example/unsubscribe?t=a&b" in text
+    restored = html.replace("https://n.example/unsubscribe?t=a&amp;b", UNSUBSCRIBE_URL)
+    assert (
+        restored.replace("Hello Ana &lt;3,", "Hello" + "DIGEST-PLACEHOLDER-RECIPIENT-NAME,")
+        == email.html
+    )
+
+
+def test_the_text_part_fits_72_columns_except_urls() -> None:
+    email, _ = render(12)
+    for line in email.text.splitlines():
+        assert len(line) <= 72 or "://" in line, line
+    assert "== TOP STORIES ==" in email.text
+
+
+def test_a_large_edition_stays_under_the_byte_budget() -> None:
+    email, fitted = render(40)
+    assert len(email.html.encode()) <= 100_000
+    assert len(fitted.items) + len(fitted.more) == 40
+
+
+def test_over_the_budget_the_lowest_ranked_stories_move_to_the_web_edition() -> None:
+    edition = sample_edition(20)
+    email, fitted = render_email(edition, NEWSLETTER, RenderConfig(max_html_bytes=25_000))
+    assert len(email.html.encode()) <= 25_000
+    assert fitted.more, "something had to move"
+    kept = {item.rank for item in fitted.items}
+    moved = {item.rank for item in fitted.more}
+    assert max(kept) < min(moved)
+    assert (
+        "more stories in the web edition" in email.html
+        or "more story in the web edition" in email.html
+    )
+
+
+def test_a_user_template_overrides_and_extends_the_default(tmp_path: Path) -> None:
+    (tmp_path / "edition.html").write_text(
+        '{% extends "default/edition.html" %}{% block header %}<tr><td>MY HEADER</td></tr>{% endblock %}',
+        encoding="utf-8",
+    )
+    email, _ = render_email(sample_edition(3), NEWSLETTER, RenderConfig(templates=str(tmp_path)))
+    assert "MY HEADER" in email.html
+    assert "Top stories" in email.html
+
+
+def test_a_missing_template_names_every_folder_searched(tmp_path: Path) -> None:
+    (tmp_path / "edition.html").write_text('{% include "_missing.html" %}', encoding="utf-8")
+    with pytest.raises(TemplateError) as caught:
+        render_email(sample_edition(1), NEWSLETTER, RenderConfig(templates=str(tmp_path)))
+    message = str(caught.value)
+    assert message.startswith("template '_missing.html' not found; searched ")
+    assert str(tmp_path) in message
+    assert str(default_theme()) in message
+
+
+def test_a_broken_user_template_is_one_line_with_its_place(tmp_path: Path) -> None:
+    (tmp_path / "edition.html").write_text("line one\n{% if %}\n", encoding="utf-8")
+    with pytest.raises(TemplateError, match=r"edition.html:2: template syntax error"):
+        render_email(sample_edition(1), NEWSLETTER, RenderConfig(templates=str(tmp_path)))

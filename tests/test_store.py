@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from digest.errors import StoreError
+from digest.models import Article, Email, FetchState, Image, Summary
+from digest.store import MIGRATIONS, Store, open_store
+
+NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
+
+
+def article(id: str = "tag:a", url: str = "https://example.com/a", **changes: object) -> Article:
+    base = Article(
+        id=id,
+        source="Example",
+        section="Economy",
+        url=url,
+        title="Growth slows",
+        text="The economy grew 1.2 percent.",
+        published=NOW - timedelta(hours=2),
+        author="Ana",
+        image=Image("https://example.com/a.png", "a chart", 600, 300),
+        language="en",
+        tags=("economy",),
+        priority=1,
+        source_key="https://example.com/feed",
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_a_new_store_is_at_the_latest_schema_version(store: Store) -> None:
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_reopening_keeps_the_data_and_runs_no_migration_twice(tmp_path: Path) -> None:
+    first = open_store(tmp_path)
+    first.save_articles([article()], now=NOW)
+    first.close()
+    second = open_store(tmp_path)
+    assert second.article("tag:a") == article()
+    second.close()
+
+
+def test_a_database_from_a_newer_digest_is_refused(tmp_path: Path) -> None:
+    open_store(tmp_path).close()
+    with sqlite3.connect(tmp_path / "digest.sqlite3") as db:
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(StoreError, match="newer than this digest knows"):
+        open_store(tmp_path)
+
+
+def test_articles_round_trip(store: Store) -> None:
+    assert store.save_articles([article()], now=NOW) == (1, 0)
+    assert store.article("tag:a") == article()
+
+
+def test_the_same_article_twice_is_stored_once(store: Store) -> None:
+    store.save_articles([article()], now=NOW)
+    assert store.save_articles([article()], now=NOW) == (0, 0)
+    assert len(store.latest_articles(10)) == 1
+
+
+def test_the_same_url_under_a_new_id_is_one_article(store: Store) -> None:
+    store.save_articles([article()], now=NOW)
+    assert store.save_articles([article(id="tag:other-feed")], now=NOW) == (0, 0)
+    assert [a.id for a in store.latest_articles(10)] == ["tag:a"]
+
+
+def test_a_changed_article_is_updated_in_place(store: Store) -> None:
+    store.save_articles([article()], now=NOW)
+    changed = article(title="Growth slows sharply", text="The economy grew 0.2 percent.")
+    assert store.save_articles([changed], now=NOW + timedelta(hours=1)) == (0, 1)
+    stored = store.article("tag:a")
+    assert stored is not None and stored.title == "Growth slows sharply"
+    assert stored.published == article().published
+
+
+def test_candidates_exclude_old_articles_and_those_in_other_editions(store: Store) -> None:
+    store.save_articles(
+        [
+            article("tag:new", "https://e.com/1"),
+            article("tag:old", "https://e.com/2", published=NOW - timedelta(days=3)),
+            article("tag:sent", "https://e.com/3"),
+        ],
+        now=NOW,
+    )
+    store.save_edition(
+        Email("2026-03-09", "s", "<p>", "t", "p"), number=1, built=NOW, article_ids=["tag:sent"]
+    )
+    since = NOW - timedelta(days=1)
+    assert [a.id for a in store.candidate_articles(since=since)] == ["tag:new"]
+    # Rebuilding edition 2026-03-09 may use its own articles again.
+    assert {a.id for a in store.candidate_articles(since=since, edition_key="2026-03-09")} == {
+        "tag:new",
+        "tag:sent",
+    }
+
+
+def test_summaries_are_cached_per_content(store: Store) -> None:
+    a = article()
+    store.save_articles([a], now=NOW)
+    store.save_summary(a, "news:3", Summary(a.id, ("One.", "Two."), "news"))
+    assert store.cached_summary(a, "news:3") == Summary(a.id, ("One.", "Two."), "news")
+    assert store.cached_summary(replace(a, text="Changed."), "news:3") is None
+    assert store.cached_summary(a, "lead:3") is None
+
+
+def test_fetch_state_round_trips(store: Store) -> None:
+    assert store.fetch_state("https://e.com/feed") == FetchState(
+        "https://e.com/feed", "https://e.com/feed"
+    )
+    state = FetchState(
+        "https://e.com/feed",
+        "https://e.com/new",
+        etag='"x"',
+        not_before=NOW,
+        failures=2,
+        last_error="HTTP 500",
+    )
+    store.save_fetch_state(state)
+    assert store.fetch_state("https://e.com/feed") == state
+
+
+def test_the_delivery_ledger(store: Store) -> None:
+    store.save_edition(
+        Email("2026-03-10", "s", "<p>", "t", "p"), number=1, built=NOW, article_ids=[]
+    )
+    store.plan_deliveries("2026-03-10", ["a@example.com", "b@example.com"], now=NOW)
+    store.plan_deliveries("2026-03-10", ["a@example.com", "c@example.com"], now=NOW)
+    assert [(d.email, d.status) for d in store.deliveries("2026-03-10")] == [
+        ("a@example.com", "pending"),
+        ("b@example.com", "pending"),
+        ("c@example.com", "pending"),
+    ]
+    store.mark_delivery("2026-03-10", "a@example.com", "sent", now=NOW, attempted=True)
+    assert store.deliveries("2026-03-10")[0].status == "sent"
+    assert store.deliveries("2026-03-10")[0].attempts == 1
+
+
+def test_subscribers(store: Store) -> None:
+    assert store.add_subscriber("a@example.com", name="A", now=NOW)
+    assert not store.add_subscriber("A@example.com", name="A", now=NOW)
+    assert store.set_subscriber_status("a@example.com", "unsubscribed", now=NOW)
+    assert store.subscribers() == []
+    assert store.add_subscriber("a@example.com", now=NOW)
+    assert [s.email for s in store.subscribers()] == ["a@example.com"]

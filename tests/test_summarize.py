@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from digest.models import Article
+from digest.summarize import (
+    METHODS,
+    Settings,
+    detect_language,
+    language_name,
+    split_sentences,
+    summarize,
+    summarize_text,
+)
+from digest.text import word_count
+
+from .conftest import SHARED
+
+SEED = SHARED / "seed" / "econotimes-article-page.txt"
+SEED_TITLE = (
+    "Trump Confirms Offer to Send U.S. Troops to Mexico, Sheinbaum Rejects Over Sovereignty"
+)
+
+
+def sentences_of(text: str) -> list[str]:
+    return [s for paragraph in split_sentences(text) for s in paragraph]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "U.S. President Donald Trump confirmed the offer on Sunday. Mexico rejected it.",
+            ["U.S. President Donald Trump confirmed the offer on Sunday.", "Mexico rejected it."],
+        ),
+        (
+            "Gov. Ana Ruiz signed the bill in Jan. last year. It passed.",
+            ["Gov. Ana Ruiz signed the bill in Jan. last year.", "It passed."],
+        ),
+        (
+            "Prices rose 3.5% to $1.2bn in the quarter. Analysts had expected 2.9%.",
+            ["Prices rose 3.5% to $1.2bn in the quarter.", "Analysts had expected 2.9%."],
+        ),
+        (
+            '"We will not accept it," she said. "Never." He left.',
+            ['"We will not accept it," she said.', '"Never."', "He left."],
+        ),
+        (
+            "J. K. Rowling met Dr. Smith at St. Paul's. They talked.",
+            ["J. K. Rowling met Dr. Smith at St. Paul's.", "They talked."],
+        ),
+    ],
+)
+def test_sentence_splitting_keeps_abbreviations_decimals_quotes_and_initials(
+    text: str, expected: list[str]
+) -> None:
+    assert sentences_of(text) == expected
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="../shared/seed is not here")
+def test_the_seed_page_summarizes_to_whole_story_sentences() -> None:
+    text = SEED.read_text(encoding="utf-8")
+    summary = summarize_text(text, title=SEED_TITLE, language="english", settings=Settings())
+    assert 2 <= len(summary) <= 3
+    assert summary[0].startswith("U.S. President Donald Trump confirmed")
+    joined = " ".join(summary)
+    for furniture in (
+        "Menu",
+        "Search",
+        "Sign up",
+        "Wikimedia",
+        "Market Data",
+        "Welcome to EconoTimes",
+    ):
+        assert furniture not in joined
+    source_sentences = sentences_of(text)
+    assert all(s in source_sentences for s in summary), "whole sentences, verbatim"
+    positions = [source_sentences.index(s) for s in summary]
+    assert positions == sorted(positions), "in document order"
+    assert word_count(joined) <= 80
+
+
+def article(text: str, title: str = "", language: str = "") -> Article:
+    return Article(
+        id="a",
+        source="s",
+        section="x",
+        url="https://example.com/a",
+        title=title,
+        text=text,
+        published=datetime(2026, 1, 1, tzinfo=UTC),
+        language=language,
+    )
+
+
+def test_an_empty_article_gives_an_empty_summary() -> None:
+    assert summarize(article("")).sentences == ()
+
+
+def test_a_one_sentence_article_gives_that_sentence() -> None:
+    one = "The central bank kept its main interest rate unchanged at 4.5 percent on Thursday."
+    assert summarize(article(one)).sentences == (one,)
+
+
+def test_a_german_article_is_summarized_in_german() -> None:
+    text = (
+        "Die Europäische Zentralbank hat den Leitzins am Donnerstag um 0,25 Prozentpunkte gesenkt. "
+        "Die Inflation im Euroraum war zuvor auf 2,1 Prozent gefallen. "
+        "Ökonomen hatten mit diesem Schritt gerechnet, weil die Wirtschaft schwach wächst. "
+        "Die Präsidentin der Notenbank sagte, weitere Senkungen seien nicht ausgeschlossen."
+    )
+    assert detect_language(text) == "german"
+    summary = summarize(article(text))
+    assert summary.sentences[0].startswith("Die Europäische Zentralbank")
+    assert all(s in text for s in summary.sentences)
+
+
+def test_an_unknown_language_still_gives_whole_sentences() -> None:
+    text = "Lorem ipsum dolor sit amet consectetur adipiscing. Sed do eiusmod tempor incididunt labore. Ut enim ad minim veniam quis nostrud."
+    summary = summarize(article(text, language="xx"))
+    assert summary.sentences and all(s in text for s in summary.sentences)
+
+
+def test_language_codes_map_to_sumy_names() -> None:
+    assert language_name("en-US") == "english"
+    assert language_name("de") == "german"
+    assert (
+        language_name(
+            "", "The bank said that it would not change the rate this year, and the market fell."
+        )
+        == "english"
+    )
+
+
+def test_the_word_budget_holds_whole_sentences() -> None:
+    text = " ".join(
+        f"Sentence number {i} reports that the economy grew by {i}.5 percent in the last quarter."
+        for i in range(30)
+    )
+    summary = summarize_text(text, settings=Settings(sentences=3, max_words=40))
+    assert 1 <= len(summary) <= 3
+    assert word_count(" ".join(summary)) <= 40
+
+
+def test_the_headline_repeated_as_the_first_line_is_not_a_summary_sentence() -> None:
+    title = "Oil prices fall as OPEC agrees to raise output next month."
+    text = f"{title}\n\nOil prices fell 3% on Monday after the cartel agreed to pump more crude. Brent traded at $78 a barrel. Traders expect more supply in June."
+    summary = summarize_text(text, title=title, settings=Settings())
+    assert title not in summary
+    assert summary[0].startswith("Oil prices fell 3% on Monday")
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_returns_source_sentences_in_order(method: str) -> None:
+    text = (
+        "The economy grew 2.1 percent in the third quarter, the statistics office said on Tuesday. "
+        "Consumer spending rose for a fourth month as wages outpaced prices. "
+        "Business investment fell, held back by higher borrowing costs. "
+        "Exports were flat after a strong second quarter. "
+        "Economists expect growth to slow next year as the labour market cools."
+    )
+    summary = summarize_text(text, settings=Settings(method=method, sentences=2))
+    sentences = sentences_of(text)
+    assert 1 <= len(summary) <= 2
+    positions = [sentences.index(s) for s in summary]
+    assert positions == sorted(positions)
