@@ -248,6 +248,28 @@ def demo(ctx: click.Context) -> None:
         click.echo(f"open {report.paths['edition.html'].resolve().as_uri()}")
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the editions (latest, archive, text, .eml) over HTTP."""
+    from digest import serve as web
+
+    site = web.Site(config_path(ctx.obj["config_file"]))
+    try:
+        server = web.make(site, host=host, port=port)
+    except OSError as error:
+        raise UsageError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    click.echo(
+        f"serving {site.config.data_dir} on http://{host}:{server.server_port}/ (Ctrl-C stops)"
+    )
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
 # --- summarize / extract ---------------------------------------------------------------------
 
 

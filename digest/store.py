@@ -347,6 +347,11 @@ class Store:
         ).fetchone()
         return self._edition_record(row) if row else None
 
+    def editions(self) -> list[EditionRecord]:
+        """Every edition, newest first."""
+        rows = self.db.execute("SELECT * FROM editions ORDER BY key DESC").fetchall()
+        return [self._edition_record(row) for row in rows]
+
     def next_edition_number(self) -> int:
         row = self.db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM editions").fetchone()
         return int(row[0])
