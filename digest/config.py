@@ -18,11 +18,13 @@ import typing
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import babel
+import babel.dates
 from email_validator import EmailNotValidError, validate_email
 
 from digest import resources
@@ -119,6 +121,27 @@ def _env_name(value: str) -> str | None:
     )
 
 
+def _locale(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        babel.Locale.parse(value.replace("-", "_"))
+    except (ValueError, TypeError, babel.UnknownLocaleError):
+        return "a locale such as 'en_GB', 'de' or 'pt_BR'"
+    return None
+
+
+def _date_format(value: str) -> str | None:
+    expected = "full, long, medium, short or a CLDR pattern such as 'EEEE d MMMM y'"
+    if "%" in value:  # an strftime format: Babel would print its letters as pattern fields
+        return expected
+    try:
+        babel.dates.format_datetime(datetime(2026, 1, 2, 3, 4), value, locale="en")
+    except (ValueError, KeyError, AttributeError, TypeError):
+        return expected
+    return None
+
+
 def _query(value: str) -> str | None:
     return None if "=" in value or not value else "query parameters like 'utm_source=digest'"
 
@@ -166,8 +189,15 @@ class NewsletterConfig:
     timezone: str = option(
         "UTC", "Time zone for the edition date and the send time.", check=_timezone
     )
+    locale: str = option(
+        "",
+        "Locale of dates and times ('en_GB', 'de'); empty for the newsletter's language.",
+        check=_locale,
+    )
     date_format: str = option(
-        "%A, %-d %B %Y", "strftime format of the date in the header and subject."
+        "full",
+        "Date in the header: full, long, medium, short or a CLDR pattern ('EEEE d MMMM y').",
+        check=_date_format,
     )
     base_url: str = option(
         "",

@@ -221,8 +221,7 @@ def _summary(article: Article, config: Config, store: Store) -> Summary:
 def _archive_files(
     config: Config, built: Edition, email: Email, *, now: datetime
 ) -> dict[str, str | bytes]:
-    web_reader = replace(SAMPLE_RECIPIENT, name="", unsubscribe_mailto=_unsubscribe_mailto(config))
-    html, text = render.personalize(email, web_reader)
+    html, text = render.personalize(email, _web_reader(config))
     sample = _message(
         config, email, _recipient(config, SAMPLE_RECIPIENT.email, SAMPLE_RECIPIENT.name), now=now
     )
@@ -351,6 +350,16 @@ def _recipient(config: Config, address: str, name: str) -> Recipient:
         email=address,
         name=name,
         unsubscribe_url=url,
+        unsubscribe_mailto=_unsubscribe_mailto(config),
+    )
+
+
+def _web_reader(config: Config) -> Recipient:
+    """Whoever reads the web edition: no name, and the site's unsubscribe page (no token)."""
+    base = config.newsletter.base_url.rstrip("/")
+    return Recipient(
+        email="",
+        unsubscribe_url=f"{base}/unsubscribe" if base else "",
         unsubscribe_mailto=_unsubscribe_mailto(config),
     )
 

@@ -15,20 +15,22 @@ import math
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
+import babel
+import babel.dates
 import jinja2
 from premailer import Premailer
 
 from digest import resources
 from digest.config import NewsletterConfig, RenderConfig
 from digest.errors import TemplateError
-from digest.models import Edition, Email, Item, Recipient
+from digest.models import Edition, Email, Image, Item, Recipient
 
 HTML_TEMPLATE = "edition.html"
 TEXT_TEMPLATE = "edition.txt"
@@ -122,6 +124,14 @@ def _without_lowest(edition: Edition, count: int) -> Edition:
 def _render(
     edition: Edition, newsletter: NewsletterConfig, settings: RenderConfig, env: jinja2.Environment
 ) -> Email:
+    rendered = render_templates(edition, newsletter, settings, env)
+    return replace(rendered, html=inline_css(rendered.html))
+
+
+def render_templates(
+    edition: Edition, newsletter: NewsletterConfig, settings: RenderConfig, env: jinja2.Environment
+) -> Email:
+    """The Email as the templates make it, before the CSS is inlined."""
     context = _context(edition, newsletter, settings)
     with _template_errors(env):
         subject = " ".join(env.get_template(SUBJECT_TEMPLATE).render(context).split())
@@ -131,7 +141,7 @@ def _render(
     return Email(
         edition_key=edition.key,
         subject=subject,
-        html=inline_css(body),
+        html=body,
         text=text,
         preheader=context["preheader"],
     )
@@ -156,16 +166,19 @@ def _template_errors(env: jinja2.Environment) -> Iterator[None]:
 def _context(
     edition: Edition, newsletter: NewsletterConfig, settings: RenderConfig
 ) -> dict[str, Any]:
-    zone = ZoneInfo(newsletter.timezone)
+    clock = Clock(ZoneInfo(newsletter.timezone), locale_of(newsletter), edition.date)
     stories = len(edition.items)
     top = edition.items[0].article.title if edition.items else ""
     return {
         "newsletter": newsletter,
         "edition": edition,
-        "date": format_date(edition.date.astimezone(zone), newsletter.date_format),
+        "date": clock.date(newsletter.date_format),
+        "direction": "rtl" if clock.locale.character_order == "right-to-left" else "ltr",
         "preheader": f"{top} — and {stories - 1} more stories" if stories > 1 else top,
-        "link": lambda url: add_query(url, settings.link_params),
-        "local_time": lambda moment: moment.astimezone(zone).strftime("%H:%M"),
+        "link": lambda url: add_query(url, settings.link_params) if is_web_url(url) else "",
+        "thumbnail": thumbnail,
+        "SMALL_THUMB_WIDTH": SMALL_THUMB_WIDTH,
+        "local_time": clock.time,
         "web_url": web_url(newsletter.base_url, edition.key),
         "unsubscribe_url": UNSUBSCRIBE_URL,
         "recipient_name": RECIPIENT_NAME,
@@ -173,9 +186,83 @@ def _context(
     }
 
 
-def format_date(moment: datetime, fmt: str) -> str:
-    # %-d (day without a leading zero) is not portable; do it here.
-    return moment.strftime(fmt.replace("%-d", str(moment.day)))
+def locale_of(newsletter: NewsletterConfig) -> babel.Locale:
+    code = newsletter.locale or newsletter.language or "en"
+    try:
+        return babel.Locale.parse(code.replace("-", "_"))
+    except (ValueError, babel.UnknownLocaleError):
+        return babel.Locale.parse("en")  # an unknown language code: dates in English, not a crash
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Dates and times as the readers read them: their time zone, their locale."""
+
+    zone: ZoneInfo
+    locale: babel.Locale
+    edition_date: datetime
+
+    def date(self, fmt: str) -> str:
+        """The edition's date: a named format ('full') or a CLDR pattern."""
+        if fmt in ("full", "long", "medium", "short"):
+            fmt = str(self.locale.date_formats[fmt].pattern)
+        return babel.dates.format_datetime(
+            self.edition_date, fmt, tzinfo=self.zone, locale=self.locale
+        )
+
+    def time(self, moment: datetime) -> str:
+        """An article's time: just the time on the edition's day, else the day and the time."""
+        local = moment.astimezone(self.zone)
+        time = babel.dates.format_time(local, "short", tzinfo=self.zone, locale=self.locale)
+        time = time.replace(
+            "\u202f", "\xa0"
+        )  # CLDR's narrow space before AM: not every font has it
+        if local.date() == self.edition_date.astimezone(self.zone).date():
+            return time
+        day = babel.dates.format_skeleton("MMMd", local, tzinfo=self.zone, locale=self.locale)
+        return f"{day}, {time}"
+
+
+THUMB_WIDTH = 544
+"""The content column: 600 px less the side padding."""
+SMALL_THUMB_WIDTH = 120
+"""Beside a story in a section."""
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """A picture as the email draws it: hosted URL, alt text, width and (when known) height."""
+
+    image: Image
+    alt: str
+    width: int
+    height: int | None
+
+    @property
+    def url(self) -> str:
+        return self.image.url
+
+    def scaled(self, most: int) -> Thumbnail:
+        """The picture at most ``most`` pixels wide (a width the feed did not give counts as large)."""
+        natural_width, natural_height = self.image.width, self.image.height
+        width = min(natural_width or most, most)
+        height = None
+        if natural_width and natural_height:
+            height = round(natural_height * width / natural_width)
+        return replace(self, width=width, height=height)
+
+
+def thumbnail(image: Image | None, title: str) -> Thumbnail | None:
+    """The article's picture at the content column's width, or None when it has no web URL."""
+    if image is None or not is_web_url(image.url):
+        return None
+    # A fixed pixel width (not only CSS) keeps Outlook's renderer inside the column.
+    return Thumbnail(image, image.alt or title, THUMB_WIDTH, None).scaled(THUMB_WIDTH)
+
+
+def is_web_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def web_url(base_url: str, key: str) -> str:
@@ -201,6 +288,8 @@ def inline_css(markup: str) -> str:
         disable_validation=True,
         allow_network=False,
         cssutils_logging_level=logging.CRITICAL,
+        # The templates set pixel widths for Outlook; CSS 'width: 100%' must not overwrite them.
+        disable_basic_attributes=["width", "height"],
     )
     return str(premailer.transform(pretty_print=False))
 

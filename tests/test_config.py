@@ -148,3 +148,17 @@ def test_the_cli_prints_one_line_per_problem_and_exits_2(
     assert len(lines) == 1
     assert lines[0].startswith(f"{path}: ")
     assert expected in lines[0]
+
+
+def test_locale_and_date_format_are_checked(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        '[newsletter]\nlocale = "xx_NOWHERE"\ndate_format = "%A, %-d %B %Y"\n',
+    )
+    assert found == [
+        "newsletter.locale: expected a locale such as 'en_GB', 'de' or 'pt_BR', got 'xx_NOWHERE'",
+        "newsletter.date_format: expected full, long, medium, short or a CLDR pattern such as 'EEEE d MMMM y', got '%A, %-d %B %Y'",
+    ]
+    path = tmp_path / "ok.toml"
+    path.write_text('[newsletter]\nlocale = "pt-BR"\ndate_format = "EEEE d MMMM y"\n')
+    assert load_config(path).newsletter.locale == "pt-BR"

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import lxml.html
@@ -8,7 +10,7 @@ import pytest
 
 from digest.config import NewsletterConfig, RenderConfig
 from digest.errors import TemplateError
-from digest.models import Recipient
+from digest.models import Image, Recipient
 from digest.render import UNSUBSCRIBE_URL, add_query, default_theme, personalize, render_email
 
 from .samples import sample_edition
@@ -57,7 +59,7 @@ def test_every_article_shows_title_link_source_time_and_summary() -> None:
         assert link.get("href") == add_query(item.article.url, "utm_source=digest")
         meta = story.cssselect(".meta")[0].text_content()
         assert item.article.source in meta
-        assert re.search(r"\d\d:\d\d", meta)
+        assert re.search(r"\b\d{1,2}:\d\d\xa0[AP]M\b", meta), meta
         assert story.cssselect(".summary")[0].text_content() == item.summary.text
 
 
@@ -148,3 +150,64 @@ def test_a_broken_user_template_is_one_line_with_its_place(tmp_path: Path) -> No
     (tmp_path / "edition.html").write_text("line one\n{% if %}\n", encoding="utf-8")
     with pytest.raises(TemplateError, match=r"edition.html:2: template syntax error"):
         render_email(sample_edition(1), NEWSLETTER, RenderConfig(templates=str(tmp_path)))
+
+
+def test_dates_and_times_follow_the_time_zone_and_the_locale() -> None:
+    edition = sample_edition(9)  # built at 07:00 UTC; stories every 17 minutes before that
+    german = replace(NEWSLETTER, locale="de", timezone="Europe/Berlin")
+    email, _ = render_email(edition, german, RenderConfig())
+    doc = lxml.html.fromstring(email.html)
+    assert "Dienstag, 10. März 2026 · Issue 7" in doc.cssselect(".dateline")[0].text_content()
+    times = {
+        item.article.published: story.cssselect(".meta")[0].text_content()
+        for item, story in zip(edition.items, doc.cssselect("td.story"), strict=True)
+    }
+    assert times[datetime(2026, 3, 10, 6, 55, tzinfo=UTC)].endswith("07:55 · Reporter 0")
+    english = replace(NEWSLETTER, date_format="EEEE d MMMM y", timezone="America/Bogota")
+    late = render_email(edition, english, RenderConfig())[0].html
+    assert "Tuesday 10 March 2026" in late
+    assert "Mar 10, 1:55\xa0AM" not in late and "1:55\xa0AM" in late  # 06:55 UTC, same day
+    assert "Mar 9, 11:39\xa0PM" in late  # 04:39 UTC is the evening before in Bogotá (UTC-5)
+
+
+def test_a_right_to_left_language_sets_dir() -> None:
+    email, _ = render_email(sample_edition(2), replace(NEWSLETTER, language="ar"), RenderConfig())
+    root = lxml.html.fromstring(email.html)
+    assert (root.get("lang"), root.get("dir")) == ("ar", "rtl")
+    assert "الثلاثاء" in root.cssselect(".dateline")[0].text_content(), "the locale follows"
+
+
+def test_pictures_are_hosted_sized_and_described() -> None:
+    edition = sample_edition(8)  # even-numbered stories have a 600x320 picture
+    email, _ = render_email(edition, NEWSLETTER, RenderConfig())
+    doc = lxml.html.fromstring(email.html)
+    for item, story in zip(edition.items, doc.cssselect("td.story"), strict=True):
+        images = story.cssselect("img")
+        if item.article.image is None:
+            assert not images
+            continue
+        (img,) = images
+        assert img.get("src") == item.article.image.url
+        assert img.get("alt") == item.article.image.alt
+        lead = item in edition.top
+        assert img.get("class") == ("thumb" if lead else "thumb-small")
+        assert (img.get("width"), img.get("height")) == (("544", "290") if lead else ("120", "64"))
+        # The big picture is a link too; a small one is not (a second copy of the link is bytes).
+        assert img.getparent().get("href") == (item.article.url if lead else None)
+
+
+def test_a_picture_without_a_size_or_a_web_address() -> None:
+    edition = sample_edition(1)
+    item = edition.top[0]
+
+    def images(**changes: object) -> list[lxml.html.HtmlElement]:
+        article = replace(item.article, **changes)  # type: ignore[arg-type]
+        changed = replace(edition, top=(replace(item, article=article),))
+        html = render_email(changed, NEWSLETTER, RenderConfig())[0].html
+        assert "javascript:" not in html, "only web links are linked"
+        return lxml.html.fromstring(html).cssselect("img")  # type: ignore[no-any-return]
+
+    (unsized,) = images(image=Image("https://cdn.example.com/a.jpg"))
+    assert (unsized.get("width"), unsized.get("height")) == ("544", None)
+    assert unsized.get("alt") == item.article.title
+    assert images(image=Image("data:image/png;base64,AAAA", "x"), url="javascript:x") == []
