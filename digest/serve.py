@@ -9,11 +9,12 @@ connections belong to one thread.
 from __future__ import annotations
 
 import html
+import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -22,6 +23,7 @@ from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from digest.config import Config, load_config
+from digest.live import PREVIEW_KEY, LivePreview
 from digest.store import Store, open_store
 
 EDITION_KEY = r"(?P<key>\d{4}-\d{2}-\d{2}|preview)"
@@ -60,6 +62,7 @@ class Site:
         self._config = load_config(config_path)
         self._mtime = _mtime(config_path)
         self._lock = threading.Lock()
+        self.preview = LivePreview()
 
     @property
     def config(self) -> Config:
@@ -107,10 +110,17 @@ def archive_index(site: Site, request: Request) -> Response:
     with site.store() as store:
         records = store.editions()
     rows = "".join(
-        f'<li><a href="/editions/{r.key}/">{r.key}</a> — issue {r.number}: {html.escape(r.email.subject)}</li>'
+        f'<li><a href="/editions/{r.key}/">{r.key}</a> — issue {r.number}: '
+        f"{html.escape(r.email.subject)} <small>{_view_links(r.key)}</small></li>"
         for r in records
     )
-    return page("Archive", f"<ul>{rows}</ul>" if rows else "<p>No editions yet.</p>")
+    preview = '<p><a href="/preview">Live preview</a> of the next edition.</p>'
+    return page("Archive", preview + (f"<ul>{rows}</ul>" if rows else "<p>No editions yet.</p>"))
+
+
+def _view_links(key: str) -> str:
+    names = ("phone", "dark", "text", "eml", "json")
+    return " · ".join(f'<a href="/editions/{key}/{name}">{name}</a>' for name in names)
 
 
 def edition_html(site: Site, request: Request, key: str) -> Response:
@@ -125,12 +135,60 @@ def edition_eml(site: Site, request: Request, key: str) -> Response:
     return _archived(site, key, "sample.eml", "message/rfc822")
 
 
+def edition_json(site: Site, request: Request, key: str) -> Response:
+    return _archived(site, key, "edition.json", "application/json")
+
+
+def edition_dark(site: Site, request: Request, key: str) -> Response:
+    """The email as a mail client in dark mode shows it, whatever the viewer's own setting."""
+    response = _archived(site, key, "edition.html", "text/html; charset=utf-8")
+    if response.status != 200:
+        return response
+    return replace(response, body=force_dark(response.encoded().decode("utf-8")))
+
+
+def edition_phone(site: Site, request: Request, key: str) -> Response:
+    frames = [Frame(f"/editions/{key}/", 375, "light"), Frame(f"/editions/{key}/dark", 375, "dark")]
+    return _viewer(site, f"{key} at phone width", key, frames)
+
+
+def preview(site: Site, request: Request) -> Response:
+    """The next edition at desktop and phone width, light and dark, reloading as it changes."""
+    frames = [
+        Frame("/editions/preview/", 680, "desktop"),
+        Frame("/editions/preview/", 375, "phone"),
+        Frame("/editions/preview/dark", 375, "phone, dark"),
+    ]
+    return _viewer(site, "Preview of the next edition", PREVIEW_KEY, frames)
+
+
+def preview_version(site: Site, request: Request) -> Response:
+    state = site.preview.refresh(lambda: site.config)
+    return Response(state.version, content_type="text/plain", headers=NO_STORE)
+
+
 def _archived(site: Site, key: str, name: str, content_type: str) -> Response:
+    headers: tuple[tuple[str, str], ...] = ()
+    if key == PREVIEW_KEY:
+        site.preview.refresh(lambda: site.config)
+        headers = NO_STORE
     path = site.archive(key) / name
     try:
-        return Response(path.read_bytes(), content_type=content_type)
+        return Response(path.read_bytes(), content_type=content_type, headers=headers)
     except OSError:
         return page("Not found", f"<p>No edition {html.escape(key)}.</p>", 404)
+
+
+NO_STORE = (("Cache-Control", "no-store"),)
+
+_DARK_QUERY = re.compile(r"\(\s*prefers-color-scheme\s*:\s*(dark|light)\s*\)")
+
+
+def force_dark(markup: str) -> str:
+    """The HTML with its dark-mode media rules always on (and its light-only rules off)."""
+    return _DARK_QUERY.sub(
+        lambda m: "(min-width: 0px)" if m[1] == "dark" else "(max-width: 0px)", markup
+    )
 
 
 ROUTES: list[tuple[str, str, Handler]] = [
@@ -139,7 +197,63 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", rf"/editions/{EDITION_KEY}/", edition_html),
     ("GET", rf"/editions/{EDITION_KEY}/text", edition_text),
     ("GET", rf"/editions/{EDITION_KEY}/eml", edition_eml),
+    ("GET", rf"/editions/{EDITION_KEY}/json", edition_json),
+    ("GET", rf"/editions/{EDITION_KEY}/dark", edition_dark),
+    ("GET", rf"/editions/{EDITION_KEY}/phone", edition_phone),
+    ("GET", r"/preview", preview),
+    ("GET", r"/preview/version", preview_version),
 ]
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frame:
+    src: str
+    width: int
+    label: str
+
+
+_RELOAD = """<script>
+const shown = %s;
+setInterval(async () => {
+  try {
+    const now = await (await fetch("/preview/version", {cache: "no-store"})).text();
+    if (now !== shown) location.reload();
+  } catch (e) {}
+}, 1000);
+</script>"""
+
+
+def _viewer(site: Site, title: str, key: str, frames: list[Frame]) -> Response:
+    """A page of iframes showing the email at given widths; the preview's reloads itself."""
+    top = f'<p>{_view_links(key)} · <a href="/editions/">archive</a></p>'
+    script = ""
+    if key == PREVIEW_KEY:
+        state = site.preview.refresh(lambda: site.config)
+        if state.error:
+            top += f'<p class="error" role="alert">{html.escape(state.error)}</p>'
+        script = _RELOAD % json.dumps(state.version)
+    boxes = "".join(
+        f"<figure><figcaption>{f.width} px, {html.escape(f.label)}</figcaption>"
+        f'<iframe src="{f.src}" width="{f.width}" title="{html.escape(f.label)}"></iframe></figure>'
+        for f in frames
+    )
+    style = (
+        "body{font-family:sans-serif;margin:1em;background:#ddd}"
+        ".frames{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}"
+        "figure{margin:0}figcaption{font-size:13px;margin-bottom:4px}"
+        "iframe{height:calc(100vh - 9em);border:1px solid #888;background:#fff}"
+        ".error{background:#fee;border:1px solid #c00;padding:.5em;white-space:pre-wrap}"
+    )
+    markup = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{style}</style></head><body>"
+        f'<h1 style="font-size:20px">{html.escape(title)}</h1>{top}'
+        f'<div class="frames">{boxes}</div>{script}</body></html>'
+    )
+    return Response(markup, headers=NO_STORE)
 
 
 def page(title: str, body: str, status: int = 200) -> Response:

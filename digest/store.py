@@ -264,6 +264,11 @@ class Store:
         )
         return [_article(row) for row in rows]
 
+    def articles_stamp(self) -> str:
+        """A value that changes whenever an article is stored or updated."""
+        count, newest = self.db.execute("SELECT COUNT(*), MAX(updated) FROM articles").fetchone()
+        return f"{count}:{newest}"
+
     def latest_articles(self, limit: int) -> list[Article]:
         rows = self.db.execute(
             "SELECT * FROM articles ORDER BY published DESC, id LIMIT ?", (limit,)
