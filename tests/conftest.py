@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import http.server
+import json
 import re
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -20,6 +22,7 @@ import pytest
 
 from digest import demo
 from digest.config import Config, load_config
+from digest.pipeline import BuildReport
 from digest.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,6 +113,33 @@ class DemoSite:
     def config(self) -> Config:
         return load_config(self.config_path)
 
+    def set_newsletter(self, **options: str) -> None:
+        """Set these [newsletter] options in the demo's config file."""
+        text = self.config_path.read_text(encoding="utf-8")
+        for key, value in options.items():
+            line = f"{key} = {json.dumps(value, ensure_ascii=False)}"
+            text, found = re.subn(rf"(?m)^{key} = .*$", line, text, count=1)
+            if not found:
+                text = text.replace("[newsletter]\n", f"[newsletter]\n{line}\n", 1)
+        self.config_path.write_text(text, encoding="utf-8")
+
+    def build(self) -> BuildReport:
+        """Collect the demo site and build its edition at the fixed clock."""
+        from digest import pipeline
+
+        config = self.config()
+
+        def collect_and_build() -> BuildReport:
+            with open_store(config.data_dir) as store:
+                pipeline.collect(config, store, now=self.now)
+                return pipeline.build(config, store, now=self.now)
+
+        # A thread of its own: collect runs an event loop, and Playwright's may be running here.
+        with ThreadPoolExecutor(1) as worker:
+            report = worker.submit(collect_and_build).result()
+        assert report.edition is not None, report.message
+        return report
+
 
 def demo_config_text(base_url: str, data_dir: Path) -> str:
     """config/demo.toml, pointed at ``base_url`` and ``data_dir``."""
@@ -189,3 +219,37 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 def digest_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "digest", *args]
+
+
+# --- the demo, built and served by `digest serve` --------------------------------------------
+
+
+@dataclass
+class ServedDemo:
+    site: DemoSite
+    url: str
+    """Where `digest serve`'s app listens; also the newsletter's base_url."""
+    key: str
+    """The edition built from the demo site."""
+
+    @property
+    def config_path(self) -> Path:
+        return self.site.config_path
+
+
+@pytest.fixture
+def served_demo(demo_site: DemoSite) -> Iterator[ServedDemo]:
+    """The demo collected and built at the fixed clock, with `digest serve` on 127.0.0.1."""
+    from digest import serve
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    demo_site.set_newsletter(base_url=url)
+    report = demo_site.build()
+    assert report.edition is not None
+    server = serve.make(serve.Site(demo_site.config_path), port=port)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield ServedDemo(demo_site, url, report.edition.key)
+    server.shutdown()
+    server.server_close()
