@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from digest.config import EditionConfig
 from digest.edition import build_edition, group_stories
-from digest.models import Article, Edition, Image, Summary
+from digest.models import Article, Edition, Image, Item, Summary
 
 NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 SECTIONS = ("Economy", "Markets", "Politics", "Commodities", "Central Banks")
@@ -49,3 +50,45 @@ def sample_edition(count: int, *, number: int = 7) -> Edition:
     stories = group_stories(articles, now=NOW)
     settings = EditionConfig(top_stories=3, max_per_section=count, sections=SECTIONS)
     return build_edition(stories, summaries, settings, key="2026-03-10", number=number, date=NOW)
+
+
+LONG_SUMMARY = (
+    "The central bank said inflation pressures were easing faster than expected, and officials"
+    " signalled that further rate cuts were possible later this year if the labour market kept"
+    " cooling. Markets rallied on the news, with bond yields falling to their lowest level since"
+    " the spring. Analysts cautioned that energy prices remained a risk for the outlook."
+)
+
+
+def long_story(item: Item, i: int) -> Item:
+    """``item`` with a long headline, an 80-word summary, two other outlets and a big picture."""
+    title = (
+        f"Story {i}: Central Bank Signals Further Rate Cuts as Inflation Eases Faster Than Expected"
+    )
+    url = f"https://www.example-news-outlet.com/business/economy/2026/03/10/{i}-central-bank-signals-further-rate-cuts-as-inflation-eases"
+    picture = Image(
+        f"https://cdn.example-news-outlet.com/images/2026/03/10/{i}-photo-1200x675.jpg",
+        f"A photo for: {title}",
+        1200,
+        675,
+    )
+    article = replace(item.article, title=title, url=url, image=picture)
+    others = tuple(
+        replace(article, source=name, url=url.replace("example-news-outlet", slug))
+        for name, slug in (("Global Markets Wire", "marketwire"), ("The Capital Ledger", "ledger"))
+    )
+    summary = replace(item.summary, sentences=tuple(LONG_SUMMARY.split(". ")))
+    return replace(item, article=article, summary=summary, also=others)
+
+
+def long_edition(count: int) -> Edition:
+    """``sample_edition`` with every story as long as real ones get."""
+    edition = sample_edition(count)
+    stories = {id(item): long_story(item, i) for i, item in enumerate(edition.items)}
+    return replace(
+        edition,
+        top=tuple(stories[id(i)] for i in edition.top),
+        sections=tuple(
+            replace(s, items=tuple(stories[id(i)] for i in s.items)) for s in edition.sections
+        ),
+    )

@@ -8,12 +8,16 @@ from pathlib import Path
 import lxml.html
 import pytest
 
+from digest import pipeline
+from digest import render as render_module
 from digest.config import NewsletterConfig, RenderConfig
 from digest.errors import TemplateError
 from digest.models import Image, Recipient
 from digest.render import UNSUBSCRIBE_URL, add_query, default_theme, personalize, render_email
+from digest.store import open_store
 
-from .samples import sample_edition
+from .conftest import DemoSite
+from .samples import long_edition, sample_edition
 
 NEWSLETTER = NewsletterConfig(
     name="The Daily & Co", base_url="https://news.example.com/digest", postal_address="1 Example St"
@@ -110,6 +114,15 @@ def test_a_large_edition_stays_under_the_byte_budget() -> None:
     email, fitted = render(40)
     assert len(email.html.encode()) <= 100_000
     assert len(fitted.items) + len(fitted.more) == 40
+
+
+def test_forty_long_stories_stay_under_gmails_clip() -> None:
+    """Long headlines, 80-word summaries, two other outlets, pictures and tracking parameters."""
+    edition = long_edition(40)
+    settings = RenderConfig(link_params="utm_source=digest&utm_medium=email&utm_campaign=daily")
+    email, fitted = render_email(edition, NEWSLETTER, settings)
+    assert len(email.html.encode()) <= 100_000
+    assert len(fitted.items) == 40 and not fitted.more, "a lean theme: every story fits"
 
 
 def test_over_the_budget_the_lowest_ranked_stories_move_to_the_web_edition() -> None:
@@ -211,3 +224,23 @@ def test_a_picture_without_a_size_or_a_web_address() -> None:
     assert (unsized.get("width"), unsized.get("height")) == ("544", None)
     assert unsized.get("alt") == item.article.title
     assert images(image=Image("data:image/png;base64,AAAA", "x"), url="javascript:x") == []
+
+
+def test_css_is_inlined_once_per_edition_never_per_recipient(
+    demo_site: DemoSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = render_module.inline_css
+    monkeypatch.setattr(render_module, "inline_css", lambda html: calls.append(1) or real(html))
+    report = demo_site.build()
+    assert len(calls) == 1
+    config = demo_site.config()
+    with open_store(config.data_dir) as store:
+        for i in range(5):
+            store.add_subscriber(f"reader{i}@example.com", name=f"Reader {i}", now=demo_site.now)
+        sent = pipeline.send(config, store, now=demo_site.now)
+    assert sent.counts["sent"] == 5
+    assert len(calls) == 1, "sending fills placeholders; it does not inline again"
+    outbox = sorted((config.data_dir / "outbox" / report.edition.key).glob("*.eml"))  # type: ignore[union-attr]
+    bodies = [o.read_bytes() for o in outbox]
+    assert len(set(bodies)) == 5 and all(b"Hello Reader " in b for b in bodies)
