@@ -149,6 +149,15 @@ def test_a_user_template_overrides_and_extends_the_default(tmp_path: Path) -> No
     assert "Top stories" in email.html
 
 
+def test_an_own_edition_template_can_include_the_default_article(tmp_path: Path) -> None:
+    (tmp_path / "edition.html").write_text(
+        '{% for item in edition.items %}{% include "_article.html" %}{% endfor %}',
+        encoding="utf-8",
+    )
+    email, _ = render_email(sample_edition(4), NEWSLETTER, RenderConfig(templates=str(tmp_path)))
+    assert email.html.count('class="thumb-small"') == 2, "not a lead story: small pictures"
+
+
 def test_a_missing_template_names_every_folder_searched(tmp_path: Path) -> None:
     (tmp_path / "edition.html").write_text('{% include "_missing.html" %}', encoding="utf-8")
     with pytest.raises(TemplateError) as caught:
