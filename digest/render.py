@@ -214,9 +214,8 @@ class Clock:
         """An article's time: just the time on the edition's day, else the day and the time."""
         local = moment.astimezone(self.zone)
         time = babel.dates.format_time(local, "short", tzinfo=self.zone, locale=self.locale)
-        time = time.replace(
-            "\u202f", "\xa0"
-        )  # CLDR's narrow space before AM: not every font has it
+        # CLDR puts a narrow no-break space before "AM"; not every mail client's font has it.
+        time = time.replace("\u202f", "\xa0")
         if local.date() == self.edition_date.astimezone(self.zone).date():
             return time
         day = babel.dates.format_skeleton("MMMd", local, tzinfo=self.zone, locale=self.locale)

@@ -3,7 +3,9 @@
 A WSGI application on the standard library's server, bound to 127.0.0.1 by
 default. Each route is a function ``(site, request, **params) -> Response``
 listed in :data:`ROUTES`; the store is opened per request because SQLite
-connections belong to one thread.
+connections belong to one thread. The edition views (phone width, forced dark
+mode) and the live preview (:mod:`digest.live`) are pages around the email's own
+HTML; only those viewer pages carry script, never the email.
 """
 
 from __future__ import annotations
