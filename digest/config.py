@@ -219,7 +219,9 @@ class CollectConfig:
 class SummaryConfig:
     sentences: int = option(3, "Sentences per summary.", check=_positive)
     max_words: int = option(80, "Word budget per summary; whole sentences only.", check=_positive)
-    method: str = option("news", "Summarizer: news, lead, lexrank, textrank, lsa, luhn, sumbasic.")
+    method: Literal["news", "lead", "lexrank", "textrank", "lsa", "luhn", "sumbasic"] = option(
+        "news", "Summarizer: news, lead, lexrank, textrank, lsa, luhn, sumbasic."
+    )
 
 
 @dataclass(frozen=True)
