@@ -109,7 +109,7 @@ EXTRA_ABBREVIATIONS = {
 # Scripts written without spaces: each character counts as a word.
 UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f"
 LETTER = rf"[^\W\d_{UNSPACED}]"
-WORD = re.compile(rf"[{UNSPACED}]|{LETTER}(?:{LETTER}|['’-](?={LETTER}))*")
+WORD = re.compile(rf"{LETTER}+(?:['’-]{LETTER}+)*|[{UNSPACED}]")
 # Punkt knows only Latin full stops; sentences in these scripts end with their own marks.
 WIDE_SENTENCE_END = re.compile(r"(?<=[。！？])\s*")
 SCRIPTS = (

@@ -75,7 +75,7 @@ def test_the_seed_page_summarizes_to_whole_story_sentences() -> None:
     assert all(s in source_sentences for s in summary), "whole sentences, verbatim"
     positions = [source_sentences.index(s) for s in summary]
     assert positions == sorted(positions), "in document order"
-    assert word_count(joined) <= 80
+    assert word_count(joined) <= Settings().max_words
 
 
 def article(text: str, title: str = "", language: str = "") -> Article:
@@ -225,10 +225,26 @@ def test_a_thousand_sentence_document_summarizes() -> None:
     summary = summarize_text(text, title="Port traffic", settings=Settings())
     assert 2 <= len(summary) <= 3
     assert summary[0].startswith("Report 0 says")
-    assert word_count(" ".join(summary)) <= 80
+    assert word_count(" ".join(summary)) <= Settings().max_words
 
 
 def test_every_method_can_be_configured_and_chosen_on_the_command_line() -> None:
     configurable = set(typing.get_args(typing.get_type_hints(SummaryConfig)["method"]))
     method_option = next(p for p in summarize_command.params if p.name == "method")
     assert configurable == set(METHODS) == set(method_option.type.choices)  # type: ignore[attr-defined]
+
+
+def test_prose_that_opens_like_a_byline_or_time_stamp_is_kept() -> None:
+    text = (
+        "By Ana Lima and Tom Roe.\n\nUpdated 3 March 2025 10:32 GMT\n\n"
+        "By 2030, the country will generate half of its electricity from wind and sun, the "
+        "energy minister said on Monday. Published figures showed that wind output rose 12% "
+        "last year. From April, new turbines will no longer need a local permit."
+    )
+    summary = summarize_text(
+        text, title="Wind to supply half of power by 2030", settings=Settings()
+    )
+    assert summary[0].startswith("By 2030, the country will generate half")
+    assert "Published figures showed" in " ".join(summary)
+    assert "Ana Lima" not in " ".join(summary)
+    assert "Updated" not in " ".join(summary)
