@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import statistics
 import sys
 import time
@@ -105,6 +106,15 @@ SYSTEMS: dict[str, Summarizer] = {
 
 
 @dataclass(frozen=True)
+class Run:
+    """One summary of one article: its ROUGE F1 x100 (R1, R2, RL), words and ms."""
+
+    rouge: tuple[float, float, float]
+    words: int
+    ms: float
+
+
+@dataclass(frozen=True)
 class Result:
     r1: float
     r2: float
@@ -114,35 +124,40 @@ class Result:
     p95_ms: float
 
 
-def run_system(system: Summarizer, records: Sequence[dict[str, str]]) -> list[tuple[str, float]]:
-    """Each record's summary (joined) and the ms it took."""
+def run_system(
+    system: Summarizer, records: Sequence[dict[str, str]], scorer: rouge_scorer.RougeScorer
+) -> list[Run]:
     runs = []
     for record in records:
         start = time.perf_counter()
-        sentences = system(record)
-        runs.append((" ".join(sentences), (time.perf_counter() - start) * 1000))
+        summary = " ".join(system(record))
+        ms = (time.perf_counter() - start) * 1000
+        scores = scorer.score(record["reference"], summary)
+        r1, r2, rl = (100 * scores[k].fmeasure for k in ("rouge1", "rouge2", "rougeL"))
+        runs.append(Run((r1, r2, rl), word_count(summary), ms))
     return runs
 
 
-def score(
-    runs: Sequence[tuple[str, float]], records: Sequence[dict[str, str]], scorer: object
-) -> Result:
-    r1 = r2 = rl = 0.0
-    for (summary, _), record in zip(runs, records, strict=True):
-        scores = scorer.score(record["reference"], summary)  # type: ignore[attr-defined]
-        r1 += scores["rouge1"].fmeasure
-        r2 += scores["rouge2"].fmeasure
-        rl += scores["rougeL"].fmeasure
-    n = len(records)
-    times = sorted(ms for _, ms in runs)
+def result(runs: Sequence[Run]) -> Result:
+    times = sorted(r.ms for r in runs)
+    r1, r2, rl = (statistics.mean(r.rouge[i] for r in runs) for i in range(3))
     return Result(
-        100 * r1 / n,
-        100 * r2 / n,
-        100 * rl / n,
-        statistics.mean(word_count(s) for s, _ in runs),
+        r1,
+        r2,
+        rl,
+        statistics.mean(r.words for r in runs),
         statistics.median(times),
         times[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
     )
+
+
+def paired_difference(ours: Sequence[Run], peer: Sequence[Run]) -> list[tuple[float, float]]:
+    """Per measure: the mean difference over the same articles and its standard error."""
+    differences = []
+    for i in range(3):
+        d = [a.rouge[i] - b.rouge[i] for a, b in zip(ours, peer, strict=True)]
+        differences.append((statistics.mean(d), statistics.stdev(d) / math.sqrt(len(d))))
+    return differences
 
 
 def half(record: dict[str, str]) -> str:
@@ -156,25 +171,22 @@ def family(record: dict[str, str]) -> str:
 
 def print_quality(records: Sequence[dict[str, str]], systems: dict[str, Summarizer]) -> None:
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
-    halves: dict[str, dict[str, Result]] = {}
+    halves: list[tuple[str, Result, Result]] = []
     for name in FAMILIES:
         group = [r for r in records if family(r) == name]
         if not group:
             continue
-        results = {}
-        for label, system in systems.items():
-            runs = run_system(system, group)
-            results[label] = score(runs, group, scorer)
-            for part in "AB":
-                chosen = [i for i, r in enumerate(group) if half(r) == part]
-                halves[f"{name} {part} ({len(chosen)}) {label}"] = score(
-                    [runs[i] for i in chosen], [group[i] for i in chosen], scorer
-                )
-        print_family(f"{name} ({len(group)} articles)", results)
+        runs = {label: run_system(system, group, scorer) for label, system in systems.items()}
+        print_family(f"{name} ({len(group)} articles)", runs)
+        for part in "AB":
+            chosen = [i for i, r in enumerate(group) if half(r) == part]
+            ours, lead = ([runs[k][i] for i in chosen] for k in ("digest (default)", "LEAD-3"))
+            halves.append((f"{name} {part} ({len(chosen)})", result(ours), result(lead)))
     print_halves(halves)
 
 
-def print_family(title: str, results: dict[str, Result]) -> None:
+def print_family(title: str, runs: dict[str, list[Run]]) -> None:
+    results = {label: result(r) for label, r in runs.items()}
     print(f"\n{title:<26}{'R1':>7}{'R2':>7}{'RL':>7}{'words':>8}{'med ms':>9}{'p95 ms':>9}")
     for label, r in results.items():
         print(
@@ -189,16 +201,20 @@ def print_family(title: str, results: dict[str, Result]) -> None:
             f"{ours.rl / p.rl:7.2f}{ours.words / p.words:8.2f}"
             f"{ours.median_ms / p.median_ms:9.2f}{ours.p95_ms / p.p95_ms:9.2f}"
         )
+    difference = paired_difference(runs["digest (default)"], runs["LEAD-3"])
+    print(
+        "  digest - LEAD-3, paired over the same articles, ± standard error: "
+        + ", ".join(
+            f"{measure} {mean:+.2f}±{se:.2f}"
+            for measure, (mean, se) in zip(("R1", "R2", "RL"), difference, strict=True)
+        )
+    )
 
 
-def print_halves(halves: dict[str, Result]) -> None:
+def print_halves(halves: Sequence[tuple[str, Result, Result]]) -> None:
     print("\nBy half (A: the half digest's weights were tuned on; B: held out for checking)")
     print(f"{'':<22}{'digest R1':>10}{'R2':>6}{'RL':>6}{'LEAD-3 R1':>11}{'R2':>6}{'RL':>6}")
-    for key, ours in halves.items():
-        if not key.endswith("digest (default)"):
-            continue
-        group = key.removesuffix(" digest (default)")
-        lead = halves[f"{group} LEAD-3"]
+    for group, ours, lead in halves:
         print(
             f"{group:<22}{ours.r1:10.1f}{ours.r2:6.1f}{ours.rl:6.1f}"
             f"{lead.r1:11.1f}{lead.r2:6.1f}{lead.rl:6.1f}"
