@@ -10,7 +10,7 @@ lower-cased, not stemmed, and no word is a stop word.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache, lru_cache
 from typing import Any
 
@@ -110,6 +110,7 @@ EXTRA_ABBREVIATIONS = {
 UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f"
 LETTER = rf"[^\W\d_{UNSPACED}]"
 WORD = re.compile(rf"{LETTER}+(?:['’-]{LETTER}+)*|[{UNSPACED}]")
+INITIALISM = re.compile(r"(?:\b[^\W\d_]\.){2,}$")
 # Punkt knows only Latin full stops; sentences in these scripts end with their own marks.
 WIDE_SENTENCE_END = re.compile(r"(?<=[。！？])\s*")
 SCRIPTS = (
@@ -192,11 +193,23 @@ class Tokenizer:
         self._punkt = _punkt_for(language)
 
     def to_sentences(self, paragraph: str) -> tuple[str, ...]:
-        sentences = (s.strip() for s in self._punkt.tokenize(paragraph))
+        spans = _rejoin_initialisms(paragraph, self._punkt.span_tokenize(paragraph))
+        sentences = (paragraph[start:end].strip() for start, end in spans)
         return tuple(part for s in sentences if s for part in _split_wide(s))
 
     def to_words(self, sentence: str) -> tuple[str, ...]:
         return tuple(WORD.findall(sentence))
+
+
+def _rejoin_initialisms(text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Punkt's spans, but none that starts in lower case right after an initialism ("the E.U. agreed")."""
+    joined: list[tuple[int, int]] = []
+    for start, end in spans:
+        if joined and text[start].islower() and INITIALISM.search(text, 0, joined[-1][1]):
+            joined[-1] = (joined[-1][0], end)
+        else:
+            joined.append((start, end))
+    return joined
 
 
 def _split_wide(sentence: str) -> list[str]:

@@ -44,6 +44,10 @@ def sentences_of(text: str) -> list[str]:
             ['"We will not accept it," she said.', '"Never."', "He left."],
         ),
         (
+            "The U.K. and the E.U. agreed on Monday. Talks end Sept. 30. Nobody left.",
+            ["The U.K. and the E.U. agreed on Monday.", "Talks end Sept. 30.", "Nobody left."],
+        ),
+        (
             "J. K. Rowling met Dr. Smith at St. Paul's. They talked.",
             ["J. K. Rowling met Dr. Smith at St. Paul's.", "They talked."],
         ),
