@@ -182,7 +182,7 @@ def stemmer(language: str) -> Callable[[str], str]:
     except LookupError:
         stem = str.lower
     # Stemming is most of a summary's cost and news repeats its words: remember them.
-    return lru_cache(maxsize=200_000)(stem)
+    return lru_cache(maxsize=100_000)(stem)
 
 
 class Tokenizer:
