@@ -276,7 +276,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 @cli.command()
 @click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
 @click.option("-n", "--sentences", type=click.IntRange(1, 20), default=3, show_default=True)
-@click.option("--max-words", type=click.IntRange(1), default=80, show_default=True)
+@click.option("--max-words", type=click.IntRange(1), default=90, show_default=True)
 @click.option(
     "--method",
     type=click.Choice(sorted(["news", "lead", "lexrank", "textrank", "lsa", "luhn", "sumbasic"])),

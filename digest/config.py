@@ -248,8 +248,12 @@ class CollectConfig:
 @dataclass(frozen=True)
 class SummaryConfig:
     sentences: int = option(3, "Sentences per summary.", check=_positive)
-    max_words: int = option(80, "Word budget per summary; whole sentences only.", check=_positive)
-    method: str = option("news", "Summarizer: news, lead, lexrank, textrank, lsa, luhn, sumbasic.")
+    max_words: int = option(
+        90, "Most words in one summary; whole sentences only, so most are shorter.", check=_positive
+    )
+    method: Literal["news", "lead", "lexrank", "textrank", "lsa", "luhn", "sumbasic"] = option(
+        "news", "Summarizer: news, lead, lexrank, textrank, lsa, luhn, sumbasic."
+    )
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,15 @@
 from __future__ import annotations
 
+import typing
 from datetime import UTC, datetime
 
 import pytest
 
+from digest.cli import summarize as summarize_command
+from digest.config import SummaryConfig
 from digest.models import Article
-from digest.summarize import (
-    METHODS,
-    Settings,
-    detect_language,
-    language_name,
-    split_sentences,
-    summarize,
-    summarize_text,
-)
+from digest.sentences import detect_language, language_name, split_sentences
+from digest.summarize import METHODS, Settings, summarize, summarize_text
 from digest.text import word_count
 
 from .conftest import SHARED
@@ -48,6 +44,10 @@ def sentences_of(text: str) -> list[str]:
             ['"We will not accept it," she said.', '"Never."', "He left."],
         ),
         (
+            "The U.K. and the E.U. agreed on Monday. Talks end Sept. 30. Nobody left.",
+            ["The U.K. and the E.U. agreed on Monday.", "Talks end Sept. 30.", "Nobody left."],
+        ),
+        (
             "J. K. Rowling met Dr. Smith at St. Paul's. They talked.",
             ["J. K. Rowling met Dr. Smith at St. Paul's.", "They talked."],
         ),
@@ -79,7 +79,7 @@ def test_the_seed_page_summarizes_to_whole_story_sentences() -> None:
     assert all(s in source_sentences for s in summary), "whole sentences, verbatim"
     positions = [source_sentences.index(s) for s in summary]
     assert positions == sorted(positions), "in document order"
-    assert word_count(joined) <= 80
+    assert word_count(joined) <= Settings().max_words
 
 
 def article(text: str, title: str = "", language: str = "") -> Article:
@@ -126,6 +126,9 @@ def test_an_unknown_language_still_gives_whole_sentences() -> None:
 def test_language_codes_map_to_sumy_names() -> None:
     assert language_name("en-US") == "english"
     assert language_name("de") == "german"
+    assert language_name("pt-BR") == "portuguese"
+    assert language_name("xx", "The bank said that it would not change the rate.") == ""
+    assert language_name("", "東京の株式市場は今日、大きく上昇しました。") == "japanese"
     assert (
         language_name(
             "", "The bank said that it would not change the rate this year, and the market fell."
@@ -166,3 +169,86 @@ def test_every_method_returns_source_sentences_in_order(method: str) -> None:
     assert 1 <= len(summary) <= 2
     positions = [sentences.index(s) for s in summary]
     assert positions == sorted(positions)
+
+
+def test_a_chinese_article_gives_whole_sentences() -> None:
+    text = (
+        "中国人民银行周四宣布下调存款准备金率零点五个百分点。"
+        "这是今年以来的第二次降准，预计将释放长期资金约一万亿元。"
+        "分析人士认为，此举有助于稳定市场预期并支持实体经济。"
+        "央行表示，将继续实施稳健的货币政策。"
+    )
+    summary = summarize(article(text, language="zh")).sentences
+    assert 1 <= len(summary) <= 3
+    assert summary[0] == "中国人民银行周四宣布下调存款准备金率零点五个百分点。"
+    assert all(s in text for s in summary)
+
+
+def test_page_furniture_and_datelines_stay_out_of_the_summary() -> None:
+    text = (
+        "Markets\n\nBy Jane Doe and John Roe\n\n"
+        "WASHINGTON (Reuters) - The Federal Reserve held its benchmark rate steady on Wednesday "
+        "and signalled two cuts later this year. Policymakers said inflation had eased but "
+        "remained above the 2% target.\n\n"
+        "Fed Chair Jerome Powell speaks in Washington. Photo: Reuters/Kevin Lamarque\n\n"
+        "Read more: What the Fed decision means for your mortgage.\n\n"
+        "Markets rose after the decision, with the S&P 500 closing 1.2% higher at a record. "
+        "Treasury yields fell as traders priced in the first cut for September.\n\n"
+        "Sign up for our free daily newsletter to get the news first."
+    )
+    summary = summarize_text(text, title="Fed holds rates steady", settings=Settings())
+    assert summary[0].startswith("The Federal Reserve held its benchmark rate steady")
+    joined = " ".join(summary)
+    for furniture in ("By Jane", "WASHINGTON", "Reuters", "Photo", "Read more", "Sign up"):
+        assert furniture not in joined
+
+
+def test_a_wire_story_in_one_paragraph_keeps_its_sentences() -> None:
+    # No paragraph breaks and a last line cut off mid-sentence: the sentences before it count.
+    text = (
+        "(CNN) A North Pacific gray whale has set a record for the longest migration of a mammal. "
+        "The whale swam from Russia to Mexico and back, nearly 14,000 miles in 172 days. "
+        "Scientists tracked her with a satellite tag fitted off Sakhalin Island in 2011. "
+        "The previous record was set by a humpback whale that swam about 10,000 miles. "
+        "Related: Fourth baby orca born this season"
+    )
+    summary = summarize_text(text, settings=Settings())
+    assert summary[0] == (
+        "A North Pacific gray whale has set a record for the longest migration of a mammal."
+    )
+    assert 2 <= len(summary) <= 3
+    assert "Related" not in " ".join(summary)
+
+
+def test_a_thousand_sentence_document_summarizes() -> None:
+    text = "\n\n".join(
+        f"Report {i} says the port of city {i} moved {i * 7} thousand containers last month. "
+        f"Officials in region {i % 13} expect traffic to grow by {i % 9} percent next year."
+        for i in range(500)
+    )
+    summary = summarize_text(text, title="Port traffic", settings=Settings())
+    assert 2 <= len(summary) <= 3
+    assert summary[0].startswith("Report 0 says")
+    assert word_count(" ".join(summary)) <= Settings().max_words
+
+
+def test_every_method_can_be_configured_and_chosen_on_the_command_line() -> None:
+    configurable = set(typing.get_args(typing.get_type_hints(SummaryConfig)["method"]))
+    method_option = next(p for p in summarize_command.params if p.name == "method")
+    assert configurable == set(METHODS) == set(method_option.type.choices)  # type: ignore[attr-defined]
+
+
+def test_prose_that_opens_like_a_byline_or_time_stamp_is_kept() -> None:
+    text = (
+        "By Ana Lima and Tom Roe.\n\nUpdated 3 March 2025 10:32 GMT\n\n"
+        "By 2030, the country will generate half of its electricity from wind and sun, the "
+        "energy minister said on Monday. Published figures showed that wind output rose 12% "
+        "last year. From April, new turbines will no longer need a local permit."
+    )
+    summary = summarize_text(
+        text, title="Wind to supply half of power by 2030", settings=Settings()
+    )
+    assert summary[0].startswith("By 2030, the country will generate half")
+    assert "Published figures showed" in " ".join(summary)
+    assert "Ana Lima" not in " ".join(summary)
+    assert "Updated" not in " ".join(summary)
