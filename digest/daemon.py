@@ -143,7 +143,7 @@ class Daemon:
                 collect_first=None if catch_up else now(),
             )
             self._scheduler.start()
-            self._log_start()
+            self._log_start(self._scheduler)
             received = wait_for_stop_signal(lambda: not self._scheduler_running())
             self._shut_down(received)
 
@@ -184,17 +184,14 @@ class Daemon:
     def _scheduler_running(self) -> bool:
         return self._scheduler is not None and self._scheduler.running
 
-    def _log_start(self) -> None:
+    def _log_start(self, scheduler: schedule.Scheduler) -> None:
         self._write_state()
-        times = self._scheduler.next_times() if self._scheduler else None
-        shown = {
-            name: local_time(self.config, when) if when else "none"
-            for name, when in (("collect", times and times.collect), ("send", times and times.send))
-        }
+        times = scheduler.next_times()
+        collect, send = (local_time(self.config, t) if t else "none" for t in times)
         logs.event(
             "start",
             f"digest daemon (pid {os.getpid()}) on {self.config.data_dir}: "
-            f"next collect {shown['collect']}, next send {shown['send']}",
+            f"next collect {collect}, next send {send}",
             pid=os.getpid(),
         )
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
@@ -169,8 +168,7 @@ def collect_jitter(every: timedelta) -> timedelta:
 # --- the scheduler ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class NextTimes:
+class NextTimes(NamedTuple):
     collect: datetime | None
     send: datetime | None
 

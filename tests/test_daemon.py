@@ -309,7 +309,7 @@ class SlowCollector:
 
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], Message]] = []
-        self.delay = 0.1
+        self.delay = 0.2
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         await asyncio.sleep(self.delay)
@@ -360,5 +360,53 @@ def test_sigterm_during_a_send_exits_quickly_and_the_next_run_completes_without_
     assert events[1]["sent"] == 40 - delivered
     assert received(smtp) == dict.fromkeys(readers, 1)
     with open_store(demo_site.config().data_dir) as store:
+        run = store.edition_run("2026-03-10")
+        assert run is not None and run.outcome == "sent"
+
+
+# --- only if new; catching up past midnight ------------------------------------------------------
+
+
+def test_too_few_new_articles_skip_the_day_once_and_say_so(
+    demo_site: DemoSite, smtp_server: SmtpServer
+) -> None:
+    config = daemon_config(demo_site, smtp_server)
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "[edition]\n", "[edition]\nmin_articles = 100\n"
+        ),
+        encoding="utf-8",
+    )
+    subscribe(demo_site, 2)
+    first = digest(config, "run", "--log-format", "json", at=utc("2026-03-10T07:00"))
+    assert first.returncode == 0, first.stderr
+    skip = [json.loads(line) for line in first.stderr.splitlines()][-1]
+    assert (skip["event"], skip["message"]) == (
+        "skip",
+        f"2026-03-10: no edition: {len(demo.load_content().articles)} new articles (need 100)",
+    )
+    again = digest(config, "run", at=utc("2026-03-10T09:00"))
+    assert again.stderr.splitlines()[-1].endswith("edition: edition 2026-03-10 is already skipped")
+    assert not smtp_server.messages
+    with open_store(demo_site.config().data_dir) as store:
+        assert store.latest_edition() is None
+
+
+def test_a_catch_up_past_midnight_builds_the_edition_of_the_day_it_was_due(
+    demo_site: DemoSite,
+) -> None:
+    import time_machine
+
+    from digest import cycle
+
+    config = demo_site.config()
+    subscribe(demo_site, 1)
+    with time_machine.travel(utc("2026-03-11T00:30"), tick=False):
+        cycle.edition_cycle(config, scheduled=utc("2026-03-10T23:30"), should_stop=lambda: False)
+    with open_store(config.data_dir) as store:
+        assert store.edition("2026-03-11") is None
+        edition = store.edition("2026-03-10")
+        assert edition is not None and edition.built == utc("2026-03-10T23:30")
+        assert [d.status for d in store.deliveries("2026-03-10")] == ["sent"]
         run = store.edition_run("2026-03-10")
         assert run is not None and run.outcome == "sent"
