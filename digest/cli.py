@@ -6,7 +6,9 @@ exit 2 for bad usage or config, 1 otherwise.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sys
 import traceback
 import webbrowser
@@ -16,11 +18,13 @@ from typing import Any
 
 import click
 
-from digest import __version__, pipeline
+from digest import __version__, logs, pipeline
+from digest import daemon as unattended
 from digest import demo as demo_site
 from digest.config import Config, config_path, example_config, load_config
+from digest.cycle import key_of, local_time
 from digest.errors import ConfigError, DigestError, UsageError
-from digest.models import FeedResult, Page
+from digest.models import FeedResult, FetchState, Page
 from digest.store import open_store
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -45,6 +49,7 @@ def main() -> None:
     """Entry point: run the CLI, turning DigestError into one line and an exit code."""
     verbose = "-v" in sys.argv[1:] or "--verbose" in sys.argv[1:]
     try:
+        _travel_in_time()
         code = cli.main(prog_name="digest", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -66,6 +71,32 @@ def main() -> None:
         click.echo("interrupted", err=True)
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+FAKE_NOW_ENV = "DIGEST_FAKE_NOW"
+
+
+def _travel_in_time() -> None:
+    """For digest's own tests only: the clock starts at $DIGEST_FAKE_NOW (ISO 8601) and ticks on.
+
+    The scheduler's send times are whole minutes; this lets a test start a real daemon a
+    few seconds before one. Every clock in the process moves (APScheduler's included), via
+    the time-machine package, which only the test extra installs.
+    """
+    fake_now = os.environ.get(FAKE_NOW_ENV)
+    if not fake_now:
+        return
+    try:
+        import time_machine
+
+        moment = datetime.fromisoformat(fake_now)
+    except ImportError:
+        raise UsageError(
+            f"{FAKE_NOW_ENV} is for digest's tests: pip install -e '.[test]'"
+        ) from None
+    except ValueError:
+        raise UsageError(f"{FAKE_NOW_ENV}: expected an ISO 8601 time, got {fake_now!r}") from None
+    time_machine.travel(moment, tick=True).start()
 
 
 def _config(ctx: click.Context) -> Config:
@@ -402,6 +433,10 @@ def sources(ctx: click.Context) -> None:
     config = _config(ctx)
     with open_store(config.data_dir) as store:
         states = {s.key: s for s in store.fetch_states()}
+    _print_sources(config, states)
+
+
+def _print_sources(config: Config, states: dict[str, FetchState]) -> None:
     click.echo(f"{'source':<32} {'last success':<17} {'fails':>5}  last error")
     for source in config.sources:
         state = states.get(source.url)
@@ -411,3 +446,75 @@ def sources(ctx: click.Context) -> None:
         error = (state.disabled or state.last_error) if state else ""
         fails = state.failures if state else 0
         click.echo(f"{source.name[:32]:<32} {success:<17} {fails:>5}  {error}")
+
+
+# --- daemon / run / status -------------------------------------------------------------------
+
+LOG_FORMAT = click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS),
+    default="text",
+    show_default=True,
+    help="One line per event on stderr: text, or JSON objects for log collectors.",
+)
+
+
+@cli.command()
+@LOG_FORMAT
+@click.pass_context
+def daemon(ctx: click.Context, log_format: logs.LogFormat) -> None:
+    """Collect every schedule.collect_every; build and send at schedule.send_at. Stop with SIGTERM."""
+    config = _config(ctx)
+    logs.setup(log_format, verbose=ctx.obj["verbose"])
+    unattended.Daemon(config).run()
+
+
+@cli.command()
+@LOG_FORMAT
+@click.pass_context
+def run(ctx: click.Context, log_format: logs.LogFormat) -> None:
+    """One collect + build + send cycle now (for cron or a systemd timer); safe to repeat."""
+    config = _config(ctx)
+    logs.setup(log_format, verbose=ctx.obj["verbose"])
+    unattended.run_once(config)
+
+
+@cli.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """The daemon, its next collect and send, the last edition, and each source's health."""
+    config = _config(ctx)
+    found = unattended.status(config)
+    when = functools.partial(local_time, config)
+    daemon_line = f"running: {found.holder}" if found.holder else "not running"
+    click.echo(f"daemon        {daemon_line}")
+    click.echo(
+        "next collect  "
+        + (when(found.next_collect) if found.next_collect else "when the daemon runs")
+    )
+    if found.next_send:
+        key = key_of(config, found.next_send)
+        suffix = "" if found.holder else " (if the daemon runs)"
+        click.echo(f"next send     {when(found.next_send)}, edition {key}{suffix}")
+    else:
+        click.echo("next send     none: schedule.send_at and schedule.weekdays name no day")
+    click.echo(f"last edition  {_last_edition(found)}")
+    if found.last_run:
+        run = found.last_run
+        click.echo(
+            f"last run      {run.key}: {run.outcome}" + (f" ({run.detail})" if run.detail else "")
+        )
+    click.echo("")
+    _print_sources(config, found.sources)
+
+
+def _last_edition(found: unattended.Status) -> str:
+    last = found.last_edition
+    if last is None:
+        return "none yet"
+    counts = ", ".join(
+        f"{found.deliveries.get(state, 0)} {state}"
+        for state in ("sent", "failed", "deferred", "pending", "sending", "skipped")
+        if state in ("sent", "failed") or found.deliveries.get(state)
+    )
+    return f"{last.key} (issue {last.number}): {len(last.article_ids)} articles; {counts}"

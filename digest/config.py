@@ -142,6 +142,26 @@ def _date_format(value: str) -> str | None:
     return None
 
 
+def _send_at(value: str) -> str | None:
+    # Imported here: schedule.py (the one module that imports APScheduler) imports this module.
+    from digest.schedule import send_at_problem
+
+    return send_at_problem(value)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _weekdays(value: tuple[str, ...]) -> str | None:
+    if value and all(day in WEEKDAYS for day in value):
+        return None
+    return "day names from " + ", ".join(repr(d) for d in WEEKDAYS)
+
+
+def _at_least_duration(low: timedelta) -> Check:
+    return lambda value: None if value >= low else f"a duration of at least {format_duration(low)}"
+
+
 def _query(value: str) -> str | None:
     return None if "=" in value or not value else "query parameters like 'utm_source=digest'"
 
@@ -314,6 +334,27 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True)
+class ScheduleConfig:
+    send_at: str = option(
+        "07:00",
+        "When `digest daemon` builds and sends: 'HH:MM' or a cron expression, in newsletter.timezone.",
+        check=_send_at,
+    )
+    weekdays: tuple[str, ...] = option(
+        WEEKDAYS, "The days an edition goes out; other days' articles wait.", check=_weekdays
+    )
+    collect_every: timedelta = option(
+        timedelta(minutes=30),
+        "The daemon collects this often (plus up to a tenth, at most 5m, of jitter).",
+        check=_at_least_duration(timedelta(minutes=1)),
+    )
+    catch_up: timedelta = option(
+        timedelta(hours=6),
+        "After downtime, still send up to this long after send_at; later, the articles go to the next edition.",
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path = option(Path(".digest"), "Where the database, editions and outbox live.")
     newsletter: NewsletterConfig = option(NewsletterConfig(), "")
@@ -323,6 +364,7 @@ class Config:
     render: RenderConfig = option(RenderConfig(), "")
     delivery: DeliveryConfig = option(DeliveryConfig(), "")
     smtp: SmtpConfig = option(SmtpConfig(), "")
+    schedule: ScheduleConfig = option(ScheduleConfig(), "")
     sources: tuple[SourceConfig, ...] = option((), "The feeds to collect.")
     path: Path = field(default=Path("<defaults>"), metadata={"internal": True})
 
@@ -459,6 +501,11 @@ def _cross_checks(config: Config) -> list[str]:
     problems = []
     if config.delivery.transport == "smtp" and not config.smtp.host:
         problems.append("smtp.host: expected a host name when delivery.transport is 'smtp', got ''")
+    if _names_its_days(config.schedule.send_at) and set(config.schedule.weekdays) != set(WEEKDAYS):
+        problems.append(
+            "schedule.weekdays: expected every day (the default) when schedule.send_at's cron "
+            f"expression names its own days, got {list(config.schedule.weekdays)}"
+        )
     seen: dict[str, int] = {}
     for i, source in enumerate(config.sources):
         if source.url in seen:
@@ -467,6 +514,11 @@ def _cross_checks(config: Config) -> list[str]:
             )
         seen.setdefault(source.url, i)
     return problems
+
+
+def _names_its_days(send_at: str) -> bool:
+    parts = send_at.split()
+    return len(parts) == 5 and parts[4] != "*"
 
 
 # --- writing the example --------------------------------------------------------------------

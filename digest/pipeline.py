@@ -253,8 +253,13 @@ def send(
     now: datetime | None = None,
     transport: deliver.Transport | None = None,
     progress: Callable[[str, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SendReport:
-    """Deliver the latest edition to every confirmed subscriber who has not received it yet."""
+    """Deliver the latest edition to every confirmed subscriber who has not received it yet.
+
+    ``should_stop`` is asked before each message: once it says True, the rest stay in the
+    ledger for the next run (the daemon's SIGTERM).
+    """
     now = now or utcnow()
     record = store.latest_edition()
     if record is None:
@@ -267,6 +272,8 @@ def send(
     problems: list[str] = []
     try:
         for delivery in store.deliveries(key):
+            if should_stop is not None and should_stop():
+                break
             if delivery.status in ("sent", "failed", "skipped"):
                 continue
             if (

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from digest.errors import StoreError
 from digest.models import (
@@ -106,6 +106,16 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (edition_key, email)
     );
     """,
+    # 2: what the scheduler decided for each day's edition (exactly once across restarts)
+    """
+    CREATE TABLE edition_runs (
+        key TEXT PRIMARY KEY,
+        scheduled TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('started', 'sent', 'skipped', 'missed')),
+        detail TEXT NOT NULL DEFAULT '',
+        updated TEXT NOT NULL
+    );
+    """,
 )
 
 DATABASE = "digest.sqlite3"
@@ -132,6 +142,30 @@ class EditionRecord:
     built: datetime
     email: Email
     article_ids: tuple[str, ...]
+
+
+RunOutcome = Literal["started", "sent", "skipped", "missed"]
+
+
+@dataclass(frozen=True)
+class EditionRun:
+    """What the scheduler did about one day's edition.
+
+    ``started``: the cycle began and has not finished (it resumes on the next start);
+    ``sent``: every recipient was handed the edition or had a final answer;
+    ``skipped``: too few new articles; ``missed``: found too late to send (after catch_up).
+    The last three are final: a second trigger for the same key does nothing.
+    """
+
+    key: str
+    scheduled: datetime
+    outcome: RunOutcome
+    detail: str
+    updated: datetime
+
+    @property
+    def final(self) -> bool:
+        return self.outcome != "started"
 
 
 @dataclass(frozen=True)
@@ -371,6 +405,42 @@ class Store:
         assert built is not None
         return EditionRecord(row["key"], row["number"], built, email, tuple(r[0] for r in ids))
 
+    def discard_unsent_edition(self, key: str) -> bool:
+        """Forget an edition nobody was sent, so its articles go to the next one; False if sent."""
+        with self.db:
+            if self.db.execute(
+                "SELECT 1 FROM deliveries WHERE edition_key = ? LIMIT 1", (key,)
+            ).fetchone():
+                return False
+            self.db.execute("DELETE FROM edition_articles WHERE edition_key = ?", (key,))
+            cursor = self.db.execute("DELETE FROM editions WHERE key = ?", (key,))
+        return cursor.rowcount > 0
+
+    # --- edition runs -----------------------------------------------------------------------
+
+    def record_run(
+        self,
+        key: str,
+        outcome: RunOutcome,
+        *,
+        scheduled: datetime,
+        now: datetime,
+        detail: str = "",
+    ) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO edition_runs VALUES (?, ?, ?, ?, ?)",
+                (key, _iso(scheduled), outcome, detail, _iso(now)),
+            )
+
+    def edition_run(self, key: str) -> EditionRun | None:
+        row = self.db.execute("SELECT * FROM edition_runs WHERE key = ?", (key,)).fetchone()
+        return _edition_run(row) if row else None
+
+    def latest_run(self) -> EditionRun | None:
+        row = self.db.execute("SELECT * FROM edition_runs ORDER BY key DESC LIMIT 1").fetchone()
+        return _edition_run(row) if row else None
+
     # --- subscribers ------------------------------------------------------------------------
 
     def add_subscriber(
@@ -545,6 +615,12 @@ def _article(row: sqlite3.Row) -> Article:
         priority=row["priority"],
         source_key=row["source_key"],
     )
+
+
+def _edition_run(row: sqlite3.Row) -> EditionRun:
+    scheduled, updated = _time(row["scheduled"]), _time(row["updated"])
+    assert scheduled is not None and updated is not None
+    return EditionRun(row["key"], scheduled, row["outcome"], row["detail"], updated)
 
 
 def _fetch_state(row: sqlite3.Row) -> FetchState:

@@ -44,6 +44,9 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         "demo",
         "sources",
         "subscribers",
+        "daemon",
+        "run",
+        "status",
     ]
     for command in commands:
         result = run(command, "--help", cwd=tmp_path)

@@ -1,0 +1,216 @@
+"""One day's edition, exactly once: collect, build and send it, keyed by its date.
+
+An edition's key is its date in the newsletter's time zone. The store keeps an EditionRun
+per key (started, sent, skipped, missed); a trigger for a key whose run is final does
+nothing, and the delivery ledger never sends one person an edition twice. An edition that
+reached somebody is always finished, however late; one that reached nobody and is found
+after ``schedule.catch_up`` is given up, and its articles go into the next edition.
+Used by the daemon's jobs and by `digest run`; it calls pipeline functions, never stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from digest import logs, pipeline, schedule
+from digest.config import Config, format_duration
+from digest.edition import edition_key
+from digest.models import Delivery
+from digest.store import Store, open_store
+
+ShouldStop = Callable[[], bool]
+
+
+def now() -> datetime:
+    return pipeline.utcnow()
+
+
+# --- one edition ------------------------------------------------------------------------------
+
+
+def edition_cycle(config: Config, *, scheduled: datetime, should_stop: ShouldStop) -> None:
+    """Collect, build and send the edition due at ``scheduled``, unless its key is settled."""
+    key = key_of(config, scheduled)
+    with open_store(config.data_dir) as store:
+        finish_unfinished(config, store, should_stop=should_stop)
+        run = store.edition_run(key)
+        if run is not None and run.final:
+            logs.event("edition", f"edition {key} is already {run.outcome}", edition=key)
+            return
+        if should_stop():
+            return
+        late = now() - scheduled
+        logs.event(
+            "edition",
+            f"edition {key}, due {local_time(config, scheduled)}: collecting, building, sending"
+            + (f" ({span(late)} late)" if late >= timedelta(minutes=1) else ""),
+            edition=key,
+            scheduled=scheduled.isoformat(),
+            late_seconds=round(late.total_seconds(), 1),
+        )
+        store.record_run(key, "started", scheduled=scheduled, now=now())
+        log_collect(pipeline.collect(config, store, now=now()))
+        if should_stop():
+            return
+        report = pipeline.build(config, store, now=_build_moment(config, scheduled))
+        if report.email is None:
+            store.record_run(key, "skipped", scheduled=scheduled, now=now(), detail=report.message)
+            logs.event("skip", f"{key}: {report.message}", edition=key)
+            return
+        _log_build(report)
+        _send(config, store, should_stop=should_stop)
+
+
+def finish_unfinished(config: Config, store: Store, *, should_stop: ShouldStop) -> None:
+    """Finish the latest edition's delivery when a stop or a crash cut it short, or retries are due."""
+    latest = store.latest_edition()
+    if latest is None:
+        return
+    run = store.edition_run(latest.key)
+    waiting = [d for d in store.deliveries(latest.key) if _due(d, now())]
+    if not waiting and (run is None or run.outcome != "started"):
+        return
+    logs.event(
+        "resume",
+        f"edition {latest.key}: finishing its delivery ({len(waiting)} waiting)",
+        edition=latest.key,
+        waiting=len(waiting),
+    )
+    _send(config, store, should_stop=should_stop)
+
+
+def record_missed(config: Config, store: Store, scheduled: datetime) -> None:
+    """Give up on the edition due at ``scheduled``: its articles go into the next one."""
+    key = key_of(config, scheduled)
+    run = store.edition_run(key)
+    if run is not None and run.final:
+        return
+    if store.deliveries(key):
+        return  # it reached somebody: finish_unfinished completes it
+    store.discard_unsent_edition(key)
+    late = span(now() - scheduled)
+    detail = f"due {local_time(config, scheduled)}, {late} before digest could send it"
+    store.record_run(key, "missed", scheduled=scheduled, now=now(), detail=detail)
+    logs.warning(
+        "missed",
+        f"edition {key} {detail}: past schedule.catch_up "
+        f"({format_duration(config.schedule.catch_up)}), so not sent; "
+        "its articles go into the next edition",
+        edition=key,
+        scheduled=scheduled.isoformat(),
+    )
+
+
+def startup_catch_up(config: Config, store: Store) -> datetime | None:
+    """The send time the daemon was down for, if it should still be sent now (else None)."""
+    due = schedule.send_trigger(config).latest(now())
+    if due is None:
+        return None
+    key = key_of(config, due)
+    run = store.edition_run(key)
+    if run is not None and run.final:
+        logs.event(
+            "edition", f"edition {key} (due {local_time(config, due)}) is already {run.outcome}"
+        )
+        return None
+    if now() - due <= config.schedule.catch_up:
+        return due
+    if store.latest_run() is not None or store.latest_edition() is not None:
+        record_missed(config, store, due)  # (a new data directory has missed nothing)
+    return None
+
+
+def _send(config: Config, store: Store, *, should_stop: ShouldStop) -> None:
+    report = pipeline.send(config, store, now=now(), should_stop=should_stop)
+    key, c = report.edition_key, report.counts
+    for problem in report.problems:
+        logs.warning("undelivered", problem, edition=key)
+    waiting = sum(1 for d in store.deliveries(key) if d.status in ("pending", "sending"))
+    logs.event(
+        "send",
+        f"edition {key}: {c['sent']} sent, {c['deferred']} deferred, {c['failed']} failed, "
+        f"{c['skipped']} skipped" + (f"; {waiting} left for the next start" if waiting else ""),
+        edition=key,
+        waiting=waiting,
+        **c,
+    )
+    run = store.edition_run(key)
+    if not waiting and run is not None and not run.final:
+        store.record_run(
+            key,
+            "sent",
+            scheduled=run.scheduled,
+            now=now(),
+            detail=", ".join(f"{n} {state}" for state, n in c.items()),
+        )
+
+
+def _due(delivery: Delivery, moment: datetime) -> bool:
+    if delivery.status in ("pending", "sending"):
+        return True
+    return delivery.status == "deferred" and (
+        delivery.next_attempt is None or delivery.next_attempt <= moment
+    )
+
+
+def _build_moment(config: Config, scheduled: datetime) -> datetime:
+    """Build as of now, unless catching up has crossed midnight: then as of the send time."""
+    current = now()
+    return current if key_of(config, current) == key_of(config, scheduled) else scheduled
+
+
+def key_of(config: Config, moment: datetime) -> str:
+    return edition_key(moment.astimezone(ZoneInfo(config.newsletter.timezone)))
+
+
+def local_time(config: Config, moment: datetime) -> str:
+    return f"{moment.astimezone(ZoneInfo(config.newsletter.timezone)):%Y-%m-%d %H:%M %Z}"
+
+
+def span(duration: timedelta) -> str:
+    """A duration as people say it: '45s', '20m', '6h 30m', '1d 2h'."""
+    seconds = int(duration.total_seconds())
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    parts: list[str] = []
+    for name, size in units:
+        if seconds >= size or (name == "s" and not parts):
+            parts.append(f"{seconds // size}{name}")
+            seconds %= size
+    return " ".join(parts[:2])
+
+
+# --- logging reports -------------------------------------------------------------------------
+
+
+def log_collect(report: pipeline.CollectReport) -> None:
+    for result in report.results:
+        if result.status == "failed":
+            logs.warning("source", f"{result.state.key}: {result.message}", source=result.state.key)
+    for problem in report.page_errors:
+        logs.warning("page", f"page failed {problem}")
+    logs.event(
+        "collect",
+        f"{len(report.results)} sources: {report.count('ok')} fetched, "
+        f"{report.count('unchanged')} unchanged, {report.count('failed')} failed; "
+        f"{report.new} new articles, {report.updated} updated",
+        new=report.new,
+        updated=report.updated,
+        failed=report.count("failed"),
+    )
+
+
+def _log_build(report: pipeline.BuildReport) -> None:
+    built = report.edition
+    if built is None:
+        logs.event("build", report.message)
+        return
+    logs.event(
+        "build",
+        f"edition {built.key} (issue {built.number}): {len(built.items)} stories "
+        f"from {len(built.article_ids)} articles",
+        edition=built.key,
+        stories=len(built.items),
+        articles=len(built.article_ids),
+    )

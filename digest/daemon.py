@@ -1,0 +1,292 @@
+"""Running unattended: `digest daemon` collects all day and sends at send_at; `digest run` does
+one cycle now, for cron or a systemd timer. What makes each edition go out once is in cycle.py.
+
+- **Catch-up at start-up.** The daemon looks for the last send time it was down for: within
+  ``schedule.catch_up`` it sends now, late; past it, the day is recorded as missed and its
+  articles go into the next edition. APScheduler's misfire handling cannot see this: with
+  an in-memory job store a restarted scheduler only knows future times. (It does handle a
+  send that comes late while the daemon runs, after a suspend say, with the same grace.)
+  A persistent job store would not help either: the decision needs digest's own record of
+  what was sent, which the store already has.
+- **One sender per data directory** (lock.py).
+- **SIGTERM/SIGINT**: the message in flight is finished, the rest stays in the ledger, and
+  the process exits 0 within STOP_GRACE seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from digest import cycle, logs, pipeline, schedule
+from digest.config import Config
+from digest.cycle import key_of, local_time, now
+from digest.errors import DigestError
+from digest.lock import DataDirLock, Holder, holder
+from digest.models import FetchState
+from digest.store import EditionRecord, EditionRun, open_store
+
+STOP_GRACE = 4.0
+"""Seconds the job in hand gets after SIGTERM/SIGINT before the process exits regardless."""
+
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+STATE_FILE = "daemon.json"
+
+
+# --- signals ---------------------------------------------------------------------------------
+
+
+class Stop:
+    """The stop flag: jobs check it between steps, pipeline.send between messages."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def __call__(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        self._event.set()
+
+
+def block_stop_signals() -> None:
+    """Hold SIGTERM/SIGINT for :func:`wait_for_stop_signal` (threads started later inherit this)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def wait_for_stop_signal(done: Callable[[], bool]) -> signal.Signals | None:
+    """Wait until SIGTERM/SIGINT arrives (return it) or ``done()`` (return None).
+
+    Waiting for a blocked signal, rather than handling it, leaves no handler to run in the
+    middle of a lock or a write.
+    """
+    while not done():
+        received = signal.sigtimedwait(STOP_SIGNALS, 0.25)
+        if received is not None:
+            return signal.Signals(received.si_signo)
+    return None
+
+
+def _exit_now(reason: str) -> None:
+    """After STOP_GRACE: leave without waiting for the job in hand (it is safe to repeat)."""
+    logs.warning("stopped", reason)
+    logging.shutdown()
+    os._exit(0)
+
+
+# --- digest run ------------------------------------------------------------------------------
+
+
+def run_once(config: Config) -> None:
+    """`digest run`: one collect + build + send cycle now, keyed like the daemon's."""
+    block_stop_signals()
+    stop = Stop()
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            cycle.edition_cycle(config, scheduled=now(), should_stop=stop)
+        except BaseException as error:  # handed to the main thread, which reports it
+            failure.append(error)
+
+    with DataDirLock(config.data_dir, "run"):
+        worker = threading.Thread(target=work, name="digest-run")
+        worker.start()
+        received = wait_for_stop_signal(lambda: not worker.is_alive())
+        if received is not None:
+            logs.event("stop", f"{received.name}: finishing the message in flight, then stopping")
+            stop.set()
+            worker.join(STOP_GRACE)
+            if worker.is_alive():
+                _exit_now(f"still busy after {STOP_GRACE:g}s; stopping anyway (safe to repeat)")
+    if failure:
+        raise failure[0]
+
+
+# --- digest daemon ---------------------------------------------------------------------------
+
+
+class Daemon:
+    """`digest daemon`: the scheduler, the lock, the start-up catch-up and a clean stop."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stop = Stop()
+        self._busy = threading.Lock()
+        self._scheduler: schedule.Scheduler | None = None
+
+    def run(self) -> None:
+        block_stop_signals()
+        with DataDirLock(self.config.data_dir, "daemon"):
+            with open_store(self.config.data_dir) as store:
+                catch_up = cycle.startup_catch_up(self.config, store)
+            if catch_up is not None:
+                late = cycle.span(now() - catch_up)
+                logs.event(
+                    "catch-up",
+                    f"edition {key_of(self.config, catch_up)} was due at "
+                    f"{local_time(self.config, catch_up)}: sending it now, {late} late",
+                )
+            self._scheduler = schedule.Scheduler(
+                self.config,
+                collect=self._job("collect", self._collect),
+                send=self._job("edition", self._edition),
+                missed=self._missed,
+                send_first=catch_up,
+                collect_first=None if catch_up else now(),
+            )
+            self._scheduler.start()
+            self._log_start(self._scheduler)
+            received = wait_for_stop_signal(lambda: not self._scheduler_running())
+            self._shut_down(received)
+
+    def _collect(self) -> None:
+        with open_store(self.config.data_dir) as store:
+            cycle.log_collect(pipeline.collect(self.config, store, now=now()))
+            cycle.finish_unfinished(self.config, store, should_stop=self.stop)
+
+    def _edition(self) -> None:
+        due = schedule.send_trigger(self.config).latest(now())
+        if due is not None:
+            cycle.edition_cycle(self.config, scheduled=due, should_stop=self.stop)
+
+    def _missed(self, scheduled: datetime) -> None:
+        with open_store(self.config.data_dir) as store:
+            cycle.record_missed(self.config, store, scheduled)
+
+    def _job(self, name: str, work: Callable[[], None]) -> Callable[[], None]:
+        """``work`` as a scheduler job: one at a time, never after a stop, errors logged."""
+
+        def job() -> None:
+            with self._busy:
+                if self.stop():
+                    return
+                try:
+                    work()
+                except DigestError as error:
+                    logs.error(name, str(error))
+                except Exception as error:
+                    logging.getLogger("digest").exception(
+                        f"{type(error).__name__}: {error}", extra={"event": name}
+                    )
+                finally:
+                    self._write_state()
+
+        return job
+
+    def _scheduler_running(self) -> bool:
+        return self._scheduler is not None and self._scheduler.running
+
+    def _log_start(self, scheduler: schedule.Scheduler) -> None:
+        self._write_state()
+        times = scheduler.next_times()
+        collect, send = (local_time(self.config, t) if t else "none" for t in times)
+        logs.event(
+            "start",
+            f"digest daemon (pid {os.getpid()}) on {self.config.data_dir}: "
+            f"next collect {collect}, next send {send}",
+            pid=os.getpid(),
+        )
+
+    def _shut_down(self, received: signal.Signals | None) -> None:
+        if received is None:
+            logs.error("stop", "the scheduler stopped by itself; exiting")
+        else:
+            logs.event("stop", f"{received.name}: finishing the job in hand, then stopping")
+        self.stop.set()
+        if self._scheduler is not None:
+            self._scheduler.shutdown()
+        if not self._busy.acquire(timeout=STOP_GRACE):
+            _exit_now(
+                f"a job was still busy after {STOP_GRACE:g}s; stopping anyway (safe to repeat)"
+            )
+        _state_path(self.config.data_dir).unlink(missing_ok=True)
+        logs.event("stopped", "stopped cleanly")
+
+    def _write_state(self) -> None:
+        if self._scheduler is None:
+            return
+        times = self._scheduler.next_times()
+        write_state(self.config.data_dir, collect=times.collect, send=times.send)
+
+
+# --- the daemon's state file, for `digest status` ---------------------------------------------
+
+
+def write_state(data_dir: Path, *, collect: datetime | None, send: datetime | None) -> None:
+    entry = {
+        "pid": os.getpid(),
+        "next_collect": collect.isoformat() if collect else None,
+        "next_send": send.isoformat() if send else None,
+    }
+    path = _state_path(data_dir)
+    partial = path.with_name(f"{path.name}.{threading.get_ident()}.partial")
+    partial.write_text(json.dumps(entry) + "\n", encoding="utf-8")
+    partial.replace(path)
+
+
+def read_state(data_dir: Path) -> schedule.NextTimes | None:
+    """The running daemon's next collect and send times, as it last wrote them."""
+    try:
+        entry = json.loads(_state_path(data_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return schedule.NextTimes(
+        _parse_time(entry.get("next_collect")), _parse_time(entry.get("next_send"))
+    )
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text).astimezone(UTC) if text else None
+
+
+def _state_path(data_dir: Path) -> Path:
+    return data_dir / STATE_FILE
+
+
+# --- digest status ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Status:
+    holder: Holder | None
+    """The daemon or run holding the data directory, if one is alive."""
+    next_collect: datetime | None
+    """As the running daemon scheduled it (None when no daemon runs)."""
+    next_send: datetime | None
+    """As the running daemon scheduled it, else when a daemon started now would send."""
+    last_edition: EditionRecord | None
+    deliveries: dict[str, int]
+    """The last edition's ledger: how many recipients are in each state."""
+    last_run: EditionRun | None
+    sources: dict[str, FetchState]
+
+
+def status(config: Config) -> Status:
+    running = holder(config.data_dir)
+    times = read_state(config.data_dir) if running and running.command == "daemon" else None
+    if times is None:
+        times = schedule.NextTimes(
+            None, schedule.send_trigger(config).get_next_fire_time(None, now())
+        )
+    with open_store(config.data_dir) as store:
+        last = store.latest_edition()
+        counts: dict[str, int] = {}
+        for delivery in store.deliveries(last.key) if last else []:
+            counts[delivery.status] = counts.get(delivery.status, 0) + 1
+        return Status(
+            holder=running,
+            next_collect=times.collect,
+            next_send=times.send,
+            last_edition=last,
+            deliveries=counts,
+            last_run=store.latest_run(),
+            sources={state.key: state for state in store.fetch_states()},
+        )
