@@ -23,7 +23,11 @@ from digest.config import Config, load_config
 from digest.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+SHARED = next(
+    (p / "shared" for p in ROOT.parents[:2] if (p / "shared" / "data").is_dir()),
+    ROOT.parent / "shared",
+)
+"""../shared beside the checkout, or beside the folder of worktrees the checkout is in."""
 FIXED_NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 
 
