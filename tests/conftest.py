@@ -83,7 +83,10 @@ def http_server(tmp_path: Path) -> Iterator[HttpServer]:
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(server))
     httpd.daemon_threads = True
     server.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # A short poll interval: shutdown() at teardown waits for the next poll.
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield server
     httpd.shutdown()

@@ -40,7 +40,14 @@ def parse_feed(
     headers = {"content-location": base_url}
     if content_type:
         headers["content-type"] = content_type
-    parsed = feedparser.parse(_strip_leading_space(body), response_headers=headers)
+    # Entry HTML becomes plain text here (digest.text), so feedparser's own sanitizing
+    # and rewriting of links inside it would be work thrown away.
+    parsed = feedparser.parse(
+        _strip_leading_space(body),
+        response_headers=headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
     if not parsed.entries:
         _check_is_feed(parsed, body, content_type)
     language = _language(parsed.feed.get("language", ""))
