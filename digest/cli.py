@@ -414,7 +414,7 @@ def _source_state(state: FetchState | None) -> str:
     if state is None:
         return "not fetched yet"
     phrase = f"disabled: {state.disabled}" if state.disabled else state.last_error or "ok"
-    if state.not_before and not state.disabled:
+    if state.not_before and state.not_before > _now() and not state.disabled:
         phrase += f"; next fetch after {state.not_before:%Y-%m-%d %H:%M} UTC"
     if state.url != state.key:
         phrase += f"; moved permanently to {state.url}"

@@ -69,7 +69,11 @@ def serve_file(raw: bytes):  # type: ignore[no-untyped-def]
         if handler.headers.get("If-Modified-Since") == LAST_MODIFIED:
             respond(handler, 304)
             return
-        extra = {"Content_Location": headers["content-location"]} if "content-location" in headers else {}
+        extra = (
+            {"Content_Location": headers["content-location"]}
+            if "content-location" in headers
+            else {}
+        )
         respond(
             handler,
             200,
@@ -112,7 +116,11 @@ def expected_entries(path: Path, url: str) -> list[dict[str, object]]:
     guids = Counter(e.get("id") or "" for e in parsed.entries)
     entries = []
     for entry in parsed.entries:
-        link, title, guid = entry.get("link") or "", visible(entry.get("title", "")), entry.get("id") or ""
+        link, title, guid = (
+            entry.get("link") or "",
+            visible(entry.get("title", "")),
+            entry.get("id") or "",
+        )
         web_link = link if link.startswith(("http://", "https://")) else ""
         if not web_link and not title and not link:
             continue
