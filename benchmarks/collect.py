@@ -89,9 +89,15 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    # The default backlog of 5 drops connections that arrive together, and a dropped
+    # SYN is retried after a second: a stall that would be the server's, not digest's.
+    request_queue_size = 128
+
+
 def _serve(folder: str, ports: Any) -> None:
     handler = functools.partial(_Handler, directory=folder)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     ports.put(server.server_address[1])
     server.serve_forever()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -21,7 +22,13 @@ from zoneinfo import ZoneInfo
 from digest import collect as collect_stage
 from digest import deliver, edition, extract, render, summarize, tokens
 from digest.config import Config, SourceConfig
-from digest.errors import ConfigError, PermanentFailure, TemporaryFailure, UsageError
+from digest.errors import (
+    ConfigError,
+    PermanentFailure,
+    SourceError,
+    TemporaryFailure,
+    UsageError,
+)
 from digest.models import (
     Article,
     Edition,
@@ -34,6 +41,7 @@ from digest.models import (
 )
 from digest.store import Store
 from digest.text import word_count
+from digest.workers import Workers, run_here
 
 SAMPLE_RECIPIENT = Recipient(email="reader@example.com", name="Reader")
 
@@ -64,18 +72,26 @@ def collect(
     progress: Callable[[FeedResult], None] | None = None,
 ) -> CollectReport:
     now = now or utcnow()
-    # 1. Fetch every due source (conditional GET; failures isolated per source).
-    states = {s.url: store.fetch_state(s.url) for s in config.sources}
-    results = collect_stage.collect_feeds(
-        config.sources, states, config.collect, now=now, progress=progress
-    )
-    # 2. Complete teasers from their article pages.
-    by_key = {s.url: s for s in config.sources}
-    articles = [a for r in results for a in r.articles]
-    articles, page_errors = _complete_from_pages(articles, by_key, config, store, now=now)
+    with Workers() as workers:
+        # 1. Fetch every due source (conditional GET; failures isolated per source).
+        states = {state.key: state for state in store.fetch_states()}
+        big = len(config.sources) >= PARALLEL_SOURCES
+        results = collect_stage.collect_feeds(
+            config.sources,
+            states,
+            config.collect,
+            now=now,
+            progress=progress,
+            parse_in=workers.executor() if big else None,
+        )
+        # 2. Complete teasers from their article pages (extracted while the rest download).
+        by_key = {s.url: s for s in config.sources}
+        articles = [a for r in results for a in r.articles]
+        articles, page_errors = _complete_from_pages(
+            articles, by_key, config, store, workers, now=now
+        )
     # 3. Remember the sources' state and the articles (deduplicated, updated in place).
-    for result in results:
-        store.save_fetch_state(result.state)
+    store.save_fetch_states(r.state for r in results)
     new, updated = store.save_articles(articles, now=now)
     return CollectReport(results, new, updated, page_errors)
 
@@ -85,6 +101,7 @@ def _complete_from_pages(
     sources: dict[str, SourceConfig],
     config: Config,
     store: Store,
+    workers: Workers,
     *,
     now: datetime,
 ) -> tuple[list[Article], list[str]]:
@@ -101,17 +118,30 @@ def _complete_from_pages(
             completed.append(_with_stored(article, known))
         else:
             wanted.setdefault(article.url, []).append(article)
-    pages = collect_stage.fetch_pages(wanted, config.collect) if wanted else {}
+    found: dict[str, Future[Extracted]] = {}
+    many = len(wanted) >= PARALLEL_PAGES
+
+    def received(url: str, page: Page | SourceError) -> None:
+        if isinstance(page, Page):
+            submit = workers.submit if many else run_here
+            found[url] = submit(extract.extract_page, page)
+
+    pages = collect_stage.fetch_pages(wanted, config.collect, received=received) if wanted else {}
     errors = []
     for url, waiting in wanted.items():
-        page = pages[url]
-        if isinstance(page, Page):
-            found = extract.extract_page(page)
-            completed.extend(_with_page(article, found, now=now) for article in waiting)
+        if url in found:
+            extracted = found[url].result()
+            completed.extend(_with_page(article, extracted, now=now) for article in waiting)
         else:
-            errors.append(f"{url}: {page}")
+            errors.append(f"{url}: {pages[url]}")
             completed.extend(waiting)  # the teaser is better than nothing
     return completed, errors
+
+
+PARALLEL_SOURCES = 32
+"""From this many sources on, feeds are parsed in worker processes (see digest.workers)."""
+PARALLEL_PAGES = 64
+"""From this many pages on, pages are extracted in worker processes while the rest download."""
 
 
 def _needs_page(article: Article, source: SourceConfig, teaser_words: int) -> bool:

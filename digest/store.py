@@ -178,23 +178,30 @@ class Store:
         return [_fetch_state(r) for r in self.db.execute("SELECT * FROM sources ORDER BY key")]
 
     def save_fetch_state(self, state: FetchState) -> None:
+        self.save_fetch_states([state])
+
+    def save_fetch_states(self, states: Iterable[FetchState]) -> None:
+        """Remember each source's state, all in one transaction."""
         with self.db:
-            self.db.execute(
+            self.db.executemany(
                 """INSERT OR REPLACE INTO sources
                    (key, url, etag, last_modified, not_before, last_success, last_error,
                     failures, disabled)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    state.key,
-                    state.url,
-                    state.etag,
-                    state.last_modified,
-                    _iso(state.not_before),
-                    _iso(state.last_success),
-                    state.last_error,
-                    state.failures,
-                    state.disabled,
-                ),
+                [
+                    (
+                        state.key,
+                        state.url,
+                        state.etag,
+                        state.last_modified,
+                        _iso(state.not_before),
+                        _iso(state.last_success),
+                        state.last_error,
+                        state.failures,
+                        state.disabled,
+                    )
+                    for state in states
+                ],
             )
 
     # --- articles ---------------------------------------------------------------------------

@@ -75,12 +75,18 @@ def _handler_for(server: HttpServer) -> type[http.server.SimpleHTTPRequestHandle
     return Handler
 
 
+class _ThreadingServer(http.server.ThreadingHTTPServer):
+    # Not the default backlog of 5: connections that arrive together must not be dropped
+    # (a dropped SYN is retried a second later).
+    request_queue_size = 128
+
+
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[HttpServer]:
     folder = tmp_path / "www"
     folder.mkdir()
     server = HttpServer(folder)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(server))
+    httpd = _ThreadingServer(("127.0.0.1", 0), _handler_for(server))
     httpd.daemon_threads = True
     server.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
     # A short poll interval: shutdown() at teardown waits for the next poll.

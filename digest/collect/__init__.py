@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,9 +66,15 @@ def collect_feeds(
     *,
     now: datetime,
     progress: Progress | None = None,
+    parse_in: Executor | None = None,
 ) -> list[FeedResult]:
-    """Fetch every source concurrently; one FeedResult per source, in the sources' order."""
-    return asyncio.run(_collect_feeds(sources, states, settings, now=now, progress=progress))
+    """Fetch every source concurrently; one FeedResult per source, in the sources' order.
+
+    ``parse_in``: an executor (worker processes) to parse feeds in while others download.
+    """
+    return asyncio.run(
+        _collect_feeds(sources, states, settings, now=now, progress=progress, parse_in=parse_in)
+    )
 
 
 async def _collect_feeds(
@@ -76,12 +84,15 @@ async def _collect_feeds(
     *,
     now: datetime,
     progress: Progress | None,
+    parse_in: Executor | None,
 ) -> list[FeedResult]:
     async with Fetcher(settings) as fetcher:
 
         async def one(source: SourceConfig) -> FeedResult:
             state = states.get(source.url) or FetchState(key=source.url, url=source.url)
-            result = await collect_feed(fetcher, source, state, settings, now=now)
+            result = await collect_feed(
+                fetcher, source, state, settings, now=now, parse_in=parse_in
+            )
             if progress:
                 progress(result)
             return result
@@ -96,6 +107,7 @@ async def collect_feed(
     settings: CollectConfig,
     *,
     now: datetime,
+    parse_in: Executor | None = None,
 ) -> FeedResult:
     """Fetch and parse one source; never raises for anything the source does wrong."""
     if state.disabled:
@@ -106,7 +118,22 @@ async def collect_feed(
         if _is_local(state.url):
             return _read_local_feed(source, state, settings, now=now)
         response = await fetcher.get(state.url, _conditional_headers(state))
-        return _feed_result(source, state, response, now=now)
+        answer = _answer(state, response, now=now)
+        if answer is not None:
+            return answer
+        parse = functools.partial(
+            parse_feed,
+            response.body,
+            source,
+            base_url=_base_url(response),
+            content_type=response.headers.get("content-type", ""),
+            now=now,
+        )
+        if parse_in is None:
+            articles = parse()
+        else:
+            articles = await asyncio.get_running_loop().run_in_executor(parse_in, parse)
+        return FeedResult(_fresh(state, response, now=now), "ok", select(articles, source))
     except SourceError as error:
         return _failed(state, str(error))
 
@@ -129,9 +156,8 @@ def _conditional_headers(state: FetchState) -> dict[str, str]:
     return headers
 
 
-def _feed_result(
-    source: SourceConfig, state: FetchState, response: Response, *, now: datetime
-) -> FeedResult:
+def _answer(state: FetchState, response: Response, *, now: datetime) -> FeedResult | None:
+    """The result of any answer but a 200 (which needs parsing: None)."""
     if response.permanent_redirect:
         state = replace(state, url=response.url)
     status = response.status
@@ -152,27 +178,25 @@ def _feed_result(
             return _failed(state, f"HTTP {status} {_reason(status)}")
         retry = now + wait
         return _failed(state, f"HTTP {status}; retrying after {retry:%H:%M} UTC", not_before=retry)
-    not_before = _fresh_until(response.headers, now=now)
     if status == 304:
         etag = response.headers.get("etag") or state.etag
+        not_before = _fresh_until(response.headers, now=now)
         fresh = replace(_succeeded(state, now=now), not_before=not_before, etag=etag)
         return FeedResult(fresh, "unchanged")
     if status != 200:
         return _failed(state, f"HTTP {status} {_reason(status)}".strip())
-    articles = parse_feed(
-        response.body,
-        source,
-        base_url=_base_url(response),
-        content_type=response.headers.get("content-type", ""),
-        now=now,
-    )
-    fresh = replace(
+    return None
+
+
+def _fresh(state: FetchState, response: Response, *, now: datetime) -> FetchState:
+    """The state after a 200: the new validators, and where the feed now lives."""
+    return replace(
         _succeeded(state, now=now),
+        url=response.url if response.permanent_redirect else state.url,
         etag=response.headers.get("etag", ""),
         last_modified=response.headers.get("last-modified", ""),
-        not_before=not_before,
+        not_before=_fresh_until(response.headers, now=now),
     )
-    return FeedResult(fresh, "ok", select(articles, source))
 
 
 def _base_url(response: Response) -> str:
@@ -234,20 +258,35 @@ def _read_local_feed(
 # --- pages ----------------------------------------------------------------------------------
 
 
-def fetch_pages(urls: Iterable[str], settings: CollectConfig) -> dict[str, Page | SourceError]:
-    """Fetch article pages concurrently: each URL maps to its Page, or to why it failed."""
-    return asyncio.run(_fetch_pages(list(dict.fromkeys(urls)), settings))
+PageReceived = Callable[[str, Page | SourceError], None]
 
 
-async def _fetch_pages(urls: list[str], settings: CollectConfig) -> dict[str, Page | SourceError]:
+def fetch_pages(
+    urls: Iterable[str], settings: CollectConfig, *, received: PageReceived | None = None
+) -> dict[str, Page | SourceError]:
+    """Fetch article pages concurrently: each URL maps to its Page, or to why it failed.
+
+    ``received`` is called as each page arrives, so work on it can start while
+    the others are still downloading.
+    """
+    return asyncio.run(_fetch_pages(list(dict.fromkeys(urls)), settings, received))
+
+
+async def _fetch_pages(
+    urls: list[str], settings: CollectConfig, received: PageReceived | None
+) -> dict[str, Page | SourceError]:
     async with Fetcher(settings) as fetcher:
 
         async def one(url: str) -> Page | SourceError:
             try:
                 response = await fetcher.get(url, {"Accept": PAGE_ACCEPT})
             except SourceError as error:
-                return error
-            return _page(response)
+                page: Page | SourceError = error
+            else:
+                page = _page(response)
+            if received:
+                received(url, page)
+            return page
 
         pages = await asyncio.gather(*(one(url) for url in urls))
         return dict(zip(urls, pages, strict=True))
