@@ -227,3 +227,18 @@ def test_nothing_from_a_feed_or_a_page_reaches_the_email_as_markup(
     titles = {a.title for a in store.latest_articles(10)}
     assert titles == {"Bank holds", "Second", "Picture"}, "markup in a title is not text"
     assert all(a.image is None for a in store.latest_articles(10) if a.title == "Picture")
+
+
+def test_many_pages_are_extracted_in_worker_processes(
+    http_server: HttpServer, store: Store
+) -> None:
+    count = pipeline.PARALLEL_PAGES + 6
+    links = [write(http_server, f"news/{n}.html", page(f"Story {n}", 3)) for n in range(count)]
+    entries = [item(title=f"Story {n}", link=link, guid=f"s{n}") for n, link in enumerate(links)]
+    feed = write(http_server, "feed.xml", rss(*entries))
+    config = config_for(store, SourceConfig(name="News", url=feed, max_items=count))
+    report = pipeline.collect(config, store, now=NOW)
+    assert report.new == count and report.page_errors == []
+    articles = store.latest_articles(count)
+    assert all(a.text.count("Paragraph") == 3 for a in articles)
+    assert all("Sign up" not in a.text for a in articles)

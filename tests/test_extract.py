@@ -5,6 +5,10 @@ import pytest
 from digest.extract import clean_article_text, extract_page, is_furniture
 from digest.models import Page
 
+from .conftest import SHARED
+
+SEED = SHARED / "seed" / "econotimes-article-page.txt"
+
 PAGE = """<!DOCTYPE html><html lang="en"><head><title>Rates held | Example News</title>
 <meta property="og:image" content="https://news.example.com/img/rates.png">
 <meta name="author" content="Ana Lima">
@@ -88,3 +92,18 @@ def test_cleaning_drops_furniture_and_exact_repeats_and_keeps_the_story() -> Non
     assert clean_article_text(text) == (
         "Rates held\n\nThe bank held rates on Thursday.\n\nMarkets rose."
     ), "the headline stays (the summarizer skips it); the repeat and the menu go"
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="../shared/seed is not here")
+def test_the_seed_page_loses_its_furniture_and_keeps_its_story() -> None:
+    text = clean_article_text(SEED.read_text(encoding="utf-8"))
+    paragraphs = text.split("\n\n")
+    assert paragraphs[0].startswith("Trump Confirms Offer to Send U.S. Troops to Mexico")
+    assert paragraphs[1].startswith("U.S. President Donald Trump confirmed on Sunday")
+    assert paragraphs[-1].startswith("The exchange underscores growing tensions")
+    for furniture in ("Menu", "Search", "Politics", "Wikimedia", "Market Data", "Close"):
+        assert all(not p.startswith(("|", "•")) and furniture not in p for p in paragraphs), (
+            furniture
+        )
+    assert "Welcome to EconoTimes" not in text and "Sign up" not in text
+    assert "stories unfolding in the global economy" not in text, "the sign-up box's second line"
