@@ -129,13 +129,21 @@ def _complete_from_pages(
     pages = collect_stage.fetch_pages(wanted, config.collect, received=received) if wanted else {}
     errors = []
     for url, waiting in wanted.items():
-        if url in found:
-            extracted = found[url].result()
+        extracted = _extracted(found[url]) if url in found else pages[url]
+        if isinstance(extracted, Extracted):
             completed.extend(_with_page(article, extracted, now=now) for article in waiting)
         else:
-            errors.append(f"{url}: {pages[url]}")
+            errors.append(f"{url}: {extracted}")
             completed.extend(waiting)  # the teaser is better than nothing
     return completed, errors
+
+
+def _extracted(future: Future[Extracted]) -> Extracted | str:
+    """What extraction found, or why it failed: one odd page must not stop a run."""
+    try:
+        return future.result()
+    except Exception as error:
+        return f"cannot extract the text: {type(error).__name__}: {error}"
 
 
 PARALLEL_SOURCES = 32

@@ -50,7 +50,10 @@ class Workers:
 
 
 def run_here(function: Callable[..., T], *args: Any) -> Future[T]:
-    """``function(*args)`` run now, as a finished Future."""
+    """``function(*args)`` run now, as a finished Future (holding its exception, if it raised)."""
     done: Future[T] = Future()
-    done.set_result(function(*args))
+    try:
+        done.set_result(function(*args))
+    except Exception as error:  # kept for the caller, as a worker process would
+        done.set_exception(error)
     return done

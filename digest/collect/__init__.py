@@ -118,6 +118,8 @@ async def collect_feed(
         if _is_local(state.url):
             return _read_local_feed(source, state, settings, now=now)
         response = await fetcher.get(state.url, _conditional_headers(state))
+        if response.permanent_redirect:
+            state = replace(state, url=response.url)  # remembered whatever the answer
         answer = _answer(state, response, now=now)
         if answer is not None:
             return answer
@@ -158,8 +160,6 @@ def _conditional_headers(state: FetchState) -> dict[str, str]:
 
 def _answer(state: FetchState, response: Response, *, now: datetime) -> FeedResult | None:
     """The result of any answer but a 200 (which needs parsing: None)."""
-    if response.permanent_redirect:
-        state = replace(state, url=response.url)
     status = response.status
     if status == 410:
         gone = replace(
@@ -189,10 +189,9 @@ def _answer(state: FetchState, response: Response, *, now: datetime) -> FeedResu
 
 
 def _fresh(state: FetchState, response: Response, *, now: datetime) -> FetchState:
-    """The state after a 200: the new validators, and where the feed now lives."""
+    """The state after a 200: the new validators and freshness."""
     return replace(
         _succeeded(state, now=now),
-        url=response.url if response.permanent_redirect else state.url,
         etag=response.headers.get("etag", ""),
         last_modified=response.headers.get("last-modified", ""),
         not_before=_fresh_until(response.headers, now=now),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -42,17 +43,20 @@ def parse_feed(
         headers["content-type"] = content_type
     # Entry HTML becomes plain text here (digest.text), so feedparser's own sanitizing
     # and rewriting of links inside it would be work thrown away.
-    parsed = feedparser.parse(
-        _strip_leading_space(body),
-        response_headers=headers,
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    try:
+        parsed = feedparser.parse(
+            _strip_leading_space(body),
+            response_headers=headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except Exception as error:  # feedparser means never to raise; one feed must not stop a run
+        raise SourceError(f"the feed parser gave up: {type(error).__name__}: {error}") from None
     if not parsed.entries:
         _check_is_feed(parsed, body, content_type)
     language = _language(parsed.feed.get("language", ""))
-    guids = [e.get("id", "") for e in parsed.entries]
-    unique = {g for g in guids if g and guids.count(g) == 1}
+    guids = Counter(e.get("id", "") for e in parsed.entries)
+    unique = {guid for guid, times in guids.items() if guid and times == 1}
     articles = (
         _article(entry, source, base_url=base_url, unique_guids=unique, language=language, now=now)
         for entry in parsed.entries
