@@ -399,6 +399,10 @@ def sources(ctx: click.Context) -> None:
     config = _config(ctx)
     with open_store(config.data_dir) as store:
         states = {s.key: s for s in store.fetch_states()}
+    _print_sources(config, states)
+
+
+def _print_sources(config: Config, states: dict[str, FetchState]) -> None:
     click.echo(f"{'source':<32} {'last success':<17} {'fails':>5}  state")
     for source in config.sources:
         state = states.get(source.url)
