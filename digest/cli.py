@@ -25,7 +25,7 @@ from digest.config import Config, config_path, example_config, load_config
 from digest.cycle import key_of, local_time
 from digest.errors import ConfigError, DigestError, UsageError
 from digest.models import FeedResult, FetchState, Page
-from digest.store import open_store
+from digest.store import Store, open_store
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -148,15 +148,37 @@ STARTER_TEMPLATE = """\
 @cli.command()
 @click.pass_context
 def collect(ctx: click.Context) -> None:
-    """Fetch every source and store new and updated articles."""
+    """Fetch every source that is due; store new articles and update changed ones."""
     config = _config(ctx)
     with open_store(config.data_dir) as store:
-        report = pipeline.collect(config, store, now=_now(), progress=_print_feed)
+        _collect(config, store)
+
+
+def _collect(config: Config, store: Store, *, now: datetime | None = None) -> None:
+    """Collect with a progress bar on a terminal, else one line per source; then a line of counts."""
+    names = {s.url: s.name for s in config.sources}
+    now = now or _now()
+    if not sys.stdout.isatty():
+        report = pipeline.collect(
+            config, store, now=now, progress=lambda r: _print_feed(r, names[r.state.key])
+        )
+    else:
+        with click.progressbar(
+            length=len(config.sources),
+            label="collecting",
+            show_pos=True,
+            item_show_func=lambda name: name,
+        ) as bar:
+            report = pipeline.collect(
+                config, store, now=now, progress=lambda r: bar.update(1, names[r.state.key])
+            )
+        for result in report.results:
+            if result.status in ("failed", "disabled"):
+                _print_feed(result, names[result.state.key])
     _print_collect_summary(report)
 
 
-def _print_feed(result: FeedResult) -> None:
-    name = result.state.key
+def _print_feed(result: FeedResult, name: str) -> None:
     detail = f"{len(result.articles)} entries" if result.status == "ok" else result.message
     line = f"{result.status:<9} {name}" + (f": {detail}" if detail else "")
     click.echo(line, err=result.status == "failed")
@@ -166,8 +188,9 @@ def _print_collect_summary(report: pipeline.CollectReport) -> None:
     for problem in report.page_errors:
         click.echo(f"page failed {problem}", err=True)
     click.echo(
-        f"{len(report.results)} sources: {report.count('ok')} fetched, {report.count('unchanged')} unchanged, "
-        f"{report.count('skipped')} not due, {report.count('failed')} failed, {report.count('disabled')} disabled; "
+        f"{len(report.results)} sources: {report.count('ok')} succeeded, "
+        f"{report.count('unchanged')} unchanged, {report.count('failed')} failed, "
+        f"{report.count('skipped')} not due, {report.count('disabled')} disabled; "
         f"{report.new} new articles, {report.updated} updated"
     )
 
@@ -180,9 +203,7 @@ def build(ctx: click.Context, no_collect: bool) -> None:
     config = _config(ctx)
     with open_store(config.data_dir) as store:
         if not no_collect:
-            _print_collect_summary(
-                pipeline.collect(config, store, now=_now(), progress=_print_feed)
-            )
+            _collect(config, store)
         report = pipeline.build(config, store, now=_now())
     _print_build(report)
 
@@ -208,9 +229,7 @@ def preview(ctx: click.Context, do_collect: bool, no_browser: bool) -> None:
     config = _config(ctx)
     with open_store(config.data_dir) as store:
         if do_collect:
-            _print_collect_summary(
-                pipeline.collect(config, store, now=_now(), progress=_print_feed)
-            )
+            _collect(config, store)
         report = pipeline.preview(config, store, now=_now())
     _print_build(report)
     if "edition.html" in report.paths:
@@ -271,7 +290,7 @@ def demo(ctx: click.Context) -> None:
         demo_site.write_site(config.data_dir / "site", base_url=base_url, now=now)
         for email, name in demo_site.SUBSCRIBERS:
             store.add_subscriber(email, name=name, now=now)
-        _print_collect_summary(pipeline.collect(config, store, now=now))
+        _collect(config, store, now=now)
         report = pipeline.build(config, store, now=now)
         _print_build(report)
         _print_send(config, pipeline.send(config, store, now=now))
@@ -359,7 +378,7 @@ def summarize(
 @click.argument("source")
 def extract(source: str) -> None:
     """Print the main text of an article page (a file or an http(s) URL)."""
-    from digest.collect import fetch_pages
+    from digest.collect import decode_html, fetch_pages
     from digest.config import CollectConfig
     from digest.extract import extract_page
 
@@ -372,7 +391,7 @@ def extract(source: str) -> None:
             raw = Path(source).read_bytes()
         except OSError as error:
             raise UsageError(f"{source}: cannot read: {error.strerror}") from None
-        page = Page(url="", html=raw.decode("utf-8", errors="replace"))
+        page = Page(url="", html=decode_html(raw))
     click.echo(extract_page(page).text)
 
 
@@ -429,7 +448,7 @@ def subscribers_list(ctx: click.Context, show_all: bool) -> None:
 @cli.command()
 @click.pass_context
 def sources(ctx: click.Context) -> None:
-    """Show each source's health: last success, last error, consecutive failures."""
+    """Show each source's health: last success, consecutive failures, last error."""
     config = _config(ctx)
     with open_store(config.data_dir) as store:
         states = {s.key: s for s in store.fetch_states()}
@@ -437,15 +456,26 @@ def sources(ctx: click.Context) -> None:
 
 
 def _print_sources(config: Config, states: dict[str, FetchState]) -> None:
-    click.echo(f"{'source':<32} {'last success':<17} {'fails':>5}  last error")
+    click.echo(f"{'source':<32} {'last success':<17} {'fails':>5}  state")
     for source in config.sources:
         state = states.get(source.url)
         success = (
             f"{state.last_success:%Y-%m-%d %H:%M}" if state and state.last_success else "never"
         )
-        error = (state.disabled or state.last_error) if state else ""
         fails = state.failures if state else 0
-        click.echo(f"{source.name[:32]:<32} {success:<17} {fails:>5}  {error}")
+        click.echo(f"{source.name[:32]:<32} {success:<17} {fails:>5}  {_source_state(state)}")
+
+
+def _source_state(state: FetchState | None) -> str:
+    """One phrase for a source's state: never fetched, ok, its last error, disabled; and moves."""
+    if state is None:
+        return "not fetched yet"
+    phrase = f"disabled: {state.disabled}" if state.disabled else state.last_error or "ok"
+    if state.not_before and state.not_before > _now() and not state.disabled:
+        phrase += f"; next fetch after {state.not_before:%Y-%m-%d %H:%M} UTC"
+    if state.url != state.key:
+        phrase += f"; moved permanently to {state.url}"
+    return phrase
 
 
 # --- daemon / run / status -------------------------------------------------------------------

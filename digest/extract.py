@@ -18,20 +18,48 @@ from lxml import etree
 from digest.models import Extracted, Image, Page
 from digest.text import clean_line, clean_text, html_to_text
 
-FURNITURE = re.compile(
+SITE_WORDS = re.compile(
+    r"""^\W*(?:
+        menu|search|close|share(\sthis(\sarticle|\sstory)?)?|print|e-?mail|comments?|advertisement
+        |related(\s(articles|stories|content))?|market\sdata|most\s(read|popular|viewed)
+        |trending(\snow)?|top\sstories|more\sfrom\s.{1,40}|follow\sus.*|read\s(more|next|also).*
+        |(?:see|read)\salso.*|lesen\ssie\s(auch|mehr).*|mehr\szum\sthema.*|le\spuede\sinteresar.*
+        |lea\stambién.*|leia\stambém.*|(?:à\s)?lire\saussi.*
+        |skip\sto\s(main\s)?content|back\sto\stop|log\s?in|sign\s?in|sign\s?up|subscribe
+        |home|next|previous|advertisement\s.{0,30}
+    )\W*$""",
+    re.I | re.X,
+)
+"""A whole line that is a control or a box title of the site, not a sentence of the story."""
+CALL_TO_ACTION = re.compile(
     r"""
-    ^(?:menu|search|close|share|print|e-?mail|comments?|advertisement|related(\sarticles|\sstories)?
-        |market\sdata|most\s(read|popular)|trending(\snow)?|follow\sus.*|read\s(more|next).*)\W*$
-    | sign\sup\s(for|to)\b | subscribe\s(to|for|now)\b | newsletter\s(sign|subscri)
-    | \b(photo|image|picture|illustration|credit|source)s?\s*:.*
-        (via|getty|reuters|ap\b|afp|shutterstock|wikimedia|commons|public\sdomain)
-    | ^(?:photo|image|credit)s?\s*:
-    | \ball\srights\sreserved\b | ^©|^copyright\b
-    | ^welcome\sto\s\w+
-    | cookies?\s(policy|settings|consent)
+    ^\W*(?:sign\s?up|subscribe|register|join\s(?:us|our)|download\s(?:our|the)\sapp)\b
+    | \b(?:sign\s?up|subscribe|get|receive)\b.{0,40}\bnewsletters?\b
+    | \bnewsletters?\b.{0,20}\b(?:sign|subscri)
+    | \b(?:in|to)\syour\sinbox\b
+    | ^\W*follow\s.{0,40}\bon\s(?:twitter|facebook|instagram|linkedin|tiktok|threads|bluesky|x)\b
+    | ^\W*welcome\sto\b
+    | \bcookies?\s(?:policy|settings|consent|preferences)\b
+    | \ball\srights\sreserved\b | ^\W*(?:©|\(c\)\s|copyright\b)
     """,
     re.I | re.X,
 )
+"""Sign-up boxes, cookie banners, copyright lines: furniture when the paragraph is short."""
+CREDIT = re.compile(
+    r"""
+    ^\W*(?:photo|image|picture|illustration|graphic|video|credit|file\sphoto)s?(?:\scredit)?\s*:
+    | \b(?:photo|image|picture|illustration|credit|source)s?\s*:.*
+        \b(?:via|getty|reuters|ap|afp|epa|shutterstock|wikimedia|commons|public\sdomain|istock)\b
+    """,
+    re.I | re.X,
+)
+"""Image captions with their credit line."""
+BREADCRUMB = re.compile(r"^\W*[^|›»\n]{0,25}(?:\s*[|›»]\s*[^|›»\n]{1,25}){1,6}$")
+"""Home | Politics | World: a trail of short links."""
+TICKER = re.compile(r"^(?:[A-Z&./\s]{2,20}\s*\$?[-+]?[\d,.]+\s*[-+▲▼]?\s*[\d.,]+%?\s*){2,}$")
+"""DOW 38,512.30 +0.42% S&P 500 5,120.75 -0.18%"""
+SHORT_WORDS = 30
+"""Calls to action and credits are furniture only in paragraphs up to this long."""
 DATE_SEARCH = {
     "extensive_search": True,
     "original_date": True,
@@ -46,7 +74,7 @@ def extract_page(page: Page) -> Extracted:
     document = _bare_extraction(page.html, page.url)
     if document is None:
         return Extracted(text=_fallback_text(page.html))
-    text = clean_article_text(document.get("text") or "", title=document.get("title") or "")
+    text = clean_article_text(document.get("text") or "")
     return Extracted(
         text=text,
         title=clean_line(document.get("title") or ""),
@@ -89,14 +117,16 @@ def _fallback_text(html: str) -> str:
     return clean_article_text("\n\n".join(blocks))
 
 
-def clean_article_text(text: str, *, title: str = "") -> str:
-    """Drop furniture paragraphs, a repeated headline, and exact repeats."""
+def clean_article_text(text: str) -> str:
+    """Drop furniture paragraphs (and a lower-case line continuing one) and exact repeats."""
     kept: list[str] = []
     seen: set[str] = set()
-    headline = title.strip().lower()
+    dropped = False
     for paragraph in clean_text(text.replace("\n", "\n\n")).split("\n\n"):
         key = paragraph.lower()
-        if key in seen or key == headline or is_furniture(paragraph):
+        continues = dropped and paragraph[:1].islower() and len(paragraph.split()) <= SHORT_WORDS
+        dropped = continues or is_furniture(paragraph)
+        if dropped or key in seen:
             continue
         seen.add(key)
         kept.append(paragraph)
@@ -106,11 +136,13 @@ def clean_article_text(text: str, *, title: str = "") -> str:
 def is_furniture(paragraph: str) -> bool:
     """True for a line that belongs to the site, not to the story."""
     line = paragraph.strip()
-    if not line or len(line) < 3:
+    if len(line) < 3:
         return True
-    if len(line) > 400:
+    if SITE_WORDS.match(line) or TICKER.match(line) or BREADCRUMB.match(line):
+        return True
+    if len(line.split()) > SHORT_WORDS:
         return False
-    return bool(FURNITURE.search(line) or TICKER.match(line))
+    return bool(CALL_TO_ACTION.search(line) or CREDIT.search(line))
 
 
 def _date(value: Any) -> datetime | None:

@@ -51,6 +51,9 @@ class Article:
     """The source's configured priority."""
     source_key: str = ""
     """The configured URL of the source it came from."""
+    guessed: frozenset[str] = frozenset()
+    """Fields the feed lacked and collect filled in ("title", "published"): the page may know
+    better. Only meaningful during a collect run; the store does not keep it."""
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,8 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 DATABASE = "digest.sqlite3"
+CHUNK = 500
+"""Values per ``IN (...)`` query: well under SQLite's limit on bound parameters."""
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -210,23 +212,30 @@ class Store:
         return [_fetch_state(r) for r in self.db.execute("SELECT * FROM sources ORDER BY key")]
 
     def save_fetch_state(self, state: FetchState) -> None:
+        self.save_fetch_states([state])
+
+    def save_fetch_states(self, states: Iterable[FetchState]) -> None:
+        """Remember each source's state, all in one transaction."""
         with self.db:
-            self.db.execute(
+            self.db.executemany(
                 """INSERT OR REPLACE INTO sources
                    (key, url, etag, last_modified, not_before, last_success, last_error,
                     failures, disabled)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    state.key,
-                    state.url,
-                    state.etag,
-                    state.last_modified,
-                    _iso(state.not_before),
-                    _iso(state.last_success),
-                    state.last_error,
-                    state.failures,
-                    state.disabled,
-                ),
+                [
+                    (
+                        state.key,
+                        state.url,
+                        state.etag,
+                        state.last_modified,
+                        _iso(state.not_before),
+                        _iso(state.last_success),
+                        state.last_error,
+                        state.failures,
+                        state.disabled,
+                    )
+                    for state in states
+                ],
             )
 
     # --- articles ---------------------------------------------------------------------------
@@ -234,8 +243,10 @@ class Store:
     def save_articles(self, articles: Iterable[Article], *, now: datetime) -> tuple[int, int]:
         """Insert new articles, update changed ones in place; return (new, updated).
 
-        An article whose URL is already stored under another id (the same story in
-        two feeds, or re-published with a new guid) is merged into the stored one.
+        An article already stored under its id, or under its URL with another id
+        (re-published with a new guid, or the same story in a second feed), is the
+        stored one. Its source may update it in place when the content changed; a
+        second source's copy changes nothing.
         """
         new = updated = 0
         with self.db:
@@ -249,18 +260,21 @@ class Store:
                         row,
                     )
                     new += 1
-                elif stored["content_hash"] != content_hash(article):
+                elif stored["source_key"] == article.source_key and stored[
+                    "content_hash"
+                ] != content_hash(article):
                     self._update_article(stored["id"], article, now)
                     updated += 1
         return new, updated
 
     def _stored_match(self, article: Article) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.db.execute(
-            "SELECT id, content_hash FROM articles WHERE id = ?", (article.id,)
+            "SELECT id, source_key, content_hash FROM articles WHERE id = ?", (article.id,)
         ).fetchone()
-        if row is None:
+        if row is None and article.url:
             row = self.db.execute(
-                "SELECT id, content_hash FROM articles WHERE url = ? ORDER BY first_seen LIMIT 1",
+                """SELECT id, source_key, content_hash FROM articles
+                   WHERE url = ? ORDER BY first_seen, rowid LIMIT 1""",
                 (article.url,),
             ).fetchone()
         return row
@@ -269,6 +283,7 @@ class Store:
         """Keep the stored id, first-seen and published times; take what a reader sees."""
         row = _article_row(article, now=now)
         changed = (
+            "url",
             "title",
             "text",
             "author",
@@ -282,6 +297,32 @@ class Store:
             f"UPDATE articles SET {', '.join(f'{c} = :{c}' for c in changed)} WHERE id = :stored",
             {**row, "stored": stored_id},
         )
+
+    def stored_versions(self, articles: Iterable[Article]) -> dict[str, Article]:
+        """For each article already stored (by id, else by URL): its stored version, by new id."""
+        wanted = list(articles)
+        by_id = self._articles_where("id", [a.id for a in wanted])
+        by_url = self._articles_where("url", [a.url for a in wanted if a.url and a.id not in by_id])
+        found = {}
+        for article in wanted:
+            stored = by_id.get(article.id) or by_url.get(article.url)
+            if stored is not None:
+                found[article.id] = stored
+        return found
+
+    def _articles_where(self, column: str, values: list[str]) -> dict[str, Article]:
+        """Stored articles whose ``column`` is one of ``values``, keyed by that value (oldest wins)."""
+        found: dict[str, Article] = {}
+        unique = list(dict.fromkeys(values))
+        for start in range(0, len(unique), CHUNK):
+            chunk = unique[start : start + CHUNK]
+            rows = self.db.execute(
+                f"""SELECT * FROM articles WHERE {column} IN ({", ".join("?" * len(chunk))})
+                    ORDER BY first_seen DESC, rowid DESC""",
+                chunk,
+            )
+            found.update({row[column]: _article(row) for row in rows})
+        return found
 
     def article(self, article_id: str) -> Article | None:
         row = self.db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()

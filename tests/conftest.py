@@ -26,7 +26,11 @@ from digest.pipeline import BuildReport
 from digest.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+SHARED = next(
+    (p / "shared" for p in ROOT.parents[:2] if (p / "shared" / "data").is_dir()),
+    ROOT.parent / "shared",
+)
+"""../shared beside the checkout, or beside the folder of worktrees the checkout is in."""
 FIXED_NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 
 
@@ -74,15 +78,24 @@ def _handler_for(server: HttpServer) -> type[http.server.SimpleHTTPRequestHandle
     return Handler
 
 
+class _ThreadingServer(http.server.ThreadingHTTPServer):
+    # Not the default backlog of 5: connections that arrive together must not be dropped
+    # (a dropped SYN is retried a second later).
+    request_queue_size = 128
+
+
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[HttpServer]:
     folder = tmp_path / "www"
     folder.mkdir()
     server = HttpServer(folder)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(server))
+    httpd = _ThreadingServer(("127.0.0.1", 0), _handler_for(server))
     httpd.daemon_threads = True
     server.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # A short poll interval: shutdown() at teardown waits for the next poll.
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield server
     httpd.shutdown()

@@ -164,7 +164,10 @@ def test_extract_reports_a_missing_page_in_one_line(
     http_server.routes["/gone"] = lambda h: respond(h, 500, b"oops")
     result = run("extract", http_server.url("gone"), cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"digest: error: {http_server.url('gone')}: HTTP 500"
+    assert (
+        result.stderr.strip()
+        == f"digest: error: {http_server.url('gone')}: HTTP 500 Internal Server Error"
+    )
     missing = run("extract", "no-such-file.html", cwd=tmp_path)
     assert (
         missing.returncode == 2

@@ -52,9 +52,7 @@ def source(url: str = "https://news.example.com/feed.xml", **changes: object) ->
 
 
 def test_an_rss_item_becomes_a_clean_article() -> None:
-    articles = parse_feed(
-        RSS, source(), base_url="https://news.example.com/feed.xml", headers=None, now=NOW
-    )
+    articles = parse_feed(RSS, source(), base_url="https://news.example.com/feed.xml", now=NOW)
     assert len(articles) == 2, "the entry with neither title nor link is skipped"
     a = articles[0]
     assert a.id == "https://news.example.com/feed.xml#rates-7"
@@ -71,9 +69,7 @@ def test_an_rss_item_becomes_a_clean_article() -> None:
 
 
 def test_an_atom_entry_resolves_xml_base() -> None:
-    (a,) = parse_feed(
-        ATOM, source(), base_url="https://wire.example.org/feed", headers=None, now=NOW
-    )
+    (a,) = parse_feed(ATOM, source(), base_url="https://wire.example.org/feed", now=NOW)
     assert a.id == "tag:wire.example.org,2026:1"
     assert a.url == "https://wire.example.org/base/story/1"
     assert a.title == "Oil & gas"
@@ -82,9 +78,7 @@ def test_an_atom_entry_resolves_xml_base() -> None:
 
 
 def test_leading_whitespace_before_the_xml_declaration_still_parses() -> None:
-    articles = parse_feed(
-        b"\n\n  " + RSS, source(), base_url="https://news.example.com/", headers=None, now=NOW
-    )
+    articles = parse_feed(b"\n\n  " + RSS, source(), base_url="https://news.example.com/", now=NOW)
     assert len(articles) == 2
 
 
@@ -101,7 +95,7 @@ def test_canonical_urls_and_ids() -> None:
 
 
 def test_include_and_exclude_filters() -> None:
-    kept = parse_feed(RSS, source(), base_url="https://news.example.com/", headers=None, now=NOW)
+    kept = parse_feed(RSS, source(), base_url="https://news.example.com/", now=NOW)
     assert len(kept) == 2
     results = _collect_file(RSS, source(include=("markets rose",)))
     assert [a.title for a in results] == ["Rates & Prices: Bank holds"]

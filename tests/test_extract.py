@@ -5,6 +5,10 @@ import pytest
 from digest.extract import clean_article_text, extract_page, is_furniture
 from digest.models import Page
 
+from .conftest import SHARED
+
+SEED = SHARED / "seed" / "econotimes-article-page.txt"
+
 PAGE = """<!DOCTYPE html><html lang="en"><head><title>Rates held | Example News</title>
 <meta property="og:image" content="https://news.example.com/img/rates.png">
 <meta name="author" content="Ana Lima">
@@ -25,8 +29,10 @@ PAGE = """<!DOCTYPE html><html lang="en"><head><title>Rates held | Example News<
 
 def test_the_main_text_without_the_site_around_it() -> None:
     found = extract_page(Page(url="https://news.example.com/rates", html=PAGE))
-    assert found.text.startswith("The central bank held its main interest rate at 4% on Thursday")
-    assert found.text.count("\n\n") == 3
+    headline, first, *rest = found.text.split("\n\n")
+    assert headline == "Central bank holds rates at 4%", "kept: the summarizer skips it"
+    assert first.startswith("The central bank held its main interest rate at 4% on Thursday")
+    assert len(rest) == 3
     for furniture in (
         "Sign up",
         "All rights reserved",
@@ -81,9 +87,23 @@ def test_story_lines_are_kept(line: str) -> None:
     assert not is_furniture(line)
 
 
-def test_cleaning_drops_the_repeated_headline_and_exact_repeats() -> None:
-    text = "Rates held\nThe bank held rates on Thursday.\nThe bank held rates on Thursday.\nMarkets rose."
-    assert (
-        clean_article_text(text, title="Rates held")
-        == "The bank held rates on Thursday.\n\nMarkets rose."
-    )
+def test_cleaning_drops_furniture_and_exact_repeats_and_keeps_the_story() -> None:
+    text = "Rates held\nThe bank held rates on Thursday.\nThe bank held rates on Thursday.\nMenu\nMarkets rose."
+    assert clean_article_text(text) == (
+        "Rates held\n\nThe bank held rates on Thursday.\n\nMarkets rose."
+    ), "the headline stays (the summarizer skips it); the repeat and the menu go"
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="../shared/seed is not here")
+def test_the_seed_page_loses_its_furniture_and_keeps_its_story() -> None:
+    text = clean_article_text(SEED.read_text(encoding="utf-8"))
+    paragraphs = text.split("\n\n")
+    assert paragraphs[0].startswith("Trump Confirms Offer to Send U.S. Troops to Mexico")
+    assert paragraphs[1].startswith("U.S. President Donald Trump confirmed on Sunday")
+    assert paragraphs[-1].startswith("The exchange underscores growing tensions")
+    for furniture in ("Menu", "Search", "Politics", "Wikimedia", "Market Data", "Close"):
+        assert all(not p.startswith(("|", "•")) and furniture not in p for p in paragraphs), (
+            furniture
+        )
+    assert "Welcome to EconoTimes" not in text and "Sign up" not in text
+    assert "stories unfolding in the global economy" not in text, "the sign-up box's second line"

@@ -1,0 +1,272 @@
+"""Fetching feeds over real HTTP (a server on 127.0.0.1): every answer a server can give."""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import time
+from datetime import timedelta
+from email.utils import format_datetime
+
+from digest import pipeline
+from digest.collect import USER_AGENT, collect_feeds
+from digest.config import CollectConfig, Config, SourceConfig
+from digest.models import FeedResult, FetchState
+from digest.store import Store
+
+from .conftest import FIXED_NOW, HttpServer, respond
+
+NOW = FIXED_NOW
+Handler = http.server.BaseHTTPRequestHandler
+
+
+def rss(*titles: str, encoding: str = "utf-8") -> str:
+    items = "".join(
+        f"<item><title>{t}</title><link>https://news.example.com/{n}</link>"
+        f"<guid>https://news.example.com/{n}</guid><description>Text of {t}.</description></item>"
+        for n, t in enumerate(titles)
+    )
+    return (
+        f'<?xml version="1.0" encoding="{encoding}"?>\n<rss version="2.0"><channel>'
+        f"<title>Example</title>{items}</channel></rss>\n"
+    )
+
+
+FEED = rss("Rates held", "Oil falls").encode()
+
+
+def source(url: str) -> SourceConfig:
+    return SourceConfig(name="Example", url=url, section="News", full_text="never")
+
+
+def fetch(
+    server: HttpServer,
+    path: str,
+    *,
+    state: FetchState | None = None,
+    settings: CollectConfig | None = None,
+    now=NOW,  # type: ignore[no-untyped-def]
+) -> FeedResult:
+    url = server.url(path)
+    states = {url: state} if state else {}
+    (result,) = collect_feeds([source(url)], states, settings or CollectConfig(), now=now)
+    return result
+
+
+def serve(server: HttpServer, path: str, status: int, body: bytes = b"", **headers: str) -> None:
+    server.routes[path] = lambda h: respond(h, status, body, **headers)
+
+
+def test_200_gives_articles_and_sends_an_honest_user_agent(http_server: HttpServer) -> None:
+    serve(http_server, "/feed", 200, FEED, Content_Type="application/rss+xml")
+    result = fetch(http_server, "feed")
+    assert result.status == "ok"
+    assert sorted(a.title for a in result.articles) == ["Oil falls", "Rates held"]
+    assert result.state.last_success == NOW and result.state.failures == 0
+    _, headers = http_server.requests[0]
+    assert headers["User-Agent"] == USER_AGENT and USER_AGENT.startswith("digest/")
+    assert "application/rss+xml" in headers["Accept"]
+
+
+def conditional(validator: str, value: str):  # type: ignore[no-untyped-def]
+    """A route that answers 304 when the request carries the validator it handed out."""
+    request_header = {"ETag": "If-None-Match", "Last-Modified": "If-Modified-Since"}[validator]
+
+    def route(handler: Handler) -> None:
+        if handler.headers.get(request_header) == value:
+            respond(handler, 304)
+        else:
+            respond(handler, 200, FEED, **{validator.replace("-", "_"): value})
+
+    return route
+
+
+def test_304_with_an_etag(http_server: HttpServer) -> None:
+    http_server.routes["/feed"] = conditional("ETag", '"v1"')
+    first = fetch(http_server, "feed")
+    assert first.status == "ok" and first.state.etag == '"v1"'
+    again = fetch(http_server, "feed", state=first.state, now=NOW + timedelta(hours=1))
+    assert again.status == "unchanged" and again.articles == ()
+    assert again.state.last_success == NOW + timedelta(hours=1)
+    assert http_server.requests[-1][1]["If-None-Match"] == '"v1"'
+
+
+def test_304_with_last_modified(http_server: HttpServer) -> None:
+    stamp = format_datetime(NOW - timedelta(days=1), usegmt=True)
+    http_server.routes["/feed"] = conditional("Last-Modified", stamp)
+    first = fetch(http_server, "feed")
+    assert first.status == "ok" and first.state.last_modified == stamp
+    again = fetch(http_server, "feed", state=first.state)
+    assert again.status == "unchanged"
+    assert http_server.requests[-1][1]["If-Modified-Since"] == stamp
+
+
+def test_permanent_redirects_are_remembered_in_the_store_and_temporary_ones_are_not(
+    http_server: HttpServer, store: Store
+) -> None:
+    serve(http_server, "/new", 200, FEED)
+    serve(http_server, "/moved-301", 301, Location=http_server.url("new"))
+    serve(http_server, "/moved-308", 308, Location=http_server.url("new"))
+    serve(http_server, "/moved-302", 302, Location=http_server.url("new"))
+    config = Config(
+        data_dir=store.data_dir,
+        sources=tuple(source(http_server.url(p)) for p in ("moved-301", "moved-308", "moved-302")),
+    )
+    report = pipeline.collect(config, store, now=NOW)
+    assert [r.status for r in report.results] == ["ok", "ok", "ok"]
+    moved = {p: store.fetch_state(http_server.url(p)).url for p in ("moved-301", "moved-308")}
+    assert moved == {"moved-301": http_server.url("new"), "moved-308": http_server.url("new")}
+    assert store.fetch_state(http_server.url("moved-302")).url == http_server.url("moved-302")
+    pipeline.collect(config, store, now=NOW + timedelta(hours=1))
+    assert (http_server.hits("moved-301"), http_server.hits("moved-308")) == (1, 1)
+    assert http_server.hits("moved-302") == 2, "a temporary redirect is followed every time"
+
+
+def test_410_disables_the_source_with_a_notice(http_server: HttpServer, store: Store) -> None:
+    serve(http_server, "/gone", 410, b"gone")
+    config = Config(data_dir=store.data_dir, sources=(source(http_server.url("gone")),))
+    (result,) = pipeline.collect(config, store, now=NOW).results
+    assert result.status == "disabled"
+    assert result.message == "410 Gone: source disabled; remove it from the config"
+    assert store.fetch_state(http_server.url("gone")).disabled.startswith("410 Gone")
+    (later,) = pipeline.collect(config, store, now=NOW + timedelta(days=1)).results
+    assert later.status == "disabled" and http_server.hits("gone") == 1
+
+
+def test_404_and_500_fail_and_count_consecutive_failures(http_server: HttpServer) -> None:
+    serve(http_server, "/missing", 404, b"no")
+    serve(http_server, "/broken", 500, b"boom")
+    missing = fetch(http_server, "missing")
+    assert (missing.status, missing.message) == ("failed", "HTTP 404 Not Found")
+    broken = fetch(http_server, "broken")
+    assert (broken.status, broken.message) == ("failed", "HTTP 500 Internal Server Error")
+    again = fetch(http_server, "broken", state=broken.state)
+    assert again.state.failures == 2 and again.state.last_error == "HTTP 500 Internal Server Error"
+
+
+def test_429_with_retry_after_skips_the_source_until_then(http_server: HttpServer) -> None:
+    serve(http_server, "/busy", 429, b"slow down", Retry_After="120")
+    result = fetch(http_server, "busy")
+    assert result.status == "failed"
+    assert result.state.not_before == NOW + timedelta(seconds=120)
+    assert result.message == "HTTP 429; retrying after 07:02 UTC"
+    early = fetch(http_server, "busy", state=result.state, now=NOW + timedelta(seconds=60))
+    assert early.status == "skipped" and http_server.hits("busy") == 1
+    serve(http_server, "/busy", 200, FEED)
+    due = fetch(http_server, "busy", state=result.state, now=NOW + timedelta(seconds=121))
+    assert due.status == "ok" and http_server.hits("busy") == 2
+
+
+def test_503_with_an_http_date_and_cache_control_max_age(http_server: HttpServer) -> None:
+    when = format_datetime(NOW + timedelta(minutes=10), usegmt=True)
+    serve(http_server, "/maintenance", 503, b"", Retry_After=when)
+    assert fetch(http_server, "maintenance").state.not_before == NOW + timedelta(minutes=10)
+    serve(http_server, "/cached", 200, FEED, Cache_Control="public, max-age=900")
+    cached = fetch(http_server, "cached")
+    assert cached.status == "ok" and cached.state.not_before == NOW + timedelta(minutes=15)
+    assert fetch(http_server, "cached", state=cached.state).status == "skipped"
+
+
+def test_a_server_slower_than_the_timeout(http_server: HttpServer) -> None:
+    def slow(handler: Handler) -> None:
+        time.sleep(1.5)
+        respond(handler, 200, FEED)
+
+    http_server.routes["/slow"] = slow
+    serve(http_server, "/fast", 200, FEED)
+    settings = CollectConfig(timeout=timedelta(seconds=0.5))
+    urls = [http_server.url("slow"), http_server.url("fast")]
+    started = time.monotonic()
+    results = collect_feeds([source(u) for u in urls], {}, settings, now=NOW)
+    assert time.monotonic() - started < 1.4
+    assert [r.status for r in results] == ["failed", "ok"]
+    assert results[0].message == "timed out after 0.5s"
+
+
+def test_a_redirect_loop(http_server: HttpServer) -> None:
+    serve(http_server, "/a", 302, Location=http_server.url("b"))
+    serve(http_server, "/b", 302, Location=http_server.url("a"))
+    result = fetch(http_server, "a")
+    assert (result.status, result.message) == ("failed", "more than 5 redirects (a redirect loop?)")
+
+
+def test_an_over_size_body_declared_or_streamed(http_server: HttpServer) -> None:
+    big = rss(*[f"Story {n}" for n in range(400)]).encode()
+
+    def streamed(handler: Handler) -> None:
+        # No Content-Length: the body is cut off while it streams in.
+        handler.send_response(200)
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(big)
+
+    serve(http_server, "/declared", 200, big)
+    http_server.routes["/streamed"] = streamed
+    settings = CollectConfig(max_bytes=10_000)
+    declared = fetch(http_server, "declared", settings=settings)
+    assert declared.status == "failed"
+    assert declared.message == (
+        f"body of {len(big):,} bytes is over the 10,000-byte cap (collect.max_bytes)"
+    )
+    streamed_result = fetch(http_server, "streamed", settings=settings)
+    assert streamed_result.message == "body is over the 10,000-byte cap (collect.max_bytes)"
+
+
+def test_gzip_with_content_encoding_and_a_gzip_file_served_raw(http_server: HttpServer) -> None:
+    serve(http_server, "/encoded", 200, gzip.compress(FEED), Content_Encoding="gzip")
+    serve(http_server, "/raw.xml.gz", 200, gzip.compress(FEED), Content_Type="application/xml")
+    for path in ("encoded", "raw.xml.gz"):
+        result = fetch(http_server, path)
+        assert result.status == "ok" and len(result.articles) == 2, path
+    bomb = gzip.compress(b" " * 200_000)
+    serve(http_server, "/bomb", 200, bomb, Content_Type="application/xml")
+    small = fetch(http_server, "bomb", settings=CollectConfig(max_bytes=50_000))
+    assert small.message == "body is over the 50,000-byte cap (collect.max_bytes) once unzipped"
+
+
+def test_a_feed_with_a_wrong_content_type_still_parses(http_server: HttpServer) -> None:
+    for n, kind in enumerate(
+        ("text/html; charset=utf-8", "text/plain", "application/octet-stream")
+    ):
+        serve(http_server, f"/feed{n}", 200, FEED, Content_Type=kind)
+        result = fetch(http_server, f"feed{n}")
+        assert result.status == "ok" and len(result.articles) == 2, kind
+
+
+def test_an_html_page_is_not_a_feed(http_server: HttpServer) -> None:
+    page = b"<!DOCTYPE html><html><head><title>News</title></head><body><p>Hi</p></body></html>"
+    serve(http_server, "/page", 200, page, Content_Type="text/html; charset=utf-8")
+    result = fetch(http_server, "page")
+    assert result.status == "failed"
+    assert result.message == "not an RSS or Atom feed (the server calls it text/html)"
+    serve(http_server, "/empty", 200, b"", Content_Type="application/xml")
+    assert fetch(http_server, "empty").message == "empty response: no feed"
+
+
+def test_invalid_xml_keeps_what_can_be_read(http_server: HttpServer) -> None:
+    broken = rss("Bonds & stocks", "Gold <b>up").encode()  # a bare "&" and an unclosed tag
+    serve(http_server, "/broken", 200, broken)
+    result = fetch(http_server, "broken")
+    assert result.status == "ok"
+    assert {a.title for a in result.articles} == {"Bonds & stocks", "Gold up"}
+    truncated = b'<?xml version="1.0"?><rss version="2.0"><channel><title>X</title><ite'
+    serve(http_server, "/truncated", 200, truncated)
+    failed = fetch(http_server, "truncated")
+    assert failed.status == "failed" and failed.message.startswith("invalid XML and no entries:")
+
+
+def test_mis_declared_encodings_still_read_right(http_server: HttpServer) -> None:
+    text = rss("Café com ação", "Über München")
+    says_utf8_is_latin1 = text.encode("latin-1")
+    serve(http_server, "/latin1", 200, says_utf8_is_latin1, Content_Type="application/xml")
+    header_says_latin1 = text.encode("utf-8")
+    serve(
+        http_server,
+        "/utf8",
+        200,
+        header_says_latin1,
+        Content_Type="application/rss+xml; charset=iso-8859-1",
+    )
+    for path in ("latin1", "utf8"):
+        result = fetch(http_server, path)
+        assert {a.title for a in result.articles} == {"Café com ação", "Über München"}, path
