@@ -277,7 +277,7 @@ class DeliveryConfig:
     )
     secret_env: str = option(
         "DIGEST_SECRET",
-        "Environment variable holding the key that signs unsubscribe links.",
+        "Environment variable holding the key that signs unsubscribe and confirmation links (16 characters or more).",
         check=_env_name,
     )
 

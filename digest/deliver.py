@@ -14,6 +14,7 @@ sent now); the pipeline keeps the ledger.
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
 import os
 import re
@@ -151,6 +152,7 @@ def ascii_domain(address: str) -> str:
     return f"{local}@{domain.encode('idna').decode('ascii')}"
 
 
+@functools.lru_cache(maxsize=64)  # an edition's subject is the same for every recipient
 def _encoded(value: str, name: str) -> str:
     """A header value folded at 78 columns; RFC 2047-encoded when it is not ASCII."""
     charset = "us-ascii" if value.isascii() else "utf-8"
@@ -260,6 +262,10 @@ def make_signer(config: Config) -> DkimSigner | None:
 # --- the outbox ------------------------------------------------------------------------------
 
 
+def outbox_folder(data_dir: Path) -> Path:
+    return data_dir / "outbox"
+
+
 class OutboxTransport:
     """Writes each message to OUTBOX/BATCH/RECIPIENT.eml, atomically."""
 
@@ -287,10 +293,10 @@ class OutboxTransport:
         pass
 
 
-def make_transport(config: Config, outbox: Path) -> Transport:
+def make_transport(config: Config) -> Transport:
     """The transport ``delivery.transport`` names, ready to send."""
     if config.delivery.transport == "outbox":
-        return OutboxTransport(outbox)
+        return OutboxTransport(outbox_folder(config.data_dir))
     if config.smtp.username and not config.smtp_password:
         raise ConfigError(
             [

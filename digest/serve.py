@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from digest import subscriptions
 from digest.config import Config, load_config
 from digest.store import Store, open_store
 
@@ -139,6 +140,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", rf"/editions/{EDITION_KEY}/", edition_html),
     ("GET", rf"/editions/{EDITION_KEY}/text", edition_text),
     ("GET", rf"/editions/{EDITION_KEY}/eml", edition_eml),
+    *subscriptions.ROUTES,  # /unsubscribe, /subscribe, /confirm
 ]
 
 
