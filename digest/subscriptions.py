@@ -229,11 +229,11 @@ def unsubscribe_page(site: Site, request: Request) -> Response:
             "Not subscribed",
             f"<p>{html.escape(address)} does not receive {name}.</p>{_signup_link()}",
         )
-    return _page(
+    return _ask(
         f"Unsubscribe from {config.newsletter.name}?",
-        f"<p>{html.escape(address)} will no longer receive {name}.</p>"
-        f'<form method="post"><input type="hidden" name="t" value="{html.escape(request.arg("t"))}">'
-        '<button type="submit">Unsubscribe</button></form>',
+        f"{html.escape(address)} will no longer receive {name}.",
+        request,
+        "Unsubscribe",
     )
 
 
@@ -307,11 +307,11 @@ def confirm_page(site: Site, request: Request) -> Response:
     address = _token_address(config, request, "confirm")
     if not isinstance(address, str):
         return address
-    return _page(
+    return _ask(
         f"Confirm your subscription to {config.newsletter.name}",
-        f"<p>Send {html.escape(config.newsletter.name)} to {html.escape(address)}?</p>"
-        f'<form method="post"><input type="hidden" name="t" value="{html.escape(request.arg("t"))}">'
-        '<button type="submit">Yes, subscribe me</button></form>',
+        f"Send {html.escape(config.newsletter.name)} to {html.escape(address)}?",
+        request,
+        "Yes, subscribe me",
     )
 
 
@@ -359,6 +359,16 @@ def _token_address(config: Config, request: Request, purpose: str) -> str | Resp
             400,
         )
     return address
+
+
+def _ask(title: str, question: str, request: Request, button: str) -> Response:
+    """A page whose button POSTs the link's token back to the same URL."""
+    token = html.escape(request.arg("t"))
+    return _page(
+        title,
+        f'<p>{question}</p><form method="post"><input type="hidden" name="t" value="{token}">'
+        f'<button type="submit">{html.escape(button)}</button></form>',
+    )
 
 
 def _unavailable(what: str, error: ConfigError) -> Response:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
 import subprocess
 from pathlib import Path
 
@@ -141,3 +143,27 @@ def test_send_stops_with_one_line_when_the_server_is_down_and_needs_the_secret(
     assert down.stderr.endswith("; the rest wait for the next `digest send`\n")
     with open_store(tmp_path / "data") as store:
         assert [(d.status, d.attempts) for d in store.deliveries("2026-03-10")] == [("pending", 0)]
+
+
+def test_send_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    build_edition(config, "ana@example.com", "bo@example.com")
+    primary, secondary = pty.openpty()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    with subprocess.Popen(
+        digest_command("--config", str(config), "send"),
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        env=clean,
+    ) as process:
+        os.close(secondary)
+        terminal = b""
+        with contextlib.suppress(OSError):  # EIO once the process has closed the terminal
+            while chunk := os.read(primary, 4096):
+                terminal += chunk
+        stdout, _ = process.communicate(timeout=120)
+    os.close(primary)
+    assert process.returncode == 0
+    assert terminal.startswith(b"\rsending: 1 done, 1 sent, 0 deferred, 0 failed, 0 skipped")
+    assert terminal.endswith(b"\r\x1b[K")
+    assert stdout.decode().startswith("edition 2026-03-10: 2 sent to ")
