@@ -477,6 +477,12 @@ def _cross_checks(config: Config) -> list[str]:
     problems = []
     if config.delivery.transport == "smtp" and not config.smtp.host:
         problems.append("smtp.host: expected a host name when delivery.transport is 'smtp', got ''")
+    local = config.smtp.host in ("localhost", "127.0.0.1", "::1")
+    if config.smtp.username and config.smtp.security == "none" and not local:
+        problems.append(
+            "smtp.security: expected 'starttls' or 'ssl' when smtp.username is set "
+            "(the password would cross the network in clear), got 'none'"
+        )
     if config.dkim.key_file and not config.dkim.selector:
         problems.append("dkim.selector: expected a selector when dkim.key_file is set, got ''")
     seen: dict[str, int] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from digest import pipeline, tokens
-from digest.config import Config, DeliveryConfig, NewsletterConfig, SmtpConfig
+from digest.config import Config, DeliveryConfig, NewsletterConfig, SmtpConfig, load_config
 from digest.deliver import message_id
+from digest.errors import ConfigError
 from digest.render import render_email
 from digest.store import Store, open_store
 
@@ -234,3 +236,38 @@ def test_an_unreachable_server_stops_the_run_and_keeps_everyone_for_the_next(
     assert {status for status, _, _ in ledger(store).values()} == {"pending"}
     with server:
         assert pipeline.send(smtp_config(tmp_path, server), store, now=NOW).counts["sent"] == 2
+
+
+def test_a_login_over_an_unencrypted_connection_to_another_host_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "digest.toml"
+    path.write_text(
+        '[delivery]\ntransport = "smtp"\n'
+        '[smtp]\nhost = "smtp.example.com"\nsecurity = "none"\nusername = "digest"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert raised.value.problems == [
+        f"{path}: smtp.security: expected 'starttls' or 'ssl' when smtp.username is set "
+        "(the password would cross the network in clear), got 'none'"
+    ]
+
+
+def test_a_server_that_never_answers_times_out(tmp_path: Path, store: Store) -> None:
+    subscribe(store, "ana@example.com")
+    with socket.socket() as silent:  # accepts connections (the kernel does) and never greets
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        smtp = SmtpConfig(
+            host="127.0.0.1", port=port, security="none", timeout=timedelta(milliseconds=300)
+        )
+        config = Config(
+            data_dir=tmp_path / "data", newsletter=NEWSLETTER, delivery=QUICK_RETRIES, smtp=smtp
+        )
+        started = time.monotonic()
+        report = pipeline.send(config, store, now=NOW)
+    assert time.monotonic() - started < 5
+    assert report.stopped == (
+        f"cannot connect to 127.0.0.1:{port}: Connection unexpectedly closed: timed out"
+    )
