@@ -125,7 +125,8 @@ def list_id(name: str, domain: str) -> str:
 
 
 def domain_of(address: str) -> str:
-    return address.rpartition("@")[2]
+    """The address's domain, in its ASCII (IDNA) form."""
+    return ascii_domain(address).rpartition("@")[2]
 
 
 def _address(name: str, address: str) -> str:

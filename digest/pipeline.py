@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -311,10 +309,6 @@ def send(
     return run.report(stopped)
 
 
-COMPOSE_AHEAD = 8
-"""Messages composed ahead of the one on the wire (memory: a few times the message size)."""
-
-
 class _SendRun:
     """One `digest send`: walks the ledger rows that are due and records each outcome."""
 
@@ -346,29 +340,17 @@ class _SendRun:
         for retry in range(settings.retries_per_run + 1):
             if retry:
                 time.sleep(settings.retry_pause.total_seconds() * 2 ** (retry - 1))
-            due = [d for d, m in self._composed_ahead(due) if self.deliver_one(d, m) == "deferred"]
+            due = [d for d in due if self.deliver_one(d) == "deferred"]
             if not due:
                 break
             due = self._reloaded(due)
 
-    def _composed_ahead(
-        self, deliveries: list[Delivery]
-    ) -> Iterator[tuple[Delivery, Future[deliver.Outgoing]]]:
-        """Each delivery with its message, composed in a helper thread while earlier ones travel."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="compose") as composer:
-            ahead: deque[tuple[Delivery, Future[deliver.Outgoing]]] = deque()
-            for delivery in deliveries:
-                ahead.append((delivery, composer.submit(self.message_for, delivery.email)))
-                if len(ahead) > COMPOSE_AHEAD:
-                    yield ahead.popleft()
-            yield from ahead
-
-    def deliver_one(self, delivery: Delivery, composed: Future[deliver.Outgoing]) -> str:
+    def deliver_one(self, delivery: Delivery) -> str:
         """Send one recipient the edition, with the ledger around it; return the new status."""
         key, address = self.email.edition_key, delivery.email
         if self.store.subscriber_status(address) != "confirmed":
             return self._record(delivery, "skipped", "no longer subscribed", attempted=False)
-        message = composed.result()
+        message = self.message_for(address)
         # Recorded before the hand-over: a "sending" row found after a crash is sent again,
         # so a crash costs at most the one duplicate whose acceptance was not yet recorded.
         self.store.mark_delivery(key, address, "sending", now=self.now())
