@@ -14,9 +14,10 @@ The web pages here are registered in digest/serve.py's ROUTES.
 from __future__ import annotations
 
 import csv
+import functools
 import html
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -215,12 +216,27 @@ def export_csv(subscribers: Iterable[Subscriber], out: TextIO) -> int:
 # --- the web pages ---------------------------------------------------------------------------
 
 
-def unsubscribe_page(site: Site, request: Request) -> Response:
+View = Callable[["Site", "Request", str], "Response"]
+
+
+def _signed(purpose: str) -> Callable[[View], Handler]:
+    """A view run only for a genuine ``purpose`` token, and given the address it names."""
+
+    def wrap(view: View) -> Handler:
+        @functools.wraps(view)
+        def handler(site: Site, request: Request) -> Response:
+            address = _token_address(site.config, request, purpose)
+            return view(site, request, address) if isinstance(address, str) else address
+
+        return handler
+
+    return wrap
+
+
+@_signed("unsubscribe")
+def unsubscribe_page(site: Site, request: Request, address: str) -> Response:
     """GET: who is about to leave, and a button that POSTs (nothing changes on a GET)."""
     config = site.config
-    address = _token_address(config, request, "unsubscribe")
-    if not isinstance(address, str):
-        return address
     with site.store() as store:
         known = store.subscriber(address)
     name = html.escape(config.newsletter.name)
@@ -237,12 +253,10 @@ def unsubscribe_page(site: Site, request: Request) -> Response:
     )
 
 
-def unsubscribe_now(site: Site, request: Request) -> Response:
+@_signed("unsubscribe")
+def unsubscribe_now(site: Site, request: Request, address: str) -> Response:
     """POST: one-click (RFC 8058, body ``List-Unsubscribe=One-Click``) or the page's button."""
     config = site.config
-    address = _token_address(config, request, "unsubscribe")
-    if not isinstance(address, str):
-        return address
     with site.store() as store:
         unsubscribe(store, address, now=utcnow())
     return _page(
@@ -302,11 +316,9 @@ def signup_submit(site: Site, request: Request) -> Response:
     )
 
 
-def confirm_page(site: Site, request: Request) -> Response:
+@_signed("confirm")
+def confirm_page(site: Site, request: Request, address: str) -> Response:
     config = site.config
-    address = _token_address(config, request, "confirm")
-    if not isinstance(address, str):
-        return address
     return _ask(
         f"Confirm your subscription to {config.newsletter.name}",
         f"Send {html.escape(config.newsletter.name)} to {html.escape(address)}?",
@@ -315,11 +327,9 @@ def confirm_page(site: Site, request: Request) -> Response:
     )
 
 
-def confirm_now(site: Site, request: Request) -> Response:
+@_signed("confirm")
+def confirm_now(site: Site, request: Request, address: str) -> Response:
     config = site.config
-    address = _token_address(config, request, "confirm")
-    if not isinstance(address, str):
-        return address
     with site.store() as store:
         outcome = confirm(store, address, now=utcnow())
     if outcome == "left":
