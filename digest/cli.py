@@ -384,7 +384,7 @@ def extract(source: str) -> None:
 
 @cli.group()
 def subscribers() -> None:
-    """Add, remove and list subscribers."""
+    """Add, remove, list, import and export subscribers."""
 
 
 @subscribers.command("add")
