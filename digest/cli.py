@@ -10,20 +10,22 @@ import functools
 import json
 import os
 import sys
+import time
 import traceback
 import webbrowser
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from digest import __version__, logs, pipeline
+from digest import __version__, logs, pipeline, subscriptions
 from digest import daemon as unattended
 from digest import demo as demo_site
 from digest.config import Config, config_path, example_config, load_config
 from digest.cycle import key_of, local_time
-from digest.errors import ConfigError, DigestError, UsageError
+from digest.errors import ConfigError, DeliveryError, DigestError, UsageError
 from digest.models import FeedResult, FetchState, Page
 from digest.store import Store, open_store
 
@@ -252,9 +254,37 @@ def _open_browser(url: str) -> bool:
 def send(ctx: click.Context) -> None:
     """Deliver the latest edition to every subscriber who has not received it yet."""
     config = _config(ctx)
+    progress = _SendProgress() if sys.stderr.isatty() else None
     with open_store(config.data_dir) as store:
-        report = pipeline.send(config, store, now=_now())
+        report = pipeline.send(config, store, now=_now(), progress=progress)
+    if progress:
+        progress.clear()
     _print_send(config, report)
+    if report.stopped:
+        raise DeliveryError(f"{report.stopped}; the rest wait for the next `digest send`")
+
+
+class _SendProgress:
+    """One status line on the terminal, rewritten as recipients are done (10 times a second)."""
+
+    def __init__(self) -> None:
+        self.statuses: dict[str, str] = {}
+        self._shown = 0.0
+
+    def __call__(self, email: str, status: str) -> None:
+        self.statuses[email] = status  # a retried recipient counts once, as it ends
+        if time.monotonic() - self._shown >= 0.1:
+            self._shown = time.monotonic()
+            c = Counter(self.statuses.values())
+            click.echo(
+                f"\rsending: {len(self.statuses)} done, {c['sent']} sent, {c['deferred']} deferred, "
+                f"{c['failed']} failed, {c['skipped']} skipped",
+                nl=False,
+                err=True,
+            )
+
+    def clear(self) -> None:
+        click.echo("\r\x1b[K", nl=False, err=True)
 
 
 def _print_send(config: Config, report: pipeline.SendReport) -> None:
@@ -314,6 +344,10 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     click.echo(
         f"serving {site.config.data_dir} on http://{host}:{server.server_port}/ (Ctrl-C stops)"
     )
+    try:
+        site.config.require_secret("the unsubscribe and confirmation links")
+    except ConfigError as error:
+        click.echo(f"warning: {error}: /unsubscribe, /subscribe and /confirm answer 503", err=True)
     try:
         server.serve_forever()
     finally:
@@ -400,7 +434,7 @@ def extract(source: str) -> None:
 
 @cli.group()
 def subscribers() -> None:
-    """Add, remove and list subscribers."""
+    """Add, remove, list, import and export subscribers."""
 
 
 @subscribers.command("add")
@@ -409,12 +443,7 @@ def subscribers() -> None:
 @click.pass_context
 def subscribers_add(ctx: click.Context, email: str, name: str) -> None:
     """Subscribe EMAIL (confirmed: it gets the next edition)."""
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        address = validate_email(email, check_deliverability=False).normalized
-    except EmailNotValidError as error:
-        raise UsageError(f"{email}: not a valid email address: {error}") from None
+    address = subscriptions.valid_address(email)
     config = _config(ctx)
     with open_store(config.data_dir) as store:
         added = store.add_subscriber(address, name=name, now=_now())
@@ -428,7 +457,7 @@ def subscribers_remove(ctx: click.Context, email: str) -> None:
     """Unsubscribe EMAIL."""
     config = _config(ctx)
     with open_store(config.data_dir) as store:
-        removed = store.set_subscriber_status(email, "unsubscribed", now=_now())
+        removed = subscriptions.unsubscribe(store, email.strip(), now=_now())
     if not removed:
         raise UsageError(f"{email}: not a current subscriber")
     click.echo(f"unsubscribed: {email}")
@@ -443,6 +472,67 @@ def subscribers_list(ctx: click.Context, show_all: bool) -> None:
     with open_store(config.data_dir) as store:
         for s in store.subscribers(status=None if show_all else "confirmed"):
             click.echo(f"{s.email}\t{s.status}\t{s.name}")
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def subscribers_import(ctx: click.Context, file: Path) -> None:
+    """Add the addresses in a CSV FILE: email[,name[,status]], with or without a header row.
+
+    They are added as confirmed (or with the row's status). An address that unsubscribed
+    is never subscribed again by an import. Invalid rows are reported and skipped.
+    """
+    config = _config(ctx)
+    with open_store(config.data_dir) as store:
+        report = subscriptions.import_csv(store, file, now=_now())
+    for problem in report.problems:
+        click.echo(f"skipped {problem}", err=True)
+    click.echo(
+        f"{file}: {report.added} added, {report.changed} changed, {report.unchanged} unchanged, "
+        f"{report.kept_unsubscribed} kept unsubscribed, {len(report.problems)} invalid"
+    )
+
+
+@subscribers.command("export")
+@click.option("--all", "show_all", is_flag=True, help="Include pending and unsubscribed addresses.")
+@click.pass_context
+def subscribers_export(ctx: click.Context, show_all: bool) -> None:
+    """Write subscribers as CSV (email,name,status,created) to standard output."""
+    config = _config(ctx)
+    with open_store(config.data_dir) as store:
+        rows = store.subscribers(status=None if show_all else "confirmed")
+    subscriptions.export_csv(rows, sys.stdout)
+
+
+@cli.command()
+@click.argument("edition", required=False)
+@click.pass_context
+def deliveries(ctx: click.Context, edition: str | None) -> None:
+    """Each recipient's delivery state and last server reply for EDITION (default: the latest)."""
+    config = _config(ctx)
+    with open_store(config.data_dir) as store:
+        record = store.edition(edition) if edition else store.latest_edition()
+        if record is None:
+            raise UsageError(
+                f"no edition {edition}" if edition else "no edition yet: run `digest build` first"
+            )
+        rows = store.deliveries(record.key)
+    for d in rows:
+        retry = (
+            f" (next try {d.next_attempt:%Y-%m-%d %H:%M} UTC)"
+            if d.status == "deferred" and d.next_attempt
+            else ""
+        )
+        click.echo(f"{d.status:<9} {d.attempts:>2}  {d.email}  {d.reply}{retry}".rstrip())
+    counts: Counter[str] = Counter(d.status for d in rows)
+    summary = ", ".join(f"{counts[s]} {s}" for s in DELIVERY_STATES if counts[s])
+    click.echo(
+        f"edition {record.key}: {len(rows)} recipients" + (f": {summary}" if summary else "")
+    )
+
+
+DELIVERY_STATES = ("sent", "deferred", "failed", "skipped", "pending", "sending")
 
 
 @cli.command()

@@ -162,6 +162,10 @@ def _at_least_duration(low: timedelta) -> Check:
     return lambda value: None if value >= low else f"a duration of at least {format_duration(low)}"
 
 
+def _optional_file(value: str) -> str | None:
+    return None if not value or Path(value).expanduser().is_file() else "a path to an existing file"
+
+
 def _query(value: str) -> str | None:
     return None if "=" in value or not value else "query parameters like 'utm_source=digest'"
 
@@ -312,11 +316,22 @@ class DeliveryConfig:
         0.0, "Messages per second at most; 0 for no limit.", check=_at_least(0)
     )
     max_attempts: int = option(
-        5, "Attempts per recipient before a failure is final.", check=_positive
+        5,
+        "Attempts per recipient, over all runs, before a temporary failure is final.",
+        check=_positive,
+    )
+    retries_per_run: int = option(
+        2,
+        "Retries within one `digest send` of temporary failures (4xx, dropped connection); later ones wait for the next run.",
+        check=_at_least(0),
+    )
+    retry_pause: timedelta = option(
+        timedelta(seconds=2),
+        "Pause before the first retry within a run; doubles for each next one.",
     )
     secret_env: str = option(
         "DIGEST_SECRET",
-        "Environment variable holding the key that signs unsubscribe links.",
+        "Environment variable holding the key that signs unsubscribe and confirmation links (16 characters or more).",
         check=_env_name,
     )
 
@@ -331,6 +346,26 @@ class SmtpConfig:
         "DIGEST_SMTP_PASSWORD", "Environment variable holding the SMTP password.", check=_env_name
     )
     timeout: timedelta = option(timedelta(seconds=30), "Socket timeout.")
+    ca_file: str = option(
+        "",
+        "CA certificates (PEM) to trust instead of the system's, for a server with a private CA.",
+        check=_optional_file,
+    )
+
+
+@dataclass(frozen=True)
+class DkimConfig:
+    key_file: str = option(
+        "",
+        "Private key (PEM) that DKIM-signs every message; empty for no signing.",
+        check=_optional_file,
+    )
+    selector: str = option(
+        "",
+        "DKIM selector: the public key is published at SELECTOR._domainkey.DOMAIN.",
+        example="digest",
+    )
+    domain: str = option("", "Signing domain (d=); empty for the From address's domain.")
 
 
 @dataclass(frozen=True)
@@ -365,6 +400,7 @@ class Config:
     delivery: DeliveryConfig = option(DeliveryConfig(), "")
     smtp: SmtpConfig = option(SmtpConfig(), "")
     schedule: ScheduleConfig = option(ScheduleConfig(), "")
+    dkim: DkimConfig = option(DkimConfig(), "")
     sources: tuple[SourceConfig, ...] = option((), "The feeds to collect.")
     path: Path = field(default=Path("<defaults>"), metadata={"internal": True})
 
@@ -375,6 +411,22 @@ class Config:
     @property
     def secret(self) -> str:
         return os.environ.get(self.delivery.secret_env, "")
+
+    def require_secret(self, used_for: str) -> str:
+        """The key that signs subscribers' links; a ConfigError saying what to set when it is unusable."""
+        secret = self.secret
+        if len(secret) >= MIN_SECRET_LENGTH:
+            return secret
+        state = f"is shorter than {MIN_SECRET_LENGTH} characters" if secret else "is not set"
+        raise ConfigError(
+            [
+                f"{self.path}: delivery.secret_env: the environment variable "
+                f"{self.delivery.secret_env} {state}; it signs {used_for}"
+            ]
+        )
+
+
+MIN_SECRET_LENGTH = 16
 
 
 # --- loading and validating -----------------------------------------------------------------
@@ -506,6 +558,14 @@ def _cross_checks(config: Config) -> list[str]:
             "schedule.weekdays: expected every day (the default) when schedule.send_at's cron "
             f"expression names its own days, got {list(config.schedule.weekdays)}"
         )
+    local = config.smtp.host in ("localhost", "127.0.0.1", "::1")
+    if config.smtp.username and config.smtp.security == "none" and not local:
+        problems.append(
+            "smtp.security: expected 'starttls' or 'ssl' when smtp.username is set "
+            "(the password would cross the network in clear), got 'none'"
+        )
+    if config.dkim.key_file and not config.dkim.selector:
+        problems.append("dkim.selector: expected a selector when dkim.key_file is set, got ''")
     seen: dict[str, int] = {}
     for i, source in enumerate(config.sources):
         if source.url in seen:

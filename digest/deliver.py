@@ -1,38 +1,56 @@
 """Deliver: compose one MIME message per recipient and hand it to a transport.
 
-Two transports share one single-method interface (:class:`Transport`):
-``OutboxTransport`` writes each message as an .eml file (the default, and what
-the demo uses); ``SmtpTransport`` sends over one reused SMTP connection.
-Transports raise :class:`TemporaryFailure` (worth retrying) or
-:class:`PermanentFailure`; the pipeline keeps the ledger.
+A message is composed straight to bytes (:func:`compose`; :func:`compose_notice`
+for the sign-up confirmation), optionally DKIM-signed (:class:`DkimSigner`),
+and handed over as an :class:`Outgoing`. Two transports share one
+single-method interface (:class:`Transport`): ``OutboxTransport`` writes each
+message as an .eml file (the default, and what the demo uses);
+``SmtpTransport`` (digest/smtp.py) sends over one reused SMTP connection.
+Transports raise :class:`TemporaryFailure` (worth retrying),
+:class:`PermanentFailure`, or :class:`TransportUnavailable` (nothing can be
+sent now); the pipeline keeps the ledger.
 """
 
 from __future__ import annotations
 
-import contextlib
+import binascii
+import functools
 import hashlib
 import os
 import re
-import smtplib
-import socket
-import ssl
-import time
+from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
+from email.charset import Charset
+from email.header import Header
+from email.utils import format_datetime, make_msgid, quote
 from pathlib import Path
 from typing import Protocol
 
-from digest.config import NewsletterConfig, SmtpConfig
-from digest.errors import PermanentFailure, TemporaryFailure
+import dkim
+
+from digest.config import Config, NewsletterConfig
+from digest.errors import ConfigError, TemporaryFailure
 from digest.models import Recipient
+from digest.smtp import SmtpTransport
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message, ready to hand over."""
+
+    sender: str
+    """The envelope sender (MAIL FROM)."""
+    recipient: str
+    """The one envelope recipient (RCPT TO)."""
+    data: bytes
+    """The whole message, CRLF line ends, already signed when DKIM is on."""
+    batch: str
+    """What the message belongs to (an edition key, or 'confirmations'): its outbox folder."""
 
 
 class Transport(Protocol):
-    def send(self, message: EmailMessage, recipient: str) -> None:
-        """Hand over one message; raise TemporaryFailure or PermanentFailure when it was not accepted."""
+    def send(self, message: Outgoing) -> None:
+        """Hand over one message; raise a DeliveryError subclass when it was not accepted."""
 
     def close(self) -> None: ...
 
@@ -54,33 +72,51 @@ def compose(
     newsletter: NewsletterConfig,
     edition_key: str,
     now: datetime,
-) -> EmailMessage:
-    """A multipart/alternative message (text, then HTML), UTF-8, with list headers."""
-    message = EmailMessage(policy=SMTP)
-    sender_domain = newsletter.from_address.rpartition("@")[2]
-    message["From"] = Address(one_line(newsletter.name), addr_spec=newsletter.from_address)
-    message["To"] = Address(one_line(recipient.name), addr_spec=recipient.email)
-    if newsletter.reply_to:
-        message["Reply-To"] = newsletter.reply_to
-    message["Subject"] = one_line(subject)
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = message_id(edition_key, recipient.email, sender_domain)
-    message["List-Id"] = f"{one_line(newsletter.name)} <{list_id(newsletter.name, sender_domain)}>"
+) -> bytes:
+    """A multipart/alternative message (text, then HTML), UTF-8, with the list headers."""
+    domain = domain_of(newsletter.from_address)
+    headers = [*_common_headers(newsletter, recipient.email, recipient.name, subject, now)]
+    headers.append(("Message-ID", message_id(edition_key, recipient.email, domain)))
+    headers.append(("List-Id", _address(newsletter.name, list_id(newsletter.name, domain))))
     unsubscribe = [u for u in (recipient.unsubscribe_url, recipient.unsubscribe_mailto) if u]
     if unsubscribe:
-        message["List-Unsubscribe"] = ", ".join(f"<{u}>" for u in unsubscribe)
+        # One URI per line: a folded header never breaks inside a URI.
+        headers.append(("List-Unsubscribe", ",\r\n ".join(f"<{one_line(u)}>" for u in unsubscribe)))
     if recipient.unsubscribe_url:
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message["X-Digest-Edition"] = edition_key
-    message.set_content(text, charset="utf-8", cte="quoted-printable")
-    message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    return message
+        headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    headers.append(("X-Digest-Edition", one_line(edition_key)))
+    return _multipart(headers, [("plain", text), ("html", html)])
 
 
-def message_id(edition_key: str, email: str, domain: str) -> str:
+def compose_notice(
+    *, subject: str, text: str, to: str, newsletter: NewsletterConfig, now: datetime
+) -> bytes:
+    """A plain-text message from the newsletter to one address (the sign-up confirmation)."""
+    headers = [*_common_headers(newsletter, to, "", subject, now)]
+    headers.append(("Message-ID", make_msgid("digest", domain=domain_of(newsletter.from_address))))
+    headers.append(("Auto-Submitted", "auto-generated"))
+    headers += [("MIME-Version", "1.0"), *_text_part_headers("plain")]
+    return _head(headers) + _quoted_printable(text)
+
+
+def _common_headers(
+    newsletter: NewsletterConfig, to: str, name: str, subject: str, now: datetime
+) -> list[tuple[str, str]]:
+    headers = [
+        ("From", _address(newsletter.name, newsletter.from_address)),
+        ("To", _address(name, to)),
+        ("Subject", _encoded(one_line(subject), "Subject")),
+        ("Date", format_datetime(now)),
+    ]
+    if newsletter.reply_to:
+        headers.append(("Reply-To", _address("", newsletter.reply_to)))
+    return headers
+
+
+def message_id(key: str, email: str, domain: str) -> str:
     """The same for a given edition and recipient, so a resent copy is recognisably the same mail."""
-    digest = hashlib.sha256(f"{edition_key}\n{email.lower()}".encode()).hexdigest()[:20]
-    return f"<digest.{edition_key}.{digest}@{domain}>"
+    digest = hashlib.sha256(f"{key}\n{email.lower()}".encode()).hexdigest()[:20]
+    return f"<digest.{re.sub(r'[^A-Za-z0-9.-]', '-', key)}.{digest}@{domain}>"
 
 
 def list_id(name: str, domain: str) -> str:
@@ -88,26 +124,166 @@ def list_id(name: str, domain: str) -> str:
     return f"{slug}.{domain}"
 
 
+def domain_of(address: str) -> str:
+    """The address's domain, in its ASCII (IDNA) form."""
+    return ascii_domain(address).rpartition("@")[2]
+
+
+def _address(name: str, address: str) -> str:
+    """'Name <address>', the name quoted or RFC 2047-encoded as needed.
+
+    An internationalized mailbox (RFC 6532) stays in UTF-8: it can only travel to a
+    server that offers SMTPUTF8 anyway.
+    """
+    name, address = one_line(name)[:100], ascii_domain(one_line(address))
+    return f"{_phrase(name)} <{address}>" if name else address
+
+
+def _phrase(name: str) -> str:
+    if not name.isascii():
+        return Charset("utf-8").header_encode(name)
+    return f'"{quote(name)}"' if re.search(r'[][\\()<>@,:;".]', name) else name
+
+
+def ascii_domain(address: str) -> str:
+    """The address with an internationalized domain in its ASCII (IDNA) form."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
+
+
+@functools.lru_cache(maxsize=64)  # an edition's subject is the same for every recipient
+def _encoded(value: str, name: str) -> str:
+    """A header value folded at 78 columns; RFC 2047-encoded when it is not ASCII."""
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    return Header(value, charset, header_name=name).encode(linesep="\r\n")
+
+
+def _multipart(headers: list[tuple[str, str]], parts: list[tuple[str, str]]) -> bytes:
+    # "=_" never occurs in quoted-printable text ("=" always starts "=XX" or a soft break).
+    boundary = "=_digest_" + hashlib.sha256(repr(headers).encode()).hexdigest()[:24]
+    head = _head(
+        [
+            *headers,
+            ("MIME-Version", "1.0"),
+            ("Content-Type", f'multipart/alternative;\r\n boundary="{boundary}"'),
+        ]
+    )
+    body = b""
+    for subtype, content in parts:
+        body += f"--{boundary}\r\n".encode() + _head(_text_part_headers(subtype))
+        # The CRLF before a boundary belongs to the boundary: the content keeps its last line end.
+        body += _quoted_printable(content) + b"\r\n"
+    return head + body + f"--{boundary}--\r\n".encode()
+
+
+def _text_part_headers(subtype: str) -> list[tuple[str, str]]:
+    return [
+        ("Content-Type", f'text/{subtype}; charset="utf-8"'),
+        ("Content-Transfer-Encoding", "quoted-printable"),
+    ]
+
+
+def _head(headers: list[tuple[str, str]]) -> bytes:
+    return "".join(f"{name}: {value}\r\n" for name, value in headers).encode() + b"\r\n"
+
+
+def _quoted_printable(text: str) -> bytes:
+    """UTF-8 text as quoted-printable with CRLF line ends (binascii's C encoder: fast)."""
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+
+
+# --- DKIM ------------------------------------------------------------------------------------
+
+
+class DkimSigner:
+    """Adds a DKIM-Signature (relaxed/relaxed, rsa-sha256) covering the headers that matter."""
+
+    HEADERS = (
+        b"from",
+        b"to",
+        b"subject",
+        b"date",
+        b"message-id",
+        b"reply-to",
+        b"list-id",
+        b"list-unsubscribe",
+        b"list-unsubscribe-post",
+        b"mime-version",
+        b"content-type",
+    )
+
+    def __init__(self, key: bytes, *, selector: str, domain: str) -> None:
+        self.key = key
+        self.selector = selector.encode()
+        self.domain = domain.encode("idna")
+
+    def sign(self, data: bytes) -> bytes:
+        signature: bytes = dkim.sign(
+            data,
+            self.selector,
+            self.domain,
+            self.key,
+            canonicalize=(b"relaxed", b"relaxed"),
+            include_headers=list(self.HEADERS),
+        )
+        return signature + data
+
+
+def make_signer(config: Config) -> DkimSigner | None:
+    """The configured DKIM signer (checked by signing a probe), or None when signing is off."""
+    settings = config.dkim
+    if not settings.key_file:
+        return None
+    path = Path(settings.key_file).expanduser()
+    try:
+        key = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(
+            [f"{config.path}: dkim.key_file: cannot read {path}: {error.strerror}"]
+        ) from None
+    signer = DkimSigner(
+        key,
+        selector=settings.selector,
+        domain=settings.domain or domain_of(config.newsletter.from_address),
+    )
+    try:
+        signer.sign(b"From: probe@example.com\r\nSubject: probe\r\n\r\nprobe\r\n")
+    except dkim.DKIMException as error:
+        raise ConfigError(
+            [f"{config.path}: dkim.key_file: {path} is not an RSA private key in PEM: {error}"]
+        ) from None
+    return signer
+
+
 # --- the outbox ------------------------------------------------------------------------------
 
 
+def outbox_folder(data_dir: Path) -> Path:
+    return data_dir / "outbox"
+
+
 class OutboxTransport:
-    """Writes each message to OUTBOX/EDITION/RECIPIENT.eml, atomically."""
+    """Writes each message to OUTBOX/BATCH/RECIPIENT.eml, atomically."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def path_for(self, edition_key: str, recipient: str) -> Path:
+    def path_for(self, batch: str, recipient: str) -> Path:
         safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient.lower())
-        return self.folder / edition_key / f"{safe}.eml"
+        return self.folder / batch / f"{safe}.eml"
 
-    def send(self, message: EmailMessage, recipient: str) -> None:
-        path = self.path_for(str(message["X-Digest-Edition"]), recipient)
+    def send(self, message: Outgoing) -> None:
+        path = self.path_for(message.batch, message.recipient)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(".eml.partial")
             with partial.open("wb") as out:
-                out.write(message.as_bytes())
+                out.write(message.data)
                 out.flush()
                 os.fsync(out.fileno())
             partial.replace(path)
@@ -118,110 +294,17 @@ class OutboxTransport:
         pass
 
 
-# --- SMTP ------------------------------------------------------------------------------------
-
-
-class SmtpTransport:
-    """One SMTP connection, opened on first use, reused, and reopened when it drops."""
-
-    def __init__(
-        self, settings: SmtpConfig, *, password: str = "", rate_limit: float = 0.0
-    ) -> None:
-        self.settings = settings
-        self.password = password
-        self.interval = 1.0 / rate_limit if rate_limit > 0 else 0.0
-        self._connection: smtplib.SMTP | None = None
-        self._last_send = 0.0
-
-    def send(self, message: EmailMessage, recipient: str) -> None:
-        self._wait_for_rate_limit()
-        try:
-            connection = self._connect()
-            refused = connection.send_message(message, to_addrs=[recipient])
-        except smtplib.SMTPRecipientsRefused as error:
-            code, reply = error.recipients.get(recipient, (550, b"recipient refused"))
-            raise _failure(code, reply) from None
-        except smtplib.SMTPResponseException as error:
-            self._reset_after(error)
-            raise _failure(error.smtp_code, error.smtp_error) from None
-        except (smtplib.SMTPServerDisconnected, OSError) as error:
-            self._drop()
-            raise TemporaryFailure(f"connection lost: {error or type(error).__name__}") from None
-        if refused:
-            code, reply = refused[recipient]
-            raise _failure(code, reply)
-
-    def _wait_for_rate_limit(self) -> None:
-        if self.interval:
-            delay = self._last_send + self.interval - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            self._last_send = time.monotonic()
-
-    def _connect(self) -> smtplib.SMTP:
-        if self._connection is not None:
-            return self._connection
-        s = self.settings
-        timeout = s.timeout.total_seconds()
-        context = ssl.create_default_context()
-        try:
-            connection: smtplib.SMTP
-            if s.security == "ssl":
-                connection = smtplib.SMTP_SSL(s.host, s.port, timeout=timeout, context=context)
-            else:
-                connection = smtplib.SMTP(s.host, s.port, timeout=timeout)
-            _no_delay(connection)
-            connection.ehlo()
-            if s.security == "starttls":
-                connection.starttls(context=context)
-                _no_delay(connection)
-                connection.ehlo()
-            if s.username:
-                connection.login(s.username, self.password)
-        except smtplib.SMTPAuthenticationError as error:
-            raise PermanentFailure(
-                f"SMTP login refused: {error.smtp_code} {_text(error.smtp_error)}"
-            ) from None
-        except (smtplib.SMTPException, OSError) as error:
-            raise TemporaryFailure(f"cannot connect to {s.host}:{s.port}: {error}") from None
-        self._connection = connection
-        return connection
-
-    def _reset_after(self, error: smtplib.SMTPResponseException) -> None:
-        """After a refused message, RSET so the connection can carry the next one."""
-        if self._connection is None or error.smtp_code == 421:
-            self._drop()
-            return
-        try:
-            self._connection.rset()
-        except (smtplib.SMTPException, OSError):
-            self._drop()
-
-    def _drop(self) -> None:
-        if self._connection is not None:
-            try:
-                self._connection.close()
-            finally:
-                self._connection = None
-
-    def close(self) -> None:
-        if self._connection is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                self._connection.quit()
-            self._drop()
-
-
-def _no_delay(connection: smtplib.SMTP) -> None:
-    # smtplib writes a command and waits for its reply; with Nagle's algorithm on, each
-    # small write after TLS waits for the previous ACK (tens of milliseconds per message).
-    if connection.sock is not None:
-        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _text(reply: bytes | str) -> str:
-    return one_line(reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply)
-
-
-def _failure(code: int, reply: bytes | str) -> TemporaryFailure | PermanentFailure:
-    message = f"{code} {_text(reply)}"
-    return TemporaryFailure(message) if 400 <= code < 500 else PermanentFailure(message)
+def make_transport(config: Config) -> Transport:
+    """The transport ``delivery.transport`` names, ready to send."""
+    if config.delivery.transport == "outbox":
+        return OutboxTransport(outbox_folder(config.data_dir))
+    if config.smtp.username and not config.smtp_password:
+        raise ConfigError(
+            [
+                f"{config.path}: smtp.password_env: the environment variable "
+                f"{config.smtp.password_env} is not set (smtp.username is)"
+            ]
+        )
+    return SmtpTransport(
+        config.smtp, password=config.smtp_password, rate_limit=config.delivery.rate_limit
+    )

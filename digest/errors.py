@@ -7,7 +7,9 @@
     ├── TemplateError           a template is missing or broken
     ├── DeliveryError           a message could not be handed to the transport
     │   ├── TemporaryFailure    worth retrying later (SMTP 4xx, dropped connection)
-    │   └── PermanentFailure    not worth retrying (SMTP 5xx, bad address)
+    │   ├── PermanentFailure    not worth retrying (SMTP 5xx, bad address)
+    │   └── TransportUnavailable  nothing can be sent now (server unreachable, TLS or
+    │                           login refused): the run stops, the rest wait for the next
     └── StoreError              the data directory or database is unusable
 
 Everything else is a bug and keeps its traceback.
@@ -54,6 +56,10 @@ class TemporaryFailure(DeliveryError):
 
 class PermanentFailure(DeliveryError):
     pass
+
+
+class TransportUnavailable(DeliveryError):
+    """Not about one message: the server cannot be reached or refuses us altogether."""
 
 
 class StoreError(DigestError):

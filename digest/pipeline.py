@@ -11,11 +11,11 @@ report for the CLI. Stages never call each other; they meet here.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,14 +23,16 @@ from digest import collect as collect_stage
 from digest import deliver, edition, extract, render, summarize, tokens
 from digest.config import Config, SourceConfig
 from digest.errors import (
-    ConfigError,
     PermanentFailure,
     SourceError,
     TemporaryFailure,
+    TransportUnavailable,
     UsageError,
 )
 from digest.models import (
     Article,
+    Delivery,
+    DeliveryStatus,
     Edition,
     Email,
     Extracted,
@@ -294,14 +296,16 @@ def _archive_files(
     config: Config, built: Edition, email: Email, *, now: datetime
 ) -> dict[str, str | bytes]:
     html, text = render.personalize(email, _web_reader(config))
-    sample = _message(
-        config, email, _recipient(config, SAMPLE_RECIPIENT.email, SAMPLE_RECIPIENT.name), now=now
+    # The sample is public (digest serve shows it): its link is signed only when a key is set.
+    reader = _recipient(
+        config, SAMPLE_RECIPIENT.email, secret=config.secret, name=SAMPLE_RECIPIENT.name
     )
+    sample = _message(config, email, reader, now=now)
     return {
         "edition.html": html,
         "edition.txt": text,
         "edition.json": json.dumps(render.edition_json(built), indent=2, ensure_ascii=False),
-        "sample.eml": sample.as_bytes(),
+        "sample.eml": sample,
     }
 
 
@@ -312,10 +316,15 @@ def _archive_files(
 class SendReport:
     edition_key: str
     counts: dict[str, int]
+    """Recipients by what this run left them at: sent, deferred, failed, skipped."""
     problems: list[str]
+    """'address: reply' for each recipient this run left deferred or failed."""
+    stopped: str = ""
+    """Why the run stopped before trying everyone due (the transport became unavailable)."""
 
 
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2))
+"""How long a deferred recipient waits for a later run, by the attempts made so far."""
 
 
 def send(
@@ -329,6 +338,9 @@ def send(
 ) -> SendReport:
     """Deliver the latest edition to every confirmed subscriber who has not received it yet.
 
+    A temporary failure is retried within the run (``delivery.retries_per_run`` times,
+    after ``delivery.retry_pause``, doubling); a recipient it still fails for is deferred
+    to a later run (after BACKOFF), up to ``delivery.max_attempts`` attempts in all.
     ``should_stop`` is asked before each message: once it says True, the rest stay in the
     ledger for the next run (the daemon's SIGTERM).
     """
@@ -336,78 +348,177 @@ def send(
     record = store.latest_edition()
     if record is None:
         raise UsageError("no edition to send yet: run `digest build` first")
-    key = record.key
-    store.plan_deliveries(key, [s.email for s in store.subscribers(status="confirmed")], now=now)
-    transport = transport or make_transport(config, store)
-    names = {s.email.lower(): s.name for s in store.subscribers(status=None)}
-    counts = dict.fromkeys(("sent", "deferred", "failed", "skipped"), 0)
-    problems: list[str] = []
+    # 1. Everything signing needs, checked before anyone is sent anything.
+    secret = _unsubscribe_secret(config)
+    signer = deliver.make_signer(config)
+    # 2. A ledger row for every confirmed subscriber who has none for this edition yet.
+    emails = [s.email for s in store.subscribers(status="confirmed")]
+    store.plan_deliveries(record.key, emails, now=now)
+    # 3. Hand the due ones to the transport, one at a time, through the ledger.
+    run = _SendRun(
+        config,
+        store,
+        record.email,
+        transport or deliver.make_transport(config),
+        signer=signer,
+        secret=secret,
+        start=now,
+        progress=progress,
+    )
+    stopped = ""
     try:
-        for delivery in store.deliveries(key):
-            if should_stop is not None and should_stop():
-                break
-            if delivery.status in ("sent", "failed", "skipped"):
-                continue
-            if (
-                delivery.status == "deferred"
-                and delivery.next_attempt
-                and delivery.next_attempt > now
-            ):
-                counts["deferred"] += 1
-                continue
-            if store.subscriber_status(delivery.email) != "confirmed":
-                store.mark_delivery(
-                    key, delivery.email, "skipped", now=now, reply="no longer subscribed"
-                )
-                counts["skipped"] += 1
-                continue
-            recipient = _recipient(config, delivery.email, names.get(delivery.email.lower(), ""))
-            status, reply = _deliver_one(
-                config, store, transport, record.email, recipient, delivery.attempts, now=now
-            )
-            counts[status] += 1
-            if reply:
-                problems.append(f"{delivery.email}: {reply}")
-            if progress:
-                progress(delivery.email, status)
+        run.deliver_due(should_stop)
+    except TransportUnavailable as error:
+        stopped = str(error)
     finally:
-        transport.close()
-    return SendReport(key, counts, problems)
+        run.transport.close()
+    return run.report(stopped)
 
 
-def _deliver_one(
-    config: Config,
-    store: Store,
-    transport: deliver.Transport,
-    email: Email,
-    recipient: Recipient,
-    attempts: int,
-    *,
-    now: datetime,
-) -> tuple[str, str]:
-    key, address = email.edition_key, recipient.email
-    message = _message(config, email, recipient, now=now)
-    # Recorded before the hand-over: after a crash, a "sending" row is sent again (at most one duplicate).
-    store.mark_delivery(key, address, "sending", now=now, attempted=True)
-    try:
-        transport.send(message, address)
-    except TemporaryFailure as failure:
-        if attempts + 1 >= config.delivery.max_attempts:
-            store.mark_delivery(key, address, "failed", now=now, reply=str(failure))
-            return "failed", str(failure)
-        retry = now + BACKOFF[min(attempts, len(BACKOFF) - 1)]
-        store.mark_delivery(
-            key, address, "deferred", now=now, reply=str(failure), next_attempt=retry
+class _SendRun:
+    """One `digest send`: walks the ledger rows that are due and records each outcome."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        email: Email,
+        transport: deliver.Transport,
+        *,
+        signer: deliver.DkimSigner | None,
+        secret: str,
+        start: datetime,
+        progress: Callable[[str, str], None] | None,
+    ) -> None:
+        self.config, self.store, self.email, self.transport = config, store, email, transport
+        self.signer, self.secret, self.start, self.progress = signer, secret, start, progress
+        self.names = {s.email.lower(): s.name for s in store.subscribers(status=None)}
+        self.outcomes: dict[str, tuple[str, str]] = {}
+        self._started = time.monotonic()
+
+    def now(self) -> datetime:
+        """The run's clock: ``start`` moved on by the time spent since."""
+        return self.start + timedelta(seconds=time.monotonic() - self._started)
+
+    def deliver_due(self, should_stop: Callable[[], bool] | None = None) -> None:
+        settings = self.config.delivery
+        stop = should_stop or (lambda: False)
+        due = [d for d in self.store.deliveries(self.email.edition_key) if _is_due(d, self.start)]
+        for retry in range(settings.retries_per_run + 1):
+            if retry:
+                if stop():
+                    return
+                time.sleep(settings.retry_pause.total_seconds() * 2 ** (retry - 1))
+            deferred = []
+            for delivery in due:
+                if stop():
+                    return  # the rest stay in the ledger as they are, for the next run
+                if self.deliver_one(delivery) == "deferred":
+                    deferred.append(delivery)
+            if not deferred:
+                break
+            due = self._reloaded(deferred)
+
+    def deliver_one(self, delivery: Delivery) -> str:
+        """Send one recipient the edition, with the ledger around it; return the new status."""
+        key, address = self.email.edition_key, delivery.email
+        if self.store.subscriber_status(address) != "confirmed":
+            return self._record(delivery, "skipped", "no longer subscribed", attempted=False)
+        message = self.message_for(address)
+        # Recorded before the hand-over: a "sending" row found after a crash is sent again,
+        # so a crash costs at most the one duplicate whose acceptance was not yet recorded.
+        self.store.mark_delivery(key, address, "sending", now=self.now())
+        try:
+            self.transport.send(message)
+        except TransportUnavailable:
+            # Nothing was handed over: the row waits for the next run as it was.
+            self.store.mark_delivery(
+                key,
+                address,
+                "deferred" if delivery.status == "deferred" else "pending",
+                now=self.now(),
+                reply=delivery.reply,
+                next_attempt=delivery.next_attempt,
+            )
+            raise
+        except TemporaryFailure as failure:
+            if delivery.attempts + 1 >= self.config.delivery.max_attempts:
+                return self._record(delivery, "failed", str(failure))
+            return self._record(delivery, "deferred", str(failure))
+        except PermanentFailure as failure:
+            return self._record(delivery, "failed", str(failure))
+        return self._record(delivery, "sent", "")
+
+    def _record(
+        self, delivery: Delivery, status: DeliveryStatus, reply: str, *, attempted: bool = True
+    ) -> str:
+        now = self.now()
+        retry_at = None
+        if status == "deferred":
+            retry_at = now + BACKOFF[min(delivery.attempts, len(BACKOFF) - 1)]
+        self.store.mark_delivery(
+            self.email.edition_key,
+            delivery.email,
+            status,
+            now=now,
+            reply=reply,
+            next_attempt=retry_at,
+            attempted=attempted,
         )
-        return "deferred", str(failure)
-    except PermanentFailure as failure:
-        store.mark_delivery(key, address, "failed", now=now, reply=str(failure))
-        return "failed", str(failure)
-    store.mark_delivery(key, address, "sent", now=now)
-    return "sent", ""
+        self.outcomes[delivery.email] = (status, reply)
+        if self.progress:
+            self.progress(delivery.email, status)
+        return status
+
+    def _reloaded(self, deliveries: list[Delivery]) -> list[Delivery]:
+        rows = {d.email: d for d in self.store.deliveries(self.email.edition_key)}
+        return [rows[d.email] for d in deliveries]
+
+    def message_for(self, address: str) -> deliver.Outgoing:
+        name = self.names.get(address.lower(), "")
+        recipient = _recipient(self.config, address, secret=self.secret, name=name)
+        data = _message(self.config, self.email, recipient, now=self.start)
+        return deliver.Outgoing(
+            sender=deliver.ascii_domain(self.config.newsletter.from_address),
+            recipient=deliver.ascii_domain(address),
+            data=self.signer.sign(data) if self.signer else data,
+            batch=self.email.edition_key,
+        )
+
+    def report(self, stopped: str) -> SendReport:
+        counts = dict.fromkeys(("sent", "deferred", "failed", "skipped"), 0)
+        for status, _ in self.outcomes.values():
+            counts[status] += 1
+        waiting = [
+            d
+            for d in self.store.deliveries(self.email.edition_key)
+            if d.email not in self.outcomes and d.status == "deferred"
+        ]
+        counts["deferred"] += len(waiting)
+        problems = [
+            f"{address}: {reply}"
+            for address, (status, reply) in self.outcomes.items()
+            if status in ("deferred", "failed")
+        ]
+        return SendReport(self.email.edition_key, counts, problems, stopped)
 
 
-def _message(config: Config, email: Email, recipient: Recipient, *, now: datetime) -> EmailMessage:
+def _is_due(delivery: Delivery, now: datetime) -> bool:
+    if delivery.status in ("pending", "sending"):
+        return True
+    return delivery.status == "deferred" and (
+        delivery.next_attempt is None or delivery.next_attempt <= now
+    )
+
+
+def _unsubscribe_secret(config: Config) -> str:
+    """The key for one-click unsubscribe links: needed once there is a base URL to link to."""
+    if not config.newsletter.base_url:
+        return ""
+    return config.require_secret("the unsubscribe links (newsletter.base_url is set)")
+
+
+def _message(config: Config, email: Email, recipient: Recipient, *, now: datetime) -> bytes:
     html, text = render.personalize(email, recipient)
     return deliver.compose(
         subject=email.subject,
@@ -420,11 +531,10 @@ def _message(config: Config, email: Email, recipient: Recipient, *, now: datetim
     )
 
 
-def _recipient(config: Config, address: str, name: str) -> Recipient:
+def _recipient(config: Config, address: str, *, secret: str, name: str = "") -> Recipient:
     url = ""
-    if config.newsletter.base_url and config.secret:
-        token = tokens.sign(address, "unsubscribe", config.secret)
-        url = f"{config.newsletter.base_url.rstrip('/')}/unsubscribe?t={token}"
+    if config.newsletter.base_url and secret:
+        url = unsubscribe_url(config.newsletter.base_url, address, secret)
     return Recipient(
         email=address,
         name=name,
@@ -443,23 +553,10 @@ def _web_reader(config: Config) -> Recipient:
     )
 
 
+def unsubscribe_url(base_url: str, address: str, secret: str) -> str:
+    token = tokens.sign(address, "unsubscribe", secret)
+    return f"{base_url.rstrip('/')}/unsubscribe?t={token}"
+
+
 def _unsubscribe_mailto(config: Config) -> str:
     return f"mailto:{config.newsletter.from_address}?subject=unsubscribe"
-
-
-def make_transport(config: Config, store: Store) -> deliver.Transport:
-    if config.delivery.transport == "smtp":
-        if config.smtp.username and not config.smtp_password:
-            raise ConfigError(
-                [
-                    f"{config.path}: smtp.password_env: the environment variable {config.smtp.password_env} is not set"
-                ]
-            )
-        return deliver.SmtpTransport(
-            config.smtp, password=config.smtp_password, rate_limit=config.delivery.rate_limit
-        )
-    return deliver.OutboxTransport(outbox_folder(store))
-
-
-def outbox_folder(store: Store) -> Path:
-    return store.data_dir / "outbox"

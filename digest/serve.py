@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from digest import subscriptions
 from digest.config import Config, load_config
 from digest.live import PREVIEW_KEY, LivePreview
 from digest.store import Store, open_store
@@ -204,6 +205,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", rf"/editions/{EDITION_KEY}/phone", edition_phone),
     ("GET", r"/preview", preview),
     ("GET", r"/preview/version", preview_version),
+    *subscriptions.ROUTES,  # /unsubscribe, /subscribe, /confirm
 ]
 
 

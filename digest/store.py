@@ -176,6 +176,8 @@ class Subscriber:
     name: str
     status: str
     created: datetime
+    updated: datetime | None = None
+    """When the status last changed (for a pending address: when it signed up)."""
 
 
 class Store:
@@ -498,10 +500,24 @@ class Store:
                 """INSERT INTO subscribers (email, name, status, created, updated)
                    VALUES (?, ?, ?, ?, ?)
                    ON CONFLICT (email) DO UPDATE
-                   SET status = excluded.status, name = excluded.name, updated = excluded.updated""",
+                   SET status = excluded.status, updated = excluded.updated,
+                       name = CASE WHEN excluded.name != '' THEN excluded.name ELSE name END""",
                 (email, name, status, _iso(now), _iso(now)),
             )
         return True
+
+    def record_signup(self, email: str, *, name: str, now: datetime) -> None:
+        """A sign-up whose confirmation was just mailed: pending (a confirmed address stays so)."""
+        with self.db:
+            self.db.execute(
+                """INSERT INTO subscribers (email, name, status, created, updated)
+                   VALUES (?, ?, 'pending', ?, ?)
+                   ON CONFLICT (email) DO UPDATE
+                   SET status = 'pending', updated = excluded.updated,
+                       name = CASE WHEN excluded.name != '' THEN excluded.name ELSE name END
+                   WHERE status != 'confirmed'""",
+                (email, name, _iso(now), _iso(now)),
+            )
 
     def set_subscriber_status(self, email: str, status: str, *, now: datetime) -> bool:
         with self.db:
@@ -518,10 +534,11 @@ class Store:
             query += " WHERE status = ?"
             args = (status,)
         rows = self.db.execute(query + " ORDER BY created, email", args)
-        return [
-            Subscriber(r["email"], r["name"], r["status"], _time(r["created"]) or utcnow())
-            for r in rows
-        ]
+        return [_subscriber(r) for r in rows]
+
+    def subscriber(self, email: str) -> Subscriber | None:
+        row = self.db.execute("SELECT * FROM subscribers WHERE email = ?", (email,)).fetchone()
+        return _subscriber(row) if row else None
 
     def subscriber_status(self, email: str) -> str | None:
         row = self.db.execute("SELECT status FROM subscribers WHERE email = ?", (email,)).fetchone()
@@ -662,6 +679,11 @@ def _edition_run(row: sqlite3.Row) -> EditionRun:
     scheduled, updated = _time(row["scheduled"]), _time(row["updated"])
     assert scheduled is not None and updated is not None
     return EditionRun(row["key"], scheduled, row["outcome"], row["detail"], updated)
+
+
+def _subscriber(row: sqlite3.Row) -> Subscriber:
+    created = _time(row["created"]) or utcnow()
+    return Subscriber(row["email"], row["name"], row["status"], created, _time(row["updated"]))
 
 
 def _fetch_state(row: sqlite3.Row) -> FetchState:

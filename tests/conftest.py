@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.server
 import json
 import re
-import socket
 import sys
 import threading
 import time
@@ -13,8 +12,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import message_from_bytes
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +21,10 @@ from digest import demo
 from digest.config import Config, load_config
 from digest.pipeline import BuildReport
 from digest.store import Store, open_store
+
+from .mailserver import Certificate, MailServer, free_port, make_certificate
+
+__all__ = ["free_port"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = next(
@@ -182,43 +183,17 @@ def store(tmp_path: Path) -> Iterator[Store]:
 # --- SMTP ------------------------------------------------------------------------------------
 
 
-@dataclass
-class SmtpServer:
-    host: str
-    port: int
-    messages: list[tuple[list[str], Message]]
-
-    def received_by(self, address: str) -> list[Message]:
-        return [m for rcpts, m in self.messages if address in rcpts]
-
-
-class _Collector:
-    def __init__(self, messages: list[tuple[list[str], Message]]) -> None:
-        self.messages = messages
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(
-            (list(envelope.rcpt_tos), message_from_bytes(envelope.original_content))
-        )
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    from aiosmtpd.controller import Controller
-
-    messages: list[tuple[list[str], Message]] = []
-    port = free_port()
-    controller = Controller(_Collector(messages), hostname="127.0.0.1", port=port)
-    controller.start()
-    yield SmtpServer("127.0.0.1", port, messages)
-    controller.stop()
+def smtp_server() -> Iterator[MailServer]:
+    """A plain SMTP server on 127.0.0.1 that accepts everything (tests/mailserver.py)."""
+    with MailServer() as server:
+        yield server
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    """A self-signed certificate for 127.0.0.1, made once per test session."""
+    return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -29,7 +29,8 @@ from digest import demo
 from digest.demo.site import Content, guid
 from digest.store import open_store
 
-from .conftest import DemoSite, SmtpServer, digest_command, free_port, wait_for
+from .conftest import DemoSite, digest_command, free_port, wait_for
+from .mailserver import MailServer
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -121,7 +122,7 @@ def daemons(tmp_path: Path) -> Iterator[Daemons]:
 
 
 def daemon_config(
-    site: DemoSite, smtp: SmtpServer, *, timezone: str = "UTC", send_at: str = "07:00"
+    site: DemoSite, smtp: MailServer | SlowServer, *, timezone: str = "UTC", send_at: str = "07:00"
 ) -> Path:
     text = site.config_path.read_text(encoding="utf-8").replace(
         'timezone = "UTC"', f'timezone = "{timezone}"'
@@ -150,8 +151,8 @@ def subscribe(site: DemoSite, count: int) -> list[str]:
     return addresses
 
 
-def received(smtp: SmtpServer) -> Counter[str]:
-    return Counter(rcpt for rcpts, _ in smtp.messages for rcpt in rcpts)
+def received(smtp: MailServer | SlowServer) -> Counter[str]:
+    return smtp.per_recipient()
 
 
 def utc(text: str) -> datetime:
@@ -162,7 +163,7 @@ def utc(text: str) -> datetime:
 
 
 def test_one_edition_at_send_at_a_second_daemon_refused_a_restart_sends_nothing(
-    demo_site: DemoSite, smtp_server: SmtpServer, daemons: Daemons
+    demo_site: DemoSite, smtp_server: MailServer, daemons: Daemons
 ) -> None:
     config = daemon_config(demo_site, smtp_server, timezone="Europe/Paris", send_at="08:00")
     readers = subscribe(demo_site, 3)
@@ -210,14 +211,14 @@ def test_one_edition_at_send_at_a_second_daemon_refused_a_restart_sends_nothing(
 
 
 def test_stopped_across_the_send_time_and_restarted_within_catch_up_sends_once(
-    demo_site: DemoSite, smtp_server: SmtpServer, daemons: Daemons
+    demo_site: DemoSite, smtp_server: MailServer, daemons: Daemons
 ) -> None:
     config = daemon_config(demo_site, smtp_server)
     readers = subscribe(demo_site, 3)
     before = daemons.start(config, at=datetime(2026, 3, 10, 6, 59, tzinfo=UTC))
     before.wait_for("collect")
     assert before.stop()[0] == 0
-    assert not smtp_server.messages
+    assert not smtp_server.received
 
     after = daemons.start(config, at=datetime(2026, 3, 10, 7, 20, tzinfo=UTC))
     catch_up = after.wait_for("catch-up")
@@ -230,7 +231,7 @@ def test_stopped_across_the_send_time_and_restarted_within_catch_up_sends_once(
 
 
 def test_after_catch_up_nothing_is_sent_and_the_articles_go_into_the_next_edition(
-    demo_site: DemoSite, smtp_server: SmtpServer, daemons: Daemons
+    demo_site: DemoSite, smtp_server: MailServer, daemons: Daemons
 ) -> None:
     config = daemon_config(demo_site, smtp_server)
     readers = subscribe(demo_site, 2)
@@ -271,7 +272,7 @@ def test_after_catch_up_nothing_is_sent_and_the_articles_go_into_the_next_editio
         assert set(edition.article_ids) == later_ids(later)
         oldest = min(store.article(i).published for i in edition.article_ids)  # type: ignore[union-attr]
     assert oldest < utc("2026-03-10T07:00"), "an article from before the window, folded in"
-    subjects = [m["Subject"] for _, m in smtp_server.messages]
+    subjects = [r.message["Subject"] for r in smtp_server.received]
     assert len(set(subjects)) == 2
 
     status = digest(config, "status", at=utc("2026-03-11T09:00"))
@@ -319,20 +320,30 @@ class SlowCollector:
         return "250 Message accepted for delivery"
 
 
+@dataclass
+class SlowServer:
+    host: str
+    port: int
+    messages: list[tuple[list[str], Message]]
+
+    def per_recipient(self) -> Counter[str]:
+        return Counter(rcpt for rcpts, _ in self.messages for rcpt in rcpts)
+
+
 @pytest.fixture
-def slow_smtp() -> Iterator[tuple[SmtpServer, SlowCollector]]:
+def slow_smtp() -> Iterator[tuple[SlowServer, SlowCollector]]:
     from aiosmtpd.controller import Controller
 
     handler = SlowCollector()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
-    yield SmtpServer("127.0.0.1", port, handler.messages), handler
+    yield SlowServer("127.0.0.1", port, handler.messages), handler
     controller.stop()
 
 
 def test_sigterm_during_a_send_exits_quickly_and_the_next_run_completes_without_duplicates(
-    demo_site: DemoSite, slow_smtp: tuple[SmtpServer, SlowCollector], daemons: Daemons
+    demo_site: DemoSite, slow_smtp: tuple[SlowServer, SlowCollector], daemons: Daemons
 ) -> None:
     smtp, handler = slow_smtp
     config = daemon_config(demo_site, smtp)
@@ -368,7 +379,7 @@ def test_sigterm_during_a_send_exits_quickly_and_the_next_run_completes_without_
 
 
 def test_too_few_new_articles_skip_the_day_once_and_say_so(
-    demo_site: DemoSite, smtp_server: SmtpServer
+    demo_site: DemoSite, smtp_server: MailServer
 ) -> None:
     config = daemon_config(demo_site, smtp_server)
     config.write_text(
@@ -387,7 +398,7 @@ def test_too_few_new_articles_skip_the_day_once_and_say_so(
     )
     again = digest(config, "run", at=utc("2026-03-10T09:00"))
     assert again.stderr.splitlines()[-1].endswith("edition: edition 2026-03-10 is already skipped")
-    assert not smtp_server.messages
+    assert not smtp_server.received
     with open_store(demo_site.config().data_dir) as store:
         assert store.latest_edition() is None
 

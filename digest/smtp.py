@@ -1,0 +1,190 @@
+"""SMTP for the deliver stage: one connection, reused, reopened when it drops.
+
+Each message is one transaction (MAIL, RCPT, DATA) for one recipient. Replies
+decide what the pipeline records: 4xx and a connection lost mid-transaction
+are :class:`TemporaryFailure`, 5xx :class:`PermanentFailure`; not being able
+to connect, to start TLS or to log in is :class:`TransportUnavailable`, and
+stops the run. A connection the server closed while idle is noticed at MAIL,
+before anything was handed over, and reopened at once.
+
+smtplib never sets ``TCP_NODELAY``. It writes a command, or a message in
+several TLS records, then waits for the reply; with Nagle's algorithm on, the
+last small segment waits for the peer's delayed ACK, about 40 ms per message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import socket
+import ssl
+import time
+from typing import TYPE_CHECKING
+
+from digest.config import SmtpConfig
+from digest.errors import PermanentFailure, TemporaryFailure, TransportUnavailable
+
+if TYPE_CHECKING:
+    from digest.deliver import Outgoing
+
+
+class _NothingHandedOver(Exception):
+    """The connection was gone before the server had any part of the message."""
+
+
+class SmtpTransport:
+    """Sends each message in its own transaction over one long-lived connection."""
+
+    def __init__(
+        self, settings: SmtpConfig, *, password: str = "", rate_limit: float = 0.0
+    ) -> None:
+        self.settings = settings
+        self.password = password
+        self.interval = 1.0 / rate_limit if rate_limit > 0 else 0.0
+        self.connections = 0
+        """How many connections were opened (reuse keeps this at 1)."""
+        self._connection: smtplib.SMTP | None = None
+        self._last_send = 0.0
+
+    def send(self, message: Outgoing) -> None:
+        self._wait_for_rate_limit()
+        reused = self._connection is not None
+        try:
+            self._transaction(self._connect(), message)
+        except _NothingHandedOver as error:
+            if not reused:
+                raise TemporaryFailure(f"connection lost: {error}") from None
+            # The server closed the idle connection: open a new one and try once more.
+            try:
+                self._transaction(self._connect(), message)
+            except _NothingHandedOver as again:
+                raise TemporaryFailure(f"connection lost: {again}") from None
+
+    def close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self._connection.quit()
+            self._drop()
+
+    # --- one message ------------------------------------------------------------------------
+
+    def _transaction(self, connection: smtplib.SMTP, message: Outgoing) -> None:
+        international = not (message.sender.isascii() and message.recipient.isascii())
+        stage = "MAIL FROM"
+        try:
+            code, reply = connection.mail(message.sender, ["SMTPUTF8"] if international else [])
+            if code != 250:
+                raise self._refused(code, reply)
+            stage = "RCPT TO"
+            code, reply = connection.rcpt(message.recipient)
+            if code not in (250, 251):
+                raise self._refused(code, reply)
+            stage = "DATA"
+            code, reply = connection.data(message.data)
+            if code != 250:
+                raise self._refused(code, reply)
+        except smtplib.SMTPDataError as error:  # DATA itself was refused
+            raise self._refused(error.smtp_code, error.smtp_error) from None
+        except smtplib.SMTPNotSupportedError:
+            raise PermanentFailure(
+                "the server does not accept internationalized addresses (no SMTPUTF8)"
+            ) from None
+        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            self._drop()
+            reason = str(error) or type(error).__name__
+            if stage == "MAIL FROM":
+                raise _NothingHandedOver(reason) from None
+            raise TemporaryFailure(f"connection lost during {stage}: {reason}") from None
+
+    def _refused(self, code: int, reply: bytes | str) -> TemporaryFailure | PermanentFailure:
+        """The failure a refusal means, with the connection made ready for the next message."""
+        if code == 421:  # the server is closing the connection
+            self._drop()
+        else:
+            try:
+                assert self._connection is not None
+                self._connection.rset()
+            except (smtplib.SMTPException, OSError):
+                self._drop()
+        text = f"{code} {reply_text(reply)}"
+        return TemporaryFailure(text) if 400 <= code < 500 else PermanentFailure(text)
+
+    def _wait_for_rate_limit(self) -> None:
+        if self.interval:
+            delay = self._last_send + self.interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self._last_send = time.monotonic()
+
+    # --- the connection ---------------------------------------------------------------------
+
+    def _connect(self) -> smtplib.SMTP:
+        if self._connection is not None:
+            return self._connection
+        s = self.settings
+        where = f"{s.host}:{s.port}"
+        try:
+            connection = self._open()
+        except smtplib.SMTPAuthenticationError as error:
+            raise TransportUnavailable(
+                f"{where} refused the login of {s.username!r}: "
+                f"{error.smtp_code} {reply_text(error.smtp_error)}"
+            ) from None
+        except smtplib.SMTPNotSupportedError as error:
+            hint = "set smtp.security" if "STARTTLS" in str(error) else "check smtp.username"
+            raise TransportUnavailable(f"{where}: {error} ({hint})") from None
+        except ssl.SSLCertVerificationError as error:
+            raise TransportUnavailable(
+                f"{where}: the server's certificate is not trusted: {error.verify_message} "
+                "(smtp.ca_file can name the CA that issued it)"
+            ) from None
+        except smtplib.SMTPResponseException as error:
+            raise TransportUnavailable(
+                f"{where} refused the connection: {error.smtp_code} {reply_text(error.smtp_error)}"
+            ) from None
+        except (smtplib.SMTPException, OSError) as error:
+            raise TransportUnavailable(f"cannot connect to {where}: {error}") from None
+        self._connection = connection
+        self.connections += 1
+        return connection
+
+    def _open(self) -> smtplib.SMTP:
+        s = self.settings
+        timeout = s.timeout.total_seconds()
+        context = ssl.create_default_context(cafile=s.ca_file or None)
+        connection: smtplib.SMTP
+        if s.security == "ssl":
+            connection = smtplib.SMTP_SSL(s.host, s.port, timeout=timeout, context=context)
+        else:
+            connection = smtplib.SMTP(s.host, s.port, timeout=timeout)
+        try:
+            _no_delay(connection)
+            connection.ehlo()
+            if s.security == "starttls":
+                connection.starttls(context=context)
+                _no_delay(connection)
+                connection.ehlo()
+            if s.username:
+                connection.login(s.username, self.password)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            finally:
+                self._connection = None
+
+
+def _no_delay(connection: smtplib.SMTP) -> None:
+    if connection.sock is not None:
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def reply_text(reply: bytes | str) -> str:
+    """A server reply on one line."""
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    return " ".join(text.split())
