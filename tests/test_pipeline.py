@@ -11,6 +11,7 @@ from pathlib import Path
 import lxml.html
 
 from digest import demo, pipeline
+from digest.models import Item
 from digest.store import open_store
 from digest.text import word_count
 
@@ -55,6 +56,16 @@ def test_collect_build_and_send_to_the_outbox(demo_site: DemoSite) -> None:
         assert built.edition is not None and built.email is not None
         assert set(built.paths) == {"edition.html", "edition.txt", "edition.json", "sample.eml"}
         assert built.edition.items
+        # Each event several demo outlets report is one story, the widest leading the edition.
+        event_of = {a.slug: a.event for a in content.articles}
+        items = [*built.edition.items, *built.edition.more]
+        for event in {e for e in event_of.values() if e}:
+            holding = [i for i in items if event in _events(i, event_of)]
+            assert len(holding) == 1, event
+            assert _events(holding[0], event_of) == {event}
+        top = built.edition.top[0]
+        assert len({a.source for a in (top.article, *top.also)}) == 3
+        assert _events(top, event_of) == {"fed-rate-cut"}
 
         sent = pipeline.send(config, store, now=now)
         assert sent.counts == {"sent": 3, "deferred": 0, "failed": 0, "skipped": 0}
@@ -68,6 +79,8 @@ def test_collect_build_and_send_to_the_outbox(demo_site: DemoSite) -> None:
         assert story.cssselect(".meta")[0].text_content().strip()
         assert story.cssselect(".summary")[0].text_content().strip()
     assert 'style="' in html, "CSS inlined"
+    also = doc.cssselect("td.story .also")[0].text_content()
+    assert also.startswith("Also covered by") and "Global Markets Wire" in also
     for item in built.edition.items:
         assert 2 <= len(item.summary.sentences) <= 3, item.summary
         assert item.summary.method == "news"
@@ -83,6 +96,12 @@ def test_collect_build_and_send_to_the_outbox(demo_site: DemoSite) -> None:
         name = dict(demo.SUBSCRIBERS)[message["To"].addresses[0].addr_spec]
         html_part = message.get_body(("html",))
         assert html_part is not None and f"Hello {name}," in html_part.get_content()
+
+
+def _events(item: Item, event_of: dict[str, str]) -> set[str]:
+    """The demo events an item's articles belong to ('' for an article of no shared event)."""
+    slugs = (a.url.rsplit("/", 1)[-1].removesuffix(".html") for a in (item.article, *item.also))
+    return {event_of[slug] for slug in slugs}
 
 
 def test_collecting_again_parses_nothing_and_duplicates_nothing(demo_site: DemoSite) -> None:
