@@ -64,13 +64,19 @@ class Member:
     linked_to: Article | None = None
     """The member it is most similar to; when it stands alone, the closest article of all."""
     similarity: float = 0.0
-    shared: tuple[str, ...] = ()
-    """The words it shares with ``linked_to``, most telling first."""
     alone: bool = False
     sent_in: str = ""
     """The edition that carried it before, or empty for a new article."""
     change: str = ""
     """Why it counts as growth of a story already sent ('new source', 'updated'), or empty."""
+
+    @property
+    def shared(self) -> list[str]:
+        """The words it shares with ``linked_to``, most telling first."""
+        if self.linked_to is None:
+            return []
+        one, two = (_text(a) for a in (self.article, self.linked_to))
+        return grouping.shared_terms(one, two)
 
 
 @dataclass(frozen=True)
@@ -150,15 +156,17 @@ def group_stories(
     known = {s.article.id: s for s in sent}
     pool = [a for a in articles if a.id not in known] + [s.article for s in sent]
     pool.sort(key=lambda a: (a.published, a.id))  # the grouping is independent of input order
-    found = grouping.group_texts(
-        [grouping.Text(a.title, a.text, a.published, a.source) for a in pool]
-    )
+    found = grouping.group_texts([_text(a) for a in pool])
     stories = [
         _story([pool[i] for i in group], found, pool, known, now=now, settings=settings)
         for group in found.groups
     ]
     stories.sort(key=lambda s: (-s.score.total, -s.lead.published.timestamp(), s.lead.id))
     return stories
+
+
+def _text(article: Article) -> grouping.Text:
+    return grouping.Text(article.title, article.text, article.published, article.source)
 
 
 def _story(
@@ -235,15 +243,10 @@ def _member(
     alone = found.links[i].other < 0
     link = found.nearest[i] if alone else found.links[i]
     other = pool[link.other] if link.other >= 0 else None
-    shared: tuple[str, ...] = ()
-    if other is not None:
-        one, two = (grouping.Text(a.title, a.text, a.published) for a in (article, other))
-        shared = tuple(grouping.shared_terms(one, two))
     return Member(
         article,
         other,
         link.similarity,
-        shared,
         alone=alone,
         sent_in=sent.edition_key if sent else "",
         change=change,

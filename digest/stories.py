@@ -1,19 +1,25 @@
 """Which articles report the same event: the grouping behind the edition's stories.
 
-Each article becomes a TF-IDF vector of its headline (weighted up) and the
-first words of its text, with the document frequencies taken from the batch
-itself: a name that only three articles of the day mention says more than
-"president". Similarities come from a sparse product computed with numpy, so
-only pairs that share a word are ever looked at, and are faded out by time:
-articles published days apart are not one story.
+Each article becomes a TF-IDF vector of its headline (weighted up) and the first words
+of its text, with document frequencies taken from the batch itself: a name that only
+three articles of the day mention says more than "president". Similarities come from a
+sparse product computed with numpy, so only pairs that share a rare word are ever looked
+at (nothing is quadratic in the batch), and fade with time: articles published days
+apart are not one story.
 
-Outlets frame one event in different words, so a fixed similarity threshold
-either splits their reports or merges different stories about the same people.
-The grouping therefore judges each pair against how similar its two articles
-are to their closest neighbours (the "local scaling" used for cross-lingual
-word matching): a pair is close when it is nearly as similar as each article's
-best matches, not merely above a global bar. Groups are then formed by average
-linkage on that sparse graph, with a heap, never looking at all pairs.
+Outlets frame one event in different words, so a fixed similarity bar either splits
+their reports or merges different stories about the same people. Each pair is therefore
+also judged against how similar its two articles are to their nearest neighbours (the
+"local scaling" used to match words across languages): a pair is close when it is about
+as similar as each article's best matches. Groups then form by average linkage on that
+sparse graph, driven by a heap. Three rules keep this from merging too much: near-copies
+(a wire story several outlets run, an update) join first and count as one neighbour; a
+group's mean similarity must also pass an absolute floor, since an article that no other
+outlet covered still has a best match; and one source's articles join only when nearly
+alike, as an outlet seldom writes twice about one event except to update.
+
+The constants below were tuned on simulated days drawn from half of the events of
+../shared/data/stories/dev.jsonl; benchmarks/stories.py reports the other half too.
 """
 
 from __future__ import annotations
@@ -90,17 +96,15 @@ class Grouping:
     """Per input article: its closest article in its own group."""
     nearest: tuple[Link, ...]
     """Per input article: its closest article of all (for saying why it stands alone)."""
-    levels: tuple[float, ...]
-    """Per input article: its closeness level (mean similarity of its nearest neighbours)."""
 
 
 def group_texts(texts: Sequence[Text]) -> Grouping:
     """Group texts that report the same event."""
     n = len(texts)
     if n == 0:
-        return Grouping((), (), (), ())
+        return Grouping((), (), ())
     left, right, sims = similar_pairs(texts)
-    keep = (sims >= EDGE_FLOOR) & ~_same_source_and_apart(texts, left, right, sims)
+    keep = (sims >= EDGE_FLOOR) & ~_same_source_unalike(texts, left, right, sims)
     left, right, sims = left[keep], right[keep], sims[keep]
     # Near-copies (a wire story run by several outlets, a source's own update) start as one
     # group and count as one neighbour, so a story's copies do not raise its closeness level.
@@ -113,10 +117,10 @@ def group_texts(texts: Sequence[Text]) -> Grouping:
     clusters = _average_linkage(start, group_left, group_right, sums, np.minimum(levels, LEVEL_CAP))
     groups = tuple(sorted((tuple(sorted(c)) for c in clusters), key=lambda g: g[0]))
     links, nearest = _links(n, groups, left, right, sims)
-    return Grouping(groups, links, nearest, tuple(float(levels[copies[i]]) for i in range(n)))
+    return Grouping(groups, links, nearest)
 
 
-def _same_source_and_apart(
+def _same_source_unalike(
     texts: Sequence[Text], left: Ints, right: Ints, sims: Floats
 ) -> NDArray[np.bool_]:
     """Pairs from one source that are less than SAME_SOURCE similar.

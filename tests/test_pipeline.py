@@ -11,10 +11,12 @@ from pathlib import Path
 import lxml.html
 
 from digest import demo, pipeline
+from digest.config import Config
 from digest.models import Item
 from digest.store import open_store
 from digest.text import word_count
 
+from . import newsroom
 from .conftest import DemoSite
 
 
@@ -164,3 +166,33 @@ def test_a_broken_source_does_not_stop_the_others(demo_site: DemoSite) -> None:
         assert [(r.state.key, r.message) for r in failed] == [(broken, "HTTP 404 Not Found")]
         assert report.count("ok") == 7 and report.new == 36
         assert store.fetch_state(broken).failures == 1
+
+
+def test_a_story_sent_yesterday_returns_only_when_it_grew(tmp_path: Path) -> None:
+    config = Config(data_dir=tmp_path)
+    day_one = newsroom.NOW
+    day_two = day_one + timedelta(days=1)
+    with open_store(tmp_path) as store:
+        first = ["herald-tram", "wire-tram", "herald-library"]
+        store.save_articles([newsroom.article(k) for k in first], now=day_one)
+        built = pipeline.build(config, store, now=day_one)
+        assert built.edition is not None
+        assert built.edition.top[0].article.id == "tag:herald-tram"
+
+        # The next day brings other news only: the tram story stays out.
+        second = [newsroom.article(k, now=day_two) for k in ("valley-coach", "wire-heat")]
+        store.save_articles(second, now=day_two)
+        quiet = pipeline.build(config, store, now=day_two)
+        assert quiet.edition is not None
+        assert {i.article.id for i in quiet.edition.items} == {a.id for a in second}
+
+        # Then a source that had not covered it does: it returns, marked as an update.
+        late = newsroom.article("valley-tram", now=day_one + timedelta(hours=20))
+        store.save_articles([late], now=day_two)
+        grown = pipeline.build(config, store, now=day_two)
+        assert grown.edition is not None
+        update = next(i for i in grown.edition.items if i.update)
+        assert update.article.id == late.id and update.story == "tag:herald-tram"
+        assert {a.id for a in update.also} == {"tag:herald-tram", "tag:wire-tram"}
+        page = lxml.html.fromstring(grown.paths["edition.html"].read_text(encoding="utf-8"))
+        assert [b.text_content() for b in page.cssselect("span.badge")] == ["Update"]
