@@ -158,8 +158,7 @@ def group_stories(
     pool.sort(key=lambda a: (a.published, a.id))  # the grouping is independent of input order
     found = grouping.group_texts([_text(a) for a in pool])
     stories = [
-        _story([pool[i] for i in group], found, pool, known, now=now, settings=settings)
-        for group in found.groups
+        _story(group, found, pool, known, now=now, settings=settings) for group in found.groups
     ]
     stories.sort(key=lambda s: (-s.score.total, -s.lead.published.timestamp(), s.lead.id))
     return stories
@@ -170,7 +169,7 @@ def _text(article: Article) -> grouping.Text:
 
 
 def _story(
-    articles: list[Article],
+    group: tuple[int, ...],
     found: grouping.Grouping,
     pool: list[Article],
     known: dict[str, SentArticle],
@@ -178,21 +177,19 @@ def _story(
     now: datetime,
     settings: EditionConfig,
 ) -> Story:
+    articles = [pool[i] for i in group]
     changes = _changes(articles, known)
     sent = [known[a.id] for a in articles if a.id in known]
     grown = bool(sent) and any(changes.values())
     # An update is told by what is new; a new story by its best article.
-    tellers = [a for a in articles if changes.get(a.id)] if grown else articles
-    lead = min(tellers, key=_telling_order)
-    ordered = [lead, *sorted((a for a in articles if a is not lead), key=_telling_order)]
-    index = {a.id: i for i, a in enumerate(pool)}
-    members = tuple(
-        _member(a, found, pool, index, known.get(a.id), changes.get(a.id, "")) for a in ordered
-    )
-    story_id = min((s.edition_key, s.story) for s in sent)[1] if sent else lead.id
+    tellers = [i for i in group if changes.get(pool[i].id)] if grown else group
+    lead = min(tellers, key=lambda i: _telling_order(pool[i]))
+    rest = sorted((i for i in group if i != lead), key=lambda i: _telling_order(pool[i]))
+    members = tuple(_member(i, found, pool, known, changes) for i in (lead, *rest))
+    story_id = min((s.edition_key, s.story) for s in sent)[1] if sent else pool[lead].id
     return Story(
         members,
-        _score(articles, lead, now=now, settings=settings),
+        _score(articles, pool[lead], now=now, settings=settings),
         story_id,
         sent_in=max(s.edition_key for s in sent) if sent else "",
         update=grown,
@@ -232,14 +229,14 @@ def _word_pairs(title: str, text: str) -> set[tuple[str, str]]:
 
 
 def _member(
-    article: Article,
+    i: int,
     found: grouping.Grouping,
     pool: list[Article],
-    index: dict[str, int],
-    sent: SentArticle | None,
-    change: str,
+    known: dict[str, SentArticle],
+    changes: dict[str, str],
 ) -> Member:
-    i = index[article.id]
+    article = pool[i]
+    sent = known.get(article.id)
     alone = found.links[i].other < 0
     link = found.nearest[i] if alone else found.links[i]
     other = pool[link.other] if link.other >= 0 else None
@@ -249,7 +246,7 @@ def _member(
         link.similarity,
         alone=alone,
         sent_in=sent.edition_key if sent else "",
-        change=change,
+        change=changes.get(article.id, ""),
     )
 
 
