@@ -210,6 +210,25 @@ def build(ctx: click.Context, no_collect: bool) -> None:
     _print_build(report)
 
 
+@cli.command()
+@click.pass_context
+def stories(ctx: click.Context) -> None:
+    """Show how the next edition groups, ranks and places the collected articles, and why."""
+    from digest.edition import explain
+
+    config = _config(ctx)
+    with open_store(config.data_dir) as store:
+        report = pipeline.stories(config, store, now=_now())
+    plan = report.plan
+    continuing = sum(1 for s in plan.shown + tuple(s for s, _ in plan.left_out) if s.sent_in)
+    click.echo(
+        f"{report.candidates} new articles; {len(plan.shown)} stories in the edition, "
+        f"{len(plan.left_out)} left out; {continuing} continue stories sent before"
+    )
+    for line in explain(plan):
+        click.echo(line)
+
+
 def _print_build(report: pipeline.BuildReport) -> None:
     if report.message:
         click.echo(report.message)

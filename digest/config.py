@@ -170,6 +170,17 @@ def _query(value: str) -> str | None:
     return None if "=" in value or not value else "query parameters like 'utm_source=digest'"
 
 
+def _positive_weights(value: Weights) -> str | None:
+    return None if all(weight > 0 for _, weight in value) else "weights above 0"
+
+
+class Weights(tuple[tuple[str, float], ...]):
+    """Names with a number each, from a TOML table such as ``{ Politics = 1.5 }``; frozen."""
+
+    def get(self, name: str, default: float = 1.0) -> float:
+        return next((weight for key, weight in self if key == name), default)
+
+
 # --- durations ------------------------------------------------------------------------------
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
@@ -291,6 +302,12 @@ class EditionConfig:
     )
     min_articles: int = option(
         1, "Skip the edition when fewer new articles than this arrived.", check=_at_least(0)
+    )
+    section_weights: Weights = option(
+        Weights(),
+        "Multiply the scores of a section's stories, e.g. { Politics = 1.5 }; others count 1.",
+        check=_positive_weights,
+        example=Weights([("Politics", 1.5), ("Central Banks", 1.2)]),
     )
 
 
@@ -502,6 +519,12 @@ def _convert(hint: Any, value: Any, where: str, problems: list[str]) -> Any:
             items = [_convert(item, v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
             return tuple(items) if all(i is not None for i in items) else None
         expected = "an array of tables" if dataclasses.is_dataclass(item) else "a list"
+    elif hint is Weights:
+        if isinstance(value, dict) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
+        ):
+            return Weights((str(k), float(v)) for k, v in value.items())
+        expected = "a table of names and numbers, e.g. { Politics = 1.5 }"
     elif origin is Literal:
         choices = typing.get_args(hint)
         if value in choices:
@@ -631,9 +654,16 @@ def _toml_value(value: Any) -> str:
         return f"{value:_}" if isinstance(value, int) and abs(value) >= 10_000 else repr(value)
     if isinstance(value, timedelta):
         return f'"{format_duration(value)}"'
+    if isinstance(value, Weights):
+        pairs = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value)
+        return "{ " + pairs + " }" if pairs else "{}"
     if isinstance(value, tuple | list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_value(key)
 
 
 def option_keys() -> list[str]:

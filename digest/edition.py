@@ -1,10 +1,15 @@
 """Edition: choose and order the day's stories from the collected, summarized articles.
 
-Articles that report the same thing (the same link, or the same headline in
-two feeds) become one story, told by its best article with the others listed
-as "also covered by". Stories are ranked by how many sources carry them, the
-sources' priority and recency; the best become "Top stories", the rest go to
-their sections in the configured order, each section capped.
+Articles that report the same event, in any source, become one story (the grouping
+itself is in :mod:`digest.stories`), told by its best article with the others listed
+as "also covered by". Stories are ranked by how many sources carry them, the sources'
+priority, recency and the configured section weights; the best become "Top stories",
+the rest go to their sections in the configured order, each section capped.
+
+A story that an earlier edition carried comes back only when it has grown: a source
+that had not covered it, or an article with substantially new text. It is then marked
+as an update. Every decision is kept on the :class:`Story` and the :class:`Plan`, so
+``digest stories`` can say why each article landed where it did.
 """
 
 from __future__ import annotations
@@ -12,23 +17,107 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
 
+from digest import stories as grouping
 from digest.config import EditionConfig
-from digest.models import Article, Edition, Item, Section, Summary
+from digest.models import Article, Edition, Item, Section, SentArticle, Summary
+
+SOURCE_POINTS = 2.0
+"""Each distinct source covering a story adds this much; the rest only breaks near-ties."""
+PRIORITY_POINTS = 0.2
+"""Per level of the best source priority (-10 to 10): ten levels weigh as much as one source."""
+FRESH_HOURS = 6.0
+"""The freshness point halves when the newest article is this many hours old."""
+NEW_MATERIAL = 0.2
+"""An article whose word pairs are at least this share new since it was carried was updated."""
+
+
+@dataclass(frozen=True)
+class Score:
+    """Why a story ranks where it does: weight × (sources + priority + freshness)."""
+
+    sources: int
+    priority: int
+    freshness: float
+    weight: float
+
+    @property
+    def total(self) -> float:
+        points = SOURCE_POINTS * self.sources + PRIORITY_POINTS * self.priority + self.freshness
+        return self.weight * points
+
+    def __str__(self) -> str:
+        return (
+            f"{self.total:.2f} = {self.weight:g} × ({SOURCE_POINTS:g}×{self.sources} sources"
+            f" {PRIORITY_POINTS * self.priority:+.1f} priority + {self.freshness:.2f} fresh)"
+        )
+
+
+@dataclass(frozen=True)
+class Member:
+    """One article of a story and how it joined it."""
+
+    article: Article
+    linked_to: Article | None = None
+    """The member it is most similar to; when it stands alone, the closest article of all."""
+    similarity: float = 0.0
+    alone: bool = False
+    sent_in: str = ""
+    """The edition that carried it before, or empty for a new article."""
+    change: str = ""
+    """Why it counts as growth of a story already sent ('new source', 'updated'), or empty."""
+
+    @property
+    def shared(self) -> list[str]:
+        """The words it shares with ``linked_to``, most telling first."""
+        if self.linked_to is None:
+            return []
+        one, two = (_text(a) for a in (self.article, self.linked_to))
+        return grouping.shared_terms(one, two)
 
 
 @dataclass(frozen=True)
 class Story:
     """Articles about one event; the first is the one that tells it."""
 
-    articles: tuple[Article, ...]
-    score: float
+    members: tuple[Member, ...]
+    score: Score
+    id: str
+    """The article id that first led it: stable across editions."""
+    sent_in: str = ""
+    """The latest edition that carried this story, or empty for a new story."""
+    update: bool = False
+    """Sent before and grown since."""
+
+    @property
+    def articles(self) -> tuple[Article, ...]:
+        return tuple(m.article for m in self.members)
 
     @property
     def lead(self) -> Article:
         return self.articles[0]
+
+    @property
+    def held_back(self) -> bool:
+        """Sent before and not grown since: it stays out of the edition."""
+        return bool(self.sent_in) and not self.update
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where each story goes: top, a section, or nowhere (and why)."""
+
+    top: tuple[Story, ...]
+    sections: tuple[tuple[str, tuple[Story, ...]], ...]
+    left_out: tuple[tuple[Story, str], ...] = field(default=())
+    """Stories not in the edition, with the reason."""
+
+    @property
+    def shown(self) -> tuple[Story, ...]:
+        return self.top + tuple(s for _, stories in self.sections for s in stories)
 
 
 def edition_key(moment: datetime) -> str:
@@ -48,30 +137,154 @@ def candidates_since(
     return min(since, last_edition) if last_edition else since
 
 
-def group_stories(articles: Sequence[Article], *, now: datetime) -> list[Story]:
-    """Group articles about the same story, best-told first; stories ranked best first."""
-    groups: dict[str, list[Article]] = defaultdict(list)
-    for article in articles:
-        groups[_story_key(article)].append(article)
-    stories = []
-    for members in groups.values():
-        members.sort(key=lambda a: (-a.priority, -len(a.text), a.published, a.id))
-        stories.append(Story(tuple(members), _score(members, now=now)))
-    stories.sort(key=lambda s: (-s.score, -s.lead.published.timestamp(), s.lead.id))
+def sent_since(candidates: datetime) -> datetime:
+    """How far back articles already sent can still be part of a new article's story."""
+    return candidates - grouping.APART
+
+
+# --- grouping --------------------------------------------------------------------------------
+
+
+def group_stories(
+    articles: Sequence[Article],
+    *,
+    now: datetime,
+    sent: Sequence[SentArticle] = (),
+    settings: EditionConfig = EditionConfig(),
+) -> list[Story]:
+    """Group new (and already sent) articles into stories, ranked best first."""
+    known = {s.article.id: s for s in sent}
+    pool = [a for a in articles if a.id not in known] + [s.article for s in sent]
+    pool.sort(key=lambda a: (a.published, a.id))  # the grouping is independent of input order
+    found = grouping.group_texts([_text(a) for a in pool])
+    stories = [
+        _story(group, found, pool, known, now=now, settings=settings) for group in found.groups
+    ]
+    stories.sort(key=lambda s: (-s.score.total, -s.lead.published.timestamp(), s.lead.id))
     return stories
 
 
-def _story_key(article: Article) -> str:
-    words = re.findall(r"\w+", article.title.lower())
-    return " ".join(words) or article.url or article.id
+def _text(article: Article) -> grouping.Text:
+    return grouping.Text(article.title, article.text, article.published, article.source)
 
 
-def _score(articles: Sequence[Article], *, now: datetime) -> float:
-    sources = len({a.source for a in articles})
+def _story(
+    group: tuple[int, ...],
+    found: grouping.Grouping,
+    pool: list[Article],
+    known: dict[str, SentArticle],
+    *,
+    now: datetime,
+    settings: EditionConfig,
+) -> Story:
+    articles = [pool[i] for i in group]
+    changes = _changes(articles, known)
+    sent = [known[a.id] for a in articles if a.id in known]
+    grown = bool(sent) and any(changes.values())
+    # An update is told by what is new; a new story by its best article.
+    tellers = [i for i in group if changes.get(pool[i].id)] if grown else group
+    lead = min(tellers, key=lambda i: _telling_order(pool[i]))
+    rest = sorted((i for i in group if i != lead), key=lambda i: _telling_order(pool[i]))
+    members = tuple(_member(i, found, pool, known, changes) for i in (lead, *rest))
+    story_id = min((s.edition_key, s.story) for s in sent)[1] if sent else pool[lead].id
+    return Story(
+        members,
+        _score(articles, pool[lead], now=now, settings=settings),
+        story_id,
+        sent_in=max(s.edition_key for s in sent) if sent else "",
+        update=grown,
+    )
+
+
+def _telling_order(article: Article) -> tuple[int, int, float, str]:
+    """Best source first, then the most complete text, then the earliest."""
+    return (-article.priority, -len(article.text), article.published.timestamp(), article.id)
+
+
+def _changes(articles: list[Article], known: dict[str, SentArticle]) -> dict[str, str]:
+    """What each article adds to a story sent before: a new source, or new text."""
+    sent = [known[a.id] for a in articles if a.id in known]
+    if not sent:
+        return {}
+    sent_sources = {s.article.source for s in sent}
+    changes = {}
+    for article in articles:
+        before = [s for s in sent if s.article.source == article.source]
+        if article.source not in sent_sources:
+            changes[article.id] = "new source"
+        elif all(new_material(s.title, s.text, article) >= NEW_MATERIAL for s in before):
+            changes[article.id] = "updated" if article.id in known else "new article, new text"
+    return changes
+
+
+def new_material(title: str, text: str, article: Article) -> float:
+    """The share of the article's word pairs that the given headline and text lacked."""
+    now, before = _word_pairs(article.title, article.text), _word_pairs(title, text)
+    return len(now - before) / len(now) if now else 0.0
+
+
+def _word_pairs(title: str, text: str) -> set[tuple[str, str]]:
+    words = re.findall(r"\w+", f"{title}\n{text}".lower())
+    return set(pairwise(words))
+
+
+def _member(
+    i: int,
+    found: grouping.Grouping,
+    pool: list[Article],
+    known: dict[str, SentArticle],
+    changes: dict[str, str],
+) -> Member:
+    article = pool[i]
+    sent = known.get(article.id)
+    alone = found.links[i].other < 0
+    link = found.nearest[i] if alone else found.links[i]
+    other = pool[link.other] if link.other >= 0 else None
+    return Member(
+        article,
+        other,
+        link.similarity,
+        alone=alone,
+        sent_in=sent.edition_key if sent else "",
+        change=changes.get(article.id, ""),
+    )
+
+
+def _score(
+    articles: Sequence[Article], lead: Article, *, now: datetime, settings: EditionConfig
+) -> Score:
     newest = max(a.published for a in articles)
     hours_old = max((now - newest).total_seconds() / 3600, 0.0)
-    priority = max(a.priority for a in articles)
-    return 3.0 * (sources - 1) + 0.5 * priority + 1.0 / (1.0 + hours_old / 6.0)
+    return Score(
+        sources=len({a.source for a in articles}),
+        priority=max(a.priority for a in articles),
+        freshness=1.0 / (1.0 + hours_old / FRESH_HOURS),
+        weight=settings.section_weights.get(lead.section),
+    )
+
+
+# --- layout ----------------------------------------------------------------------------------
+
+
+def plan_edition(stories: Sequence[Story], settings: EditionConfig) -> Plan:
+    """Top stories first, then each section in order, capped; stories sent before held back."""
+    left_out: list[tuple[Story, str]] = [
+        (s, f"already in edition {s.sent_in}, not grown since") for s in stories if s.held_back
+    ]
+    ranked = [s for s in stories if not s.held_back]
+    top = tuple(ranked[: settings.top_stories])
+    by_section: dict[str, list[Story]] = defaultdict(list)
+    for story in ranked[settings.top_stories :]:
+        by_section[story.lead.section].append(story)
+    sections = []
+    for name in section_order(by_section, settings.sections):
+        kept = by_section[name][: settings.max_per_section]
+        left_out += [
+            (s, f"section {name} is full (at most {settings.max_per_section})")
+            for s in by_section[name][settings.max_per_section :]
+        ]
+        sections.append((name, tuple(kept)))
+    return Plan(top, tuple(sections), tuple(left_out))
 
 
 def build_edition(
@@ -83,23 +296,34 @@ def build_edition(
     number: int,
     date: datetime,
 ) -> Edition:
-    """Top stories first, then each section in order, capped; every story summarized."""
-    items = [_item(story, summaries, rank) for rank, story in enumerate(stories)]
-    top = tuple(items[: settings.top_stories])
-    by_section: dict[str, list[Item]] = defaultdict(list)
-    for item in items[settings.top_stories :]:
-        by_section[item.article.section].append(item)
+    """The edition the plan for these stories lays out, every story summarized."""
+    plan = plan_edition(stories, settings)
+    rank = {id(story): r for r, story in enumerate([*plan.top, *_by_rank(plan)])}
+    top = tuple(_item(s, summaries, rank[id(s)]) for s in plan.top)
     sections = tuple(
-        Section(name, tuple(by_section[name][: settings.max_per_section]))
-        for name in section_order(by_section, settings.sections)
+        Section(name, tuple(_item(s, summaries, rank[id(s)]) for s in stories))
+        for name, stories in plan.sections
     )
     return Edition(key=key, number=number, date=date, top=top, sections=sections)
+
+
+def _by_rank(plan: Plan) -> list[Story]:
+    """Section stories in score order (the size budget drops the lowest first)."""
+    below = [s for _, stories in plan.sections for s in stories]
+    return sorted(below, key=lambda s: (-s.score.total, -s.lead.published.timestamp(), s.lead.id))
 
 
 def _item(story: Story, summaries: dict[str, Summary], rank: int) -> Item:
     lead = story.lead
     summary = summaries.get(lead.id) or Summary(lead.id, (), "none")
-    return Item(article=lead, summary=summary, also=story.articles[1:], rank=rank)
+    return Item(
+        article=lead,
+        summary=summary,
+        also=story.articles[1:],
+        update=story.update,
+        rank=rank,
+        story=story.id,
+    )
 
 
 def section_order(present: Iterable[str], configured: Sequence[str]) -> list[str]:
@@ -107,3 +331,51 @@ def section_order(present: Iterable[str], configured: Sequence[str]) -> list[str
     names = list(present)
     listed = [name for name in configured if name in names]
     return listed + sorted(name for name in names if name not in configured)
+
+
+# --- explaining ------------------------------------------------------------------------------
+
+
+def explain(plan: Plan) -> list[str]:
+    """Lines that say where each story went and why each article is in it."""
+    lines = []
+    places = [("top", s) for s in plan.top] + [
+        (f"section {name}", s) for name, stories in plan.sections for s in stories
+    ]
+    for number, (place, story) in enumerate(places, start=1):
+        lines += _explain_story(f"{number}. {place}", story)
+    for story, reason in plan.left_out:
+        lines += _explain_story(f"-  left out: {reason}", story)
+    return lines
+
+
+def _explain_story(heading: str, story: Story) -> list[str]:
+    flag = f" (update of edition {story.sent_in})" if story.update else ""
+    lines = [f"{heading}{flag}: {story.lead.title}", f"   score {story.score}"]
+    for position, member in enumerate(story.members):
+        role = "lead" if position == 0 else "also"
+        lines.append(f"   {role} {member.article.source}: {member.article.title}")
+        lines.append(f"        {_why(member)}")
+    return lines
+
+
+def _why(member: Member) -> str:
+    other = member.linked_to
+    if other is None:
+        reason = "alone: shares no telling word with any other article"
+    else:
+        words = ", ".join(member.shared) or "no telling words"
+        tie = (
+            f"similarity {member.similarity:.2f} to {other.source} '{_short(other.title)}'"
+            f" (shares {words})"
+        )
+        reason = f"alone: closest is {tie}, not close enough" if member.alone else tie
+    if member.sent_in:
+        reason += f"; carried by edition {member.sent_in}"
+    if member.change:
+        reason += f"; {member.change}"
+    return reason
+
+
+def _short(title: str, size: int = 48) -> str:
+    return title if len(title) <= size else title[: size - 1].rstrip() + "…"

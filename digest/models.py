@@ -4,7 +4,7 @@ collect    SourceConfig          -> FeedResult (FetchState, Article...)
 collect    page URL              -> Page
 extract    Page                  -> Extracted
 summarize  Article               -> Summary
-edition    Article + Summary     -> Edition (Section, Item)
+edition    Article + SentArticle + Summary -> Edition (Section, Item)
 render     Edition               -> Email
 deliver    Email + Recipient     -> DeliveryResult
 """
@@ -135,6 +135,24 @@ class Item:
     """True when the story was in an earlier edition and has grown since."""
     rank: int = 0
     """0 for the day's most important story; the size budget drops the highest ranks first."""
+    story: str = ""
+    """The story's id across editions: the id of the article that led it the first time."""
+
+
+@dataclass(frozen=True)
+class SentArticle:
+    """An article an earlier edition carried: as it is now, and as it was when carried."""
+
+    article: Article
+    """The stored article now (it may have been updated since)."""
+    story: str
+    """The id of the story it was carried in."""
+    edition_key: str
+    """The latest edition that carried it."""
+    title: str
+    """Its headline as that edition carried it."""
+    text: str
+    """Its text as that edition carried it."""
 
 
 @dataclass(frozen=True)

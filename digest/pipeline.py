@@ -228,9 +228,24 @@ def build(config: Config, store: Store, *, now: datetime | None = None) -> Build
         )
     number = existing.number if existing else store.next_edition_number()
     built, email = _make_edition(config, store, articles, key=key, number=number, now=now)
-    store.save_edition(email, number=number, built=now, article_ids=built.article_ids)
+    if not built.items and not built.more:
+        return BuildReport(
+            None,
+            None,
+            message=f"no edition: the {len(articles)} new articles only repeat stories already sent",
+        )
+    store.save_edition(
+        email, number=number, built=now, article_ids=built.article_ids, stories=_story_ids(built)
+    )
     paths = store.write_archive(key, _archive_files(config, built, email, now=now))
     return BuildReport(built, email, paths)
+
+
+def _story_ids(built: Edition) -> dict[str, str]:
+    """Each carried article's story id."""
+    return {
+        a.id: item.story for item in built.items + built.more for a in (item.article, *item.also)
+    }
 
 
 ARCHIVE_FILES = ("edition.html", "edition.txt", "edition.json", "sample.eml")
@@ -251,11 +266,39 @@ def preview(config: Config, store: Store, *, now: datetime | None = None) -> Bui
 
 
 def _candidates(config: Config, store: Store, *, key: str, now: datetime) -> list[Article]:
+    return store.candidate_articles(since=_since(config, store, key=key, now=now), edition_key=key)
+
+
+def _since(config: Config, store: Store, *, key: str, now: datetime) -> datetime:
     previous = store.latest_edition(before=key)
-    since = edition.candidates_since(
+    return edition.candidates_since(
         now, window=config.collect.window, last_edition=previous.built if previous else None
     )
-    return store.candidate_articles(since=since, edition_key=key)
+
+
+@dataclass(frozen=True)
+class StoriesReport:
+    candidates: int
+    """New articles the next edition may carry."""
+    plan: edition.Plan
+
+
+def stories(config: Config, store: Store, *, now: datetime | None = None) -> StoriesReport:
+    """How the next edition would group, rank and place the collected articles (saves nothing)."""
+    now = now or utcnow()
+    key = edition.edition_key(now.astimezone(ZoneInfo(config.newsletter.timezone)))
+    articles = _candidates(config, store, key=key, now=now)
+    found = _stories(config, store, articles, key=key, now=now)
+    return StoriesReport(len(articles), edition.plan_edition(found, config.edition))
+
+
+def _stories(
+    config: Config, store: Store, articles: Sequence[Article], *, key: str, now: datetime
+) -> list[edition.Story]:
+    """The articles grouped into stories, with what earlier editions carried of them."""
+    since = edition.sent_since(_since(config, store, key=key, now=now))
+    sent = store.sent_articles(since=since, before=key)
+    return edition.group_stories(articles, now=now, sent=sent, settings=config.edition)
 
 
 def _make_edition(
@@ -267,12 +310,13 @@ def _make_edition(
     number: int,
     now: datetime,
 ) -> tuple[Edition, Email]:
+    found = _stories(config, store, articles, key=key, now=now)
     # Summaries are cached per article content and settings: a rebuild costs nothing.
-    summaries = {a.id: _summary(a, config, store) for a in articles}
-    stories = edition.group_stories(articles, now=now)
+    plan = edition.plan_edition(found, config.edition)
+    summaries = {s.lead.id: _summary(s.lead, config, store) for s in plan.shown}
     local_now = now.astimezone(ZoneInfo(config.newsletter.timezone))
     draft = edition.build_edition(
-        stories, summaries, config.edition, key=key, number=number, date=local_now
+        found, summaries, config.edition, key=key, number=number, date=local_now
     )
     email, fitted = render.render_email(draft, config.newsletter, config.render)
     return fitted, email

@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +28,7 @@ from digest.models import (
     Email,
     FetchState,
     Image,
+    SentArticle,
     Summary,
 )
 
@@ -115,6 +116,18 @@ MIGRATIONS: tuple[str, ...] = (
         detail TEXT NOT NULL DEFAULT '',
         updated TEXT NOT NULL
     );
+    """,
+    # 3: which story each carried article told, and its headline and text as carried, so a
+    # story returns only when it has grown (new sources, or an article substantially updated).
+    """
+    ALTER TABLE edition_articles ADD COLUMN story TEXT NOT NULL DEFAULT '';
+    ALTER TABLE edition_articles ADD COLUMN title TEXT NOT NULL DEFAULT '';
+    ALTER TABLE edition_articles ADD COLUMN text TEXT NOT NULL DEFAULT '';
+    UPDATE edition_articles SET
+        story = article_id,
+        title = COALESCE((SELECT title FROM articles WHERE id = article_id), ''),
+        text = COALESCE((SELECT text FROM articles WHERE id = article_id), '');
+    CREATE INDEX edition_articles_by_article ON edition_articles (article_id);
     """,
 )
 
@@ -379,9 +392,20 @@ class Store:
     # --- editions ---------------------------------------------------------------------------
 
     def save_edition(
-        self, email: Email, *, number: int, built: datetime, article_ids: Iterable[str]
+        self,
+        email: Email,
+        *,
+        number: int,
+        built: datetime,
+        article_ids: Iterable[str],
+        stories: Mapping[str, str] | None = None,
     ) -> None:
-        """Save (or rebuild) an edition and the articles it carries, in one transaction."""
+        """Save (or rebuild) an edition and the articles it carries, in one transaction.
+
+        ``stories`` maps an article id to the story it tells (default: its own id); each
+        article's headline and text are kept as carried, to tell later whether it changed.
+        """
+        stories = stories or {}
         with self.db:
             self.db.execute(
                 "DELETE FROM edition_articles WHERE edition_key = ?", (email.edition_key,)
@@ -399,9 +423,42 @@ class Store:
                 ),
             )
             self.db.executemany(
-                "INSERT OR IGNORE INTO edition_articles VALUES (?, ?)",
-                [(email.edition_key, article_id) for article_id in article_ids],
+                """INSERT OR IGNORE INTO edition_articles (edition_key, article_id, story, title, text)
+                   VALUES (:edition, :id, :story,
+                           COALESCE((SELECT title FROM articles WHERE id = :id), ''),
+                           COALESCE((SELECT text FROM articles WHERE id = :id), ''))""",
+                [
+                    {"edition": email.edition_key, "id": i, "story": stories.get(i, i)}
+                    for i in article_ids
+                ],
             )
+
+    def sent_articles(self, *, since: datetime, before: str) -> list[SentArticle]:
+        """Articles published since ``since`` that an edition older than ``before`` carried.
+
+        Each once, as its latest such edition carried it; oldest story first.
+        """
+        rows = self.db.execute(
+            """SELECT a.*, e.story AS sent_story, e.edition_key AS sent_edition,
+                      e.title AS sent_title, e.text AS sent_text
+               FROM articles a
+               JOIN edition_articles e ON e.article_id = a.id
+               WHERE a.published >= ? AND e.edition_key < ?
+                 AND e.edition_key = (SELECT MAX(edition_key) FROM edition_articles
+                                      WHERE article_id = a.id AND edition_key < ?)
+               ORDER BY e.edition_key, e.story, a.id""",
+            (_iso(since), before, before),
+        )
+        return [
+            SentArticle(
+                _article(row),
+                row["sent_story"],
+                row["sent_edition"],
+                row["sent_title"],
+                row["sent_text"],
+            )
+            for row in rows
+        ]
 
     def write_archive(self, key: str, files: dict[str, str | bytes]) -> dict[str, Path]:
         """Write an edition's files into DATA_DIR/editions/KEY/, each atomically; return their paths."""

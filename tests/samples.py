@@ -11,6 +11,91 @@ from digest.models import Article, Edition, Image, Item, Summary
 
 NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 SECTIONS = ("Economy", "Markets", "Politics", "Commodities", "Central Banks")
+# Distinct subjects, so that sample articles are distinct stories to the grouping.
+PLACES = [
+    "Chile",
+    "Norway",
+    "Kenya",
+    "Vietnam",
+    "Peru",
+    "Finland",
+    "Ghana",
+    "Oman",
+    "Poland",
+    "Chad",
+    "Brazil",
+    "Japan",
+    "Egypt",
+    "Canada",
+    "Nepal",
+    "Spain",
+    "Cuba",
+    "Iraq",
+    "Laos",
+    "Mali",
+    "Lagos",
+    "Oslo",
+    "Quito",
+    "Hanoi",
+    "Lima",
+    "Turku",
+    "Accra",
+    "Muscat",
+    "Gdansk",
+    "Ndjamena",
+    "Recife",
+    "Osaka",
+    "Giza",
+    "Quebec",
+    "Pokhara",
+    "Seville",
+    "Havana",
+    "Basra",
+    "Pakse",
+    "Mopti",
+]
+GOODS = [
+    "copper",
+    "salmon",
+    "tea",
+    "rice",
+    "zinc",
+    "timber",
+    "cocoa",
+    "crude",
+    "coal",
+    "cotton",
+    "sugar",
+    "steel",
+    "lithium",
+    "wheat",
+    "wool",
+    "olive",
+    "nickel",
+    "dates",
+    "coffee",
+    "gold",
+    "barley",
+    "cobalt",
+    "soy",
+    "rubber",
+    "tin",
+    "cashew",
+    "maize",
+    "lamb",
+    "silver",
+    "hemp",
+    "vanilla",
+    "pepper",
+    "tuna",
+    "cement",
+    "jute",
+    "saffron",
+    "potash",
+    "shrimp",
+    "bauxite",
+    "rye",
+]
 
 
 def sample_article(
@@ -21,8 +106,11 @@ def sample_article(
         source=source,
         section=section or SECTIONS[i % len(SECTIONS)],
         url=f"https://news.example.com/story/{i}?utm_source=rss",
-        title=title or f"Story {i}: Output & Prices <Rise> in Region {i}",
-        text=f"Output rose {i}.5 percent in region {i}, officials said on Monday. Prices followed.",
+        title=title or f"Story {i}: {_good(i).title()} & Prices <Rise> in {_place(i)}",
+        text=(
+            f"{_good(i).title()} prices in {_place(i)} climbed {i}.5 percent after "
+            f"{CAUSES[i % len(CAUSES)]}, local {_good(i)} traders said."
+        ),
         published=NOW - timedelta(minutes=17 * i + 5),
         author=f"Reporter {i}",
         image=Image(f"https://news.example.com/img/{i}.png", f"Chart {i}", 600, 320)
@@ -30,6 +118,26 @@ def sample_article(
         else None,
         priority=i % 3,
     )
+
+
+CAUSES = (
+    "a frost in the highlands",
+    "a dock strike at the main port",
+    "new export quotas",
+    "a surprise tax on exporters",
+    "record demand from refiners",
+    "floods along the river valley",
+    "a currency devaluation",
+    "a fire at the largest processing plant",
+)
+
+
+def _place(i: int) -> str:
+    return PLACES[i % len(PLACES)]
+
+
+def _good(i: int) -> str:
+    return GOODS[(i * 7) % len(GOODS)]  # 7 is prime to 40: every good once in 40
 
 
 def sample_summary(article: Article) -> Summary:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from digest import demo
+from digest.config import bundled_config
 
 from .conftest import SHARED, DemoSite, HttpServer, digest_command, respond
 
@@ -47,6 +48,7 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         "daemon",
         "run",
         "status",
+        "stories",
     ]
     for command in commands:
         result = run(command, "--help", cwd=tmp_path)
@@ -71,6 +73,17 @@ def test_demo_builds_an_edition_and_fills_the_outbox(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert "0 sent" in again.stdout
     assert len(list((tmp_path / ".digest-demo" / "outbox").glob("*/*.eml"))) == 3
+    # `digest stories` explains the edition the demo built.
+    stories = run("--config", str(bundled_config("demo.toml")), "stories", cwd=tmp_path)
+    assert stories.returncode == 0, stories.stderr
+    lines = stories.stdout.splitlines()
+    assert lines[0].startswith("36 new articles; ")
+    assert lines[1] == "1. top: Fed Cuts Rates by a Quarter Point, Signals Caution on Further Moves"
+    assert lines[2].startswith("   score ") and "3 sources" in lines[2]
+    assert (
+        "   also Global Markets Wire: Wall Street Climbs After Fed Trims Rates but Flags Slower Path"
+        in lines
+    )
 
 
 def test_init_then_build_from_a_local_feed(tmp_path: Path) -> None:

@@ -162,3 +162,22 @@ def test_locale_and_date_format_are_checked(tmp_path: Path) -> None:
     path = tmp_path / "ok.toml"
     path.write_text('[newsletter]\nlocale = "pt-BR"\ndate_format = "EEEE d MMMM y"\n')
     assert load_config(path).newsletter.locale == "pt-BR"
+
+
+def test_section_weights_are_a_table_of_positive_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "digest.toml"
+    path.write_text(
+        '[edition]\nsection_weights = { Politics = 1.5, "Central Banks" = 2 }\n', encoding="utf-8"
+    )
+    weights = load_config(path).edition.section_weights
+    assert (weights.get("Politics"), weights.get("Central Banks"), weights.get("Sport")) == (
+        1.5,
+        2.0,
+        1.0,
+    )
+    assert problems(tmp_path, '[edition]\nsection_weights = { Politics = "high" }\n') == [
+        "edition.section_weights: expected a table of names and numbers, e.g. { Politics = 1.5 }, got a table"
+    ]
+    assert problems(tmp_path, "[edition]\nsection_weights = { Politics = 0 }\n") == [
+        "edition.section_weights: expected weights above 0, got a table"
+    ]

@@ -285,15 +285,43 @@ def test_after_catch_up_nothing_is_sent_and_the_articles_go_into_the_next_editio
     ]
 
 
+TUESDAY_TOPICS = (
+    ("Container shipping rates", "freight", "Rotterdam", "vessels", "charterers"),
+    ("Wheat harvest", "grain", "Kansas", "bushels", "millers"),
+    ("Airline fares", "carriers", "Lisbon", "passengers", "jet fuel"),
+    ("Copper mine strike", "miners", "Antofagasta", "smelters", "unions"),
+    ("Hotel bookings", "tourism", "Kyoto", "visitors", "travel agents"),
+    ("Chip export licences", "semiconductors", "Hsinchu", "foundries", "regulators"),
+)
+
+
 def later_articles() -> Content:
-    """Six new stories for Tuesday, published from 25 h to 3 h before 09:00."""
+    """Six new stories for Tuesday, published from 25 h to 3 h before 09:00.
+
+    Each on a topic of its own, so story grouping cannot take any of them for a story
+    Monday's edition already carried.
+    """
     content = demo.load_content()
     picked = content.articles[:6]
     return replace(
         content,
         articles=tuple(
-            replace(a, slug=f"{a.slug}-later", title=f"{a.title}, later", hours_ago=hours)
-            for a, hours in zip(picked, (3, 6, 10, 14, 20, 25), strict=True)
+            replace(
+                a,
+                slug=f"{a.slug}-later",
+                title=f"{topic} Move Sharply on Tuesday",
+                teaser=f"{topic} moved sharply, {thing} say.",
+                event="",
+                hours_ago=hours,
+                body=(
+                    f"{topic} moved sharply on Tuesday, as {thing} in {place} reported a week unlike any other.\n\n"
+                    f"The {who} said the change came without warning, and {also} expect it to last.\n\n"
+                    f"Analysts who follow {thing} in {place} said the move was the largest since records began."
+                ),
+            )
+            for a, hours, (topic, thing, place, who, also) in zip(
+                picked, (3, 6, 10, 14, 20, 25), TUESDAY_TOPICS, strict=True
+            )
         ),
     )
 

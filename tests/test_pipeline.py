@@ -11,9 +11,12 @@ from pathlib import Path
 import lxml.html
 
 from digest import demo, pipeline
+from digest.config import Config
+from digest.models import Item
 from digest.store import open_store
 from digest.text import word_count
 
+from . import newsroom
 from .conftest import DemoSite
 
 
@@ -55,6 +58,16 @@ def test_collect_build_and_send_to_the_outbox(demo_site: DemoSite) -> None:
         assert built.edition is not None and built.email is not None
         assert set(built.paths) == {"edition.html", "edition.txt", "edition.json", "sample.eml"}
         assert built.edition.items
+        # Each event several demo outlets report is one story, the widest leading the edition.
+        event_of = {a.slug: a.event for a in content.articles}
+        items = [*built.edition.items, *built.edition.more]
+        for event in {e for e in event_of.values() if e}:
+            holding = [i for i in items if event in _events(i, event_of)]
+            assert len(holding) == 1, event
+            assert _events(holding[0], event_of) == {event}
+        top = built.edition.top[0]
+        assert len({a.source for a in (top.article, *top.also)}) == 3
+        assert _events(top, event_of) == {"fed-rate-cut"}
 
         sent = pipeline.send(config, store, now=now)
         assert sent.counts == {"sent": 3, "deferred": 0, "failed": 0, "skipped": 0}
@@ -68,6 +81,8 @@ def test_collect_build_and_send_to_the_outbox(demo_site: DemoSite) -> None:
         assert story.cssselect(".meta")[0].text_content().strip()
         assert story.cssselect(".summary")[0].text_content().strip()
     assert 'style="' in html, "CSS inlined"
+    also = doc.cssselect("td.story .also")[0].text_content()
+    assert also.startswith("Also covered by") and "Global Markets Wire" in also
     for item in built.edition.items:
         assert 2 <= len(item.summary.sentences) <= 3, item.summary
         assert item.summary.method == "news"
@@ -83,6 +98,12 @@ def test_collect_build_and_send_to_the_outbox(demo_site: DemoSite) -> None:
         name = dict(demo.SUBSCRIBERS)[message["To"].addresses[0].addr_spec]
         html_part = message.get_body(("html",))
         assert html_part is not None and f"Hello {name}," in html_part.get_content()
+
+
+def _events(item: Item, event_of: dict[str, str]) -> set[str]:
+    """The demo events an item's articles belong to ('' for an article of no shared event)."""
+    slugs = (a.url.rsplit("/", 1)[-1].removesuffix(".html") for a in (item.article, *item.also))
+    return {event_of[slug] for slug in slugs}
 
 
 def test_collecting_again_parses_nothing_and_duplicates_nothing(demo_site: DemoSite) -> None:
@@ -145,3 +166,33 @@ def test_a_broken_source_does_not_stop_the_others(demo_site: DemoSite) -> None:
         assert [(r.state.key, r.message) for r in failed] == [(broken, "HTTP 404 Not Found")]
         assert report.count("ok") == 7 and report.new == 36
         assert store.fetch_state(broken).failures == 1
+
+
+def test_a_story_sent_yesterday_returns_only_when_it_grew(tmp_path: Path) -> None:
+    config = Config(data_dir=tmp_path)
+    day_one = newsroom.NOW
+    day_two = day_one + timedelta(days=1)
+    with open_store(tmp_path) as store:
+        first = ["herald-tram", "wire-tram", "herald-library"]
+        store.save_articles([newsroom.article(k) for k in first], now=day_one)
+        built = pipeline.build(config, store, now=day_one)
+        assert built.edition is not None
+        assert built.edition.top[0].article.id == "tag:herald-tram"
+
+        # The next day brings other news only: the tram story stays out.
+        second = [newsroom.article(k, now=day_two) for k in ("valley-coach", "wire-heat")]
+        store.save_articles(second, now=day_two)
+        quiet = pipeline.build(config, store, now=day_two)
+        assert quiet.edition is not None
+        assert {i.article.id for i in quiet.edition.items} == {a.id for a in second}
+
+        # Then a source that had not covered it does: it returns, marked as an update.
+        late = newsroom.article("valley-tram", now=day_one + timedelta(hours=20))
+        store.save_articles([late], now=day_two)
+        grown = pipeline.build(config, store, now=day_two)
+        assert grown.edition is not None
+        update = next(i for i in grown.edition.items if i.update)
+        assert update.article.id == late.id and update.story == "tag:herald-tram"
+        assert {a.id for a in update.also} == {"tag:herald-tram", "tag:wire-tram"}
+        page = lxml.html.fromstring(grown.paths["edition.html"].read_text(encoding="utf-8"))
+        assert [b.text_content() for b in page.cssselect("span.badge")] == ["Update"]

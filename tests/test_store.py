@@ -149,3 +149,63 @@ def test_subscribers(store: Store) -> None:
     assert store.subscribers() == []
     assert store.add_subscriber("a@example.com", now=NOW)
     assert [s.email for s in store.subscribers()] == ["a@example.com"]
+
+
+def test_sent_articles_remember_their_story_and_the_text_as_carried(store: Store) -> None:
+    store.save_articles(
+        [article("tag:a", "https://e.com/a"), article("tag:b", "https://e.com/b")], now=NOW
+    )
+    store.save_edition(
+        Email("2026-03-09", "s", "<p>", "t", "p"),
+        number=1,
+        built=NOW,
+        article_ids=["tag:a", "tag:b"],
+        stories={"tag:b": "tag:a"},
+    )
+    # The article changes after it was carried.
+    store.save_articles(
+        [article("tag:a", "https://e.com/a", text="The economy grew 0.9 percent, revised.")],
+        now=NOW + timedelta(hours=1),
+    )
+    since = NOW - timedelta(days=1)
+    sent = store.sent_articles(since=since, before="2026-03-10")
+    assert [(s.article.id, s.story, s.edition_key) for s in sent] == [
+        ("tag:a", "tag:a", "2026-03-09"),
+        ("tag:b", "tag:a", "2026-03-09"),
+    ]
+    assert sent[0].article.text == "The economy grew 0.9 percent, revised."
+    assert (sent[0].title, sent[0].text) == ("Growth slows", "The economy grew 1.2 percent.")
+    # Only editions before the one being built, and only articles published since `since`.
+    assert store.sent_articles(since=since, before="2026-03-09") == []
+    assert store.sent_articles(since=NOW, before="2026-03-10") == []
+
+
+def test_an_article_carried_again_counts_as_its_latest_edition_carried_it(store: Store) -> None:
+    store.save_articles([article()], now=NOW)
+    for number, key in enumerate(("2026-03-08", "2026-03-09"), start=1):
+        store.save_edition(
+            Email(key, "s", "<p>", "t", "p"), number=number, built=NOW, article_ids=["tag:a"]
+        )
+    sent = store.sent_articles(since=NOW - timedelta(days=1), before="2026-03-10")
+    assert [(s.article.id, s.edition_key) for s in sent] == [("tag:a", "2026-03-09")]
+
+
+def test_migrating_a_first_version_database_keeps_what_editions_carried(tmp_path: Path) -> None:
+    connection = sqlite3.connect(tmp_path / "digest.sqlite3")
+    connection.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    connection.execute(
+        "INSERT INTO articles VALUES ('tag:a', 'https://e.com/a', 'Example', 'k', 'Economy',"
+        " 'Growth slows', 'The economy grew.', '', ?, ?, ?, NULL, 'en', '[]', 0, 'h')",
+        (NOW.isoformat(), NOW.isoformat(), NOW.isoformat()),
+    )
+    connection.execute(
+        "INSERT INTO editions VALUES ('2026-03-09', 1, ?, 's', 'h', 't', 'p')", (NOW.isoformat(),)
+    )
+    connection.execute("INSERT INTO edition_articles VALUES ('2026-03-09', 'tag:a')")
+    connection.commit()
+    connection.close()
+    with open_store(tmp_path) as store:
+        sent = store.sent_articles(since=NOW - timedelta(days=1), before="2026-03-10")
+    assert [(s.story, s.title, s.text) for s in sent] == [
+        ("tag:a", "Growth slows", "The economy grew.")
+    ]

@@ -1,0 +1,429 @@
+"""Which articles report the same event: the grouping behind the edition's stories.
+
+Each article becomes a TF-IDF vector of its headline (weighted up) and the first words
+of its text, with document frequencies taken from the batch itself: a name that only
+three articles of the day mention says more than "president". Similarities come from a
+sparse product computed with numpy, so only pairs that share a rare word are ever looked
+at (nothing is quadratic in the batch), and fade with time: articles published days
+apart are not one story.
+
+Outlets frame one event in different words, so a fixed similarity bar either splits
+their reports or merges different stories about the same people. Each pair is therefore
+also judged against how similar its two articles are to their nearest neighbours (the
+"local scaling" used to match words across languages): a pair is close when it is about
+as similar as each article's best matches. Groups then form by average linkage on that
+sparse graph, driven by a heap. Three rules keep this from merging too much: near-copies
+(a wire story several outlets run, an update) join first and count as one neighbour; a
+group's mean similarity must also pass an absolute floor, since an article that no other
+outlet covered still has a best match; and one source's articles join only when nearly
+alike, as an outlet seldom writes twice about one event except to update.
+
+The constants below were tuned on simulated days drawn from half of the events of
+../shared/data/stories/dev.jsonl; benchmarks/stories.py reports the other half too.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache, lru_cache
+
+import numpy as np
+from numpy.typing import NDArray
+from sumy.utils import get_stop_words
+
+LEAD_WORDS = 100
+"""How much of an article's text counts: its lead, where every outlet states the facts."""
+TITLE_WEIGHT = 1.5
+"""A headline word counts this many times a lead word."""
+NEIGHBOURS = 4
+"""An article's closeness level is its mean similarity to this many nearest articles."""
+SAME_SOURCE = 0.3
+"""Two articles of one source join only when at least this similar (an update, a follow-up)."""
+LEVEL_CAP = 0.4
+"""Closeness levels above this count as this."""
+MERGE_MARGIN = -0.03
+"""Two groups merge when their mean similarity minus their mean level is at least this ..."""
+MIN_SIMILARITY = 0.1
+"""... and their mean similarity at least this, whatever the levels: an article with no
+story-mate in the batch has low levels, and must not join its merely topical neighbour."""
+SAME_TIME = timedelta(hours=48)
+"""Articles this close in time compare at full similarity ..."""
+APART = timedelta(hours=96)
+"""... fading linearly to nothing this far apart."""
+RARE = 20
+"""Pairs are looked at only when they share a word found in at most this many articles (or
+1 % of the batch when that is more): articles about one event share a name or a number."""
+EDGE_FLOOR = 0.05
+"""Weaker similarities count as none: they cannot lift a group's mean much."""
+COPY = 0.7
+"""Articles at least this similar are near-copies: they join before anything else."""
+
+Ints = NDArray[np.int64]
+Floats = NDArray[np.float64]
+
+_TOKEN = re.compile(r"\w+(?:['’]\w+)*")
+
+
+@dataclass(frozen=True)
+class Text:
+    """What the grouping reads of an article."""
+
+    title: str
+    text: str
+    published: datetime
+    source: str = ""
+    """Who published it; empty when unknown (then it counts as a source of its own)."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """An article's strongest tie to another."""
+
+    other: int
+    """Index of the other article; -1 for none."""
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Grouping:
+    groups: tuple[tuple[int, ...], ...]
+    """Indices into the input, each group in input order; groups ordered by first member."""
+    links: tuple[Link, ...]
+    """Per input article: its closest article in its own group."""
+    nearest: tuple[Link, ...]
+    """Per input article: its closest article of all (for saying why it stands alone)."""
+
+
+def group_texts(texts: Sequence[Text]) -> Grouping:
+    """Group texts that report the same event."""
+    n = len(texts)
+    if n == 0:
+        return Grouping((), (), ())
+    left, right, sims = similar_pairs(texts)
+    keep = (sims >= EDGE_FLOOR) & ~_same_source_unalike(texts, left, right, sims)
+    left, right, sims = left[keep], right[keep], sims[keep]
+    # Near-copies (a wire story run by several outlets, a source's own update) start as one
+    # group and count as one neighbour, so a story's copies do not raise its closeness level.
+    copies = _near_copies(n, left, right, sims)
+    start, group_left, group_right, sums = _between(copies, left, right, sims)
+    sizes = np.asarray([len(members) for members in start], dtype=np.float64)
+    levels = _levels(
+        len(start), group_left, group_right, sums / (sizes[group_left] * sizes[group_right])
+    )
+    clusters = _average_linkage(start, group_left, group_right, sums, np.minimum(levels, LEVEL_CAP))
+    groups = tuple(sorted((tuple(sorted(c)) for c in clusters), key=lambda g: g[0]))
+    links, nearest = _links(n, groups, left, right, sims)
+    return Grouping(groups, links, nearest)
+
+
+def _same_source_unalike(
+    texts: Sequence[Text], left: Ints, right: Ints, sims: Floats
+) -> NDArray[np.bool_]:
+    """Pairs from one source that are less than SAME_SOURCE similar.
+
+    An outlet rarely writes two articles about one event, except to update one; two of its
+    articles on one topic are more often two events (a rate cut here, a rate hold there).
+    """
+    names: dict[str, int] = {}
+    codes = np.asarray(
+        [
+            names.setdefault(t.source, len(names)) if t.source else -1 - i
+            for i, t in enumerate(texts)
+        ],
+        dtype=np.int64,
+    )
+    same: NDArray[np.bool_] = (codes[left] == codes[right]) & (sims < SAME_SOURCE)
+    return same
+
+
+def _near_copies(n: int, left: Ints, right: Ints, sims: Floats) -> list[int]:
+    """Per article, the index of its group of near-copies (connected at COPY similarity)."""
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    close = sims >= COPY
+    for a, b in zip(left[close].tolist(), right[close].tolist(), strict=True):
+        parent[max(root(a), root(b))] = min(root(a), root(b))
+    numbers: dict[int, int] = {}
+    return [numbers.setdefault(root(i), len(numbers)) for i in range(n)]
+
+
+def _between(
+    group_of: list[int],
+    left: Ints,
+    right: Ints,
+    sims: Floats,
+) -> tuple[list[list[int]], Ints, Ints, Floats]:
+    """The groups' members, and the sum of similarities between each pair of linked groups."""
+    members: list[list[int]] = [[] for _ in range(max(group_of) + 1)]
+    for article, group in enumerate(group_of):
+        members[group].append(article)
+    labels = np.asarray(group_of, dtype=np.int64)
+    a, b = labels[left], labels[right]
+    apart = a != b
+    return (members, *_sum_by_pair(a[apart], b[apart], sims[apart], len(members)))
+
+
+def _sum_by_pair(a: Ints, b: Ints, values: Floats, n: int) -> tuple[Ints, Ints, Floats]:
+    """The values summed per unordered pair {a, b}, as (low, high, sum) sorted by pair."""
+    keys, inverse = np.unique(np.minimum(a, b) * n + np.maximum(a, b), return_inverse=True)
+    sums = np.bincount(inverse, weights=values, minlength=len(keys)).astype(np.float64)
+    return (keys // n).astype(np.int64), (keys % n).astype(np.int64), sums
+
+
+# --- vectors ---------------------------------------------------------------------------------
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    return frozenset(get_stop_words("english"))
+
+
+def terms(title: str, text: str) -> dict[str, float]:
+    """The weighted words of a headline and the lead of its text."""
+    counts: dict[str, float] = {}
+    lead = " ".join(text.split()[:LEAD_WORDS])
+    for words, weight in ((_words(title), TITLE_WEIGHT), (_words(lead), 1.0)):
+        for word in words:
+            counts[word] = counts.get(word, 0.0) + weight
+    return counts
+
+
+def _words(text: str) -> list[str]:
+    found = (_word(w) for w in _TOKEN.findall(text.lower()))
+    return [w for w in found if w]
+
+
+@lru_cache(maxsize=200_000)
+def _word(token: str) -> str:
+    """The token as a term: a light stem (possessives, plurals, so names stay recognizable);
+    empty for stop words and single characters."""
+    word = token[:-2] if token.endswith(("'s", "’s")) else token
+    if len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    return "" if len(word) < 2 or word in _stop_words() or token in _stop_words() else word
+
+
+@dataclass(frozen=True)
+class Vectors:
+    """Unit-length TF-IDF rows, stored as (row, term, weight) triples sorted by term."""
+
+    rows: Ints
+    terms: Ints
+    weights: Floats
+
+
+def vectors(documents: Sequence[dict[str, float]]) -> Vectors:
+    vocabulary: dict[str, int] = {}
+    rows: list[int] = []
+    term_ids: list[int] = []
+    counts: list[float] = []
+    for row, document in enumerate(documents):
+        for word, count in document.items():
+            rows.append(row)
+            term_ids.append(vocabulary.setdefault(word, len(vocabulary)))
+            counts.append(count)
+    row_a = np.asarray(rows, dtype=np.int64)
+    term_a = np.asarray(term_ids, dtype=np.int64)
+    df = np.bincount(term_a, minlength=len(vocabulary)) if len(term_a) else np.zeros(0, np.int64)
+    # ln(1 + N/df): the rarer in the batch the heavier, and never zero, even in a batch of two.
+    idf = np.log1p(len(documents) / np.maximum(df, 1))
+    weights = (1.0 + np.log(np.asarray(counts, dtype=np.float64))) * idf[term_a]
+    norms = np.sqrt(np.bincount(row_a, weights=weights**2, minlength=len(documents)))
+    weights = weights / np.maximum(norms[row_a], 1e-12)
+    order = np.argsort(term_a, kind="stable")
+    return Vectors(row_a[order], term_a[order], weights[order])
+
+
+# --- similarities ----------------------------------------------------------------------------
+
+
+def similar_pairs(
+    texts: Sequence[Text],
+) -> tuple[Ints, Ints, Floats]:
+    """Every pair (i < j) that shares a word, with its cosine similarity faded by time."""
+    v = vectors([terms(t.title, t.text) for t in texts])
+    left, right, sims = _cosines(v, len(texts))
+    hours = np.asarray([t.published.timestamp() / 3600 for t in texts])
+    sims = sims * _time_fade(np.abs(hours[left] - hours[right]))
+    keep = sims > 0
+    return left[keep], right[keep], sims[keep]
+
+
+def _cosines(v: Vectors, n: int) -> tuple[Ints, Ints, Floats]:
+    """Cosine similarities of the pairs of rows that share a rare term, above the diagonal.
+
+    Pairs are found through rare terms only (those in at most ``_rare_limit(n)`` rows), so
+    the work grows with the batch, not with its square; the common terms' share of those
+    pairs' similarity is added afterwards from a small dense matrix.
+    """
+    starts = np.flatnonzero(np.r_[True, v.terms[1:] != v.terms[:-1]])
+    sizes = np.diff(np.r_[starts, len(v.terms)])
+    common = np.repeat(sizes > _rare_limit(n), sizes)
+    left, right, sims = _term_pairs(v.rows[~common], v.terms[~common], v.weights[~common], n)
+    return left, right, sims + _common_part(v, common, left, right)
+
+
+def _rare_limit(n: int) -> int:
+    return max(RARE, n // 100)
+
+
+def _term_pairs(rows: Ints, term_ids: Ints, weights: Floats, n: int) -> tuple[Ints, Ints, Floats]:
+    """The sparse product of the rows with themselves, above the diagonal (postings by term)."""
+    starts = np.flatnonzero(np.r_[True, term_ids[1:] != term_ids[:-1]])
+    sizes = np.diff(np.r_[starts, len(term_ids)])
+    position = np.arange(len(term_ids)) - np.repeat(starts, sizes)
+    after = np.repeat(sizes, sizes) - position - 1  # postings of the same term after this one
+    first = np.repeat(np.arange(len(term_ids)), after)
+    offset = np.arange(len(first)) - np.repeat(np.cumsum(after) - after, after)
+    second = first + 1 + offset
+    return _sum_by_pair(rows[first], rows[second], weights[first] * weights[second], n)
+
+
+def _common_part(
+    v: Vectors,
+    common: NDArray[np.bool_],
+    left: Ints,
+    right: Ints,
+) -> Floats:
+    """The common terms' share of the given pairs' similarities (a sparse join on row and term)."""
+    if not common.any() or not len(left):
+        return np.zeros(len(left))
+    size = int(v.terms.max()) + 1
+    order = np.argsort(v.rows[common] * size + v.terms[common])
+    rows, term_ids, weights = (
+        v.rows[common][order],
+        v.terms[common][order],
+        v.weights[common][order],
+    )
+    keys = rows * size + term_ids
+    # Each pair meets the left row's common terms, looked up in the right row.
+    first = np.searchsorted(rows, left)
+    count = np.searchsorted(rows, left, side="right") - first
+    pair = np.repeat(np.arange(len(left)), count)
+    position = np.repeat(first - (np.cumsum(count) - count), count) + np.arange(len(pair))
+    wanted = right[pair] * size + term_ids[position]
+    found = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    hit = keys[found] == wanted
+    products = weights[position[hit]] * weights[found[hit]]
+    return np.bincount(pair[hit], weights=products, minlength=len(left)).astype(np.float64)
+
+
+def _time_fade(hours: Floats) -> Floats:
+    full, none = SAME_TIME.total_seconds() / 3600, APART.total_seconds() / 3600
+    return np.clip((none - hours) / (none - full), 0.0, 1.0)
+
+
+def _levels(n: int, left: Ints, right: Ints, sims: Floats) -> Floats:
+    """Each article's mean similarity to its nearest NEIGHBOURS (missing ones count as 0)."""
+    rows = np.r_[left, right]
+    values = np.r_[sims, sims]
+    order = np.lexsort((-values, rows))
+    rows, values = rows[order], values[order]
+    starts = np.searchsorted(rows, np.arange(n))
+    rank = np.arange(len(rows)) - starts[rows]
+    top = rank < NEIGHBOURS
+    sums = np.bincount(rows[top], weights=values[top], minlength=n).astype(np.float64)
+    return sums / NEIGHBOURS
+
+
+# --- average linkage on the sparse graph -----------------------------------------------------
+
+
+def _average_linkage(
+    start: list[list[int]],
+    left: Ints,
+    right: Ints,
+    sums: Floats,
+    levels: Floats,
+) -> list[list[int]]:
+    """Merge the closest pair of groups while it is close enough; pairs without a link count 0."""
+    members = dict(enumerate(start))
+    level_sum = {g: float(levels[g]) * len(m) for g, m in members.items()}
+    # links[a][b]: the sum of similarities between the members of groups a and b.
+    links: dict[int, dict[int, float]] = {g: {} for g in members}
+    for a, b, s in zip(left.tolist(), right.tolist(), sums.tolist(), strict=True):
+        links[a][b] = links[b][a] = s
+    heap: list[tuple[float, int, int]] = []
+
+    def push(a: int, b: int) -> None:
+        score = _closeness(links[a][b], members[a], members[b], level_sum[a], level_sum[b])
+        if score is not None:
+            heapq.heappush(heap, (-score, min(a, b), max(a, b)))
+
+    for a, b in zip(left.tolist(), right.tolist(), strict=True):
+        push(a, b)
+    while heap:
+        negative, a, b = heapq.heappop(heap)
+        if a not in members or b not in members:
+            continue  # one of them has merged since
+        current = _closeness(links[a][b], members[a], members[b], level_sum[a], level_sum[b])
+        if current is None or current != -negative:
+            continue  # a stale entry; the fresh one is in the heap too
+        _merge(a, b, members, level_sum, links)
+        for other in links[a]:
+            push(a, other)
+    return list(members.values())
+
+
+def _closeness(
+    total: float, a: list[int], b: list[int], level_a: float, level_b: float
+) -> float | None:
+    """How much two groups' mean similarity exceeds their mean level; None when too far apart."""
+    mean = total / (len(a) * len(b))
+    margin = mean - (level_a / len(a) + level_b / len(b)) / 2
+    if mean < MIN_SIMILARITY or margin < MERGE_MARGIN:
+        return None
+    return margin
+
+
+def _merge(
+    a: int,
+    b: int,
+    members: dict[int, list[int]],
+    level_sum: dict[int, float],
+    links: dict[int, dict[int, float]],
+) -> None:
+    """Fold group b into group a."""
+    members[a].extend(members.pop(b))
+    level_sum[a] += level_sum.pop(b)
+    for other, total in links.pop(b).items():
+        if other == a:
+            continue
+        del links[other][b]
+        links[a][other] = links[other][a] = links[a].get(other, 0.0) + total
+    del links[a][b]
+
+
+def _links(
+    n: int, groups: Sequence[tuple[int, ...]], left: Ints, right: Ints, sims: Floats
+) -> tuple[tuple[Link, ...], tuple[Link, ...]]:
+    """Per article, its closest article in its group, and its closest article of all."""
+    group_of = {i: g for g, members in enumerate(groups) for i in members}
+    inside = [Link(-1, 0.0)] * n
+    nearest = [Link(-1, 0.0)] * n
+    for a, b, s in zip(left.tolist(), right.tolist(), sims.tolist(), strict=True):
+        for one, other in ((a, b), (b, a)):
+            if s > nearest[one].similarity:
+                nearest[one] = Link(other, s)
+            if group_of[one] == group_of[other] and s > inside[one].similarity:
+                inside[one] = Link(other, s)
+    return tuple(inside), tuple(nearest)
+
+
+def shared_terms(one: Text, other: Text, *, limit: int = 5) -> list[str]:
+    """The words two texts share, most telling first (for explanations)."""
+    a, b = terms(one.title, one.text), terms(other.title, other.text)
+    common = sorted(set(a) & set(b), key=lambda w: (-a[w] * b[w], -len(w), w))
+    return common[:limit]
