@@ -130,13 +130,24 @@ class Item:
     article: Article
     summary: Summary
     also: tuple[Article, ...] = ()
-    """Other articles about the same story ("also covered by")."""
+    """The story's other articles: other outlets' reports and the lead source's own updates."""
     update: bool = False
     """True when the story was in an earlier edition and has grown since."""
     rank: int = 0
     """0 for the day's most important story; the size budget drops the highest ranks first."""
     story: str = ""
     """The story's id across editions: the id of the article that led it the first time."""
+
+    @property
+    def covered_by(self) -> tuple[Article, ...]:
+        """One article per other source, for "also covered by": an outlet's own update is not."""
+        seen = {self.article.source}
+        others = []
+        for article in self.also:
+            if article.source not in seen:
+                seen.add(article.source)
+                others.append(article)
+        return tuple(others)
 
 
 @dataclass(frozen=True)

@@ -315,7 +315,7 @@ def edition_json(edition: Edition) -> dict[str, Any]:
             "section": i.article.section,
             "published": i.article.published.isoformat(),
             "summary": list(i.summary.sentences),
-            "also": [{"source": a.source, "url": a.url, "title": a.title} for a in i.also],
+            "also": [{"source": a.source, "url": a.url, "title": a.title} for a in i.covered_by],
             "update": i.update,
         }
 

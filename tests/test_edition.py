@@ -207,3 +207,14 @@ def test_explain_says_where_each_article_went_and_why() -> None:
     )
     assert "left out: section City is full (at most 1)" in text
     assert "alone: " in text
+
+
+def test_also_covered_by_names_other_outlets_once_and_not_the_leads_own_update() -> None:
+    from digest.models import Item
+
+    lead = replace(sample_article(1, title="Bank holds rates"), source="EconoTimes")
+    update = replace(sample_article(2, title="Bank holds rates (updated)"), source="EconoTimes")
+    wire = replace(sample_article(3, title="Rates held"), source="Wire")
+    wire_again = replace(sample_article(4, title="Rates held again"), source="Wire")
+    item = Item(lead, sample_summary(lead), also=(update, wire, wire_again))
+    assert [a.id for a in item.covered_by] == [wire.id]
