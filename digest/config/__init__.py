@@ -1,0 +1,355 @@
+"""The configuration: one TOML file, every option declared once, validated in one place.
+
+Each option is a dataclass field with its default and a one-line help text
+(:func:`option`). :func:`load_config` checks the whole file against these
+declarations and reports every problem at once, as ``FILE: key.path: what``;
+:func:`example_config` writes the commented example from the same declarations.
+Secrets never live in the file: options ending in ``_env`` name an environment variable.
+
+The declarations are here; what a value must be is in :mod:`~digest.config.checks`
+(durations and weights in :mod:`~digest.config.values`), reading a file in
+:mod:`~digest.config.loading`, writing the example in :mod:`~digest.config.example`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from digest import resources
+from digest.config import checks, loading
+from digest.config.checks import WEEKDAYS, Check
+from digest.config.example import commented_toml, dotted_keys
+from digest.config.loading import CONFIG_ENV, DEFAULT_CONFIG, config_path
+from digest.config.values import Weights, format_duration, parse_duration
+from digest.errors import ConfigError
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG",
+    "MIN_SECRET_LENGTH",
+    "WEEKDAYS",
+    "Check",
+    "CollectConfig",
+    "Config",
+    "DeliveryConfig",
+    "DkimConfig",
+    "EditionConfig",
+    "NewsletterConfig",
+    "RenderConfig",
+    "ScheduleConfig",
+    "SmtpConfig",
+    "SourceConfig",
+    "SummaryConfig",
+    "Weights",
+    "bundled_config",
+    "config_path",
+    "example_config",
+    "format_duration",
+    "load_config",
+    "option",
+    "option_keys",
+    "parse_duration",
+]
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    check: Check | None = None,
+    example: Any = None,
+    required: bool = False,
+) -> Any:
+    """Declare one option: its default, a one-line help, an optional extra check."""
+    metadata = {"help": help, "check": check, "example": example, "required": required}
+    return field(default=default, metadata=metadata)
+
+
+# --- the options ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewsletterConfig:
+    name: str = option("Daily Digest", "The newsletter's name: header, From display name, List-Id.")
+    tagline: str = option(
+        "The most important stories of the day, summarized.",
+        "One line under the name in the header.",
+    )
+    from_address: str = option(
+        "digest@example.com", "The sender address of every edition.", check=checks.email
+    )
+    reply_to: str = option("", "Reply-To address; empty for none.", check=checks.optional_email)
+    language: str = option("en", "The newsletter's language (html lang, summaries' default).")
+    timezone: str = option(
+        "UTC", "Time zone for the edition date and the send time.", check=checks.timezone
+    )
+    locale: str = option(
+        "",
+        "Locale of dates and times ('en_GB', 'de'); empty for the newsletter's language.",
+        check=checks.locale,
+    )
+    date_format: str = option(
+        "full",
+        "Date in the header: full, long, medium, short or a CLDR pattern ('EEEE d MMMM y').",
+        check=checks.date_format,
+    )
+    base_url: str = option(
+        "",
+        "Public URL of the web edition and the unsubscribe page (view-in-browser, List-Unsubscribe).",
+        check=checks.optional_http_url,
+        example="https://news.example.com/digest",
+    )
+    reason: str = option(
+        "You receive this email because you signed up for daily updates.",
+        "Why the reader gets this email (footer).",
+    )
+    postal_address: str = option("", "Postal address line in the footer (required by CAN-SPAM).")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str = option(
+        "", "Shown beside each article, e.g. 'EconoTimes'.", check=checks.non_empty, required=True
+    )
+    url: str = option(
+        "",
+        "The feed: an http(s) URL or a path to a file.",
+        check=checks.feed_location,
+        required=True,
+    )
+    section: str = option("News", "The edition section this source's articles go to.")
+    priority: int = option(0, "Higher ranks earlier when stories tie (-10 to 10).")
+    full_text: Literal["auto", "always", "never"] = option(
+        "auto", "Fetch the article page: 'auto' when the feed gives only a teaser."
+    )
+    max_items: int = option(
+        30, "At most this many newest entries per fetch.", check=checks.positive
+    )
+    include: tuple[str, ...] = option((), "Keep only entries mentioning one of these words.")
+    exclude: tuple[str, ...] = option((), "Drop entries mentioning any of these words.")
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    window: timedelta = option(
+        timedelta(hours=24), "How far back an edition looks for articles ('24h')."
+    )
+    timeout: timedelta = option(timedelta(seconds=15), "Give up on one request after this.")
+    max_bytes: int = option(
+        5_000_000, "Largest response body accepted, in bytes.", check=checks.positive
+    )
+    concurrency: int = option(16, "Requests in flight at once.", check=checks.positive)
+    per_host: int = option(4, "Requests in flight at once to one host.", check=checks.positive)
+    teaser_words: int = option(
+        80,
+        "A feed entry shorter than this is a teaser: fetch the page ('auto').",
+        check=checks.positive,
+    )
+    user_agent: str = option("", "User-Agent header; empty for digest's own.")
+
+
+@dataclass(frozen=True)
+class SummaryConfig:
+    sentences: int = option(3, "Sentences per summary.", check=checks.positive)
+    max_words: int = option(
+        90,
+        "Most words in one summary; whole sentences only, so most are shorter.",
+        check=checks.positive,
+    )
+    method: Literal["news", "lead", "lexrank", "textrank", "lsa", "luhn", "sumbasic"] = option(
+        "news", "Summarizer: news, lead, lexrank, textrank, lsa, luhn, sumbasic."
+    )
+
+
+@dataclass(frozen=True)
+class EditionConfig:
+    top_stories: int = option(
+        3, "How many stories lead the edition as 'Top stories'.", check=checks.at_least(0)
+    )
+    max_per_section: int = option(
+        6, "At most this many stories per section.", check=checks.positive
+    )
+    sections: tuple[str, ...] = option(
+        (), "Section order; sections not listed follow alphabetically."
+    )
+    min_articles: int = option(
+        1, "Skip the edition when fewer new articles than this arrived.", check=checks.at_least(0)
+    )
+    section_weights: Weights = option(
+        Weights(),
+        "Multiply the scores of a section's stories, e.g. { Politics = 1.5 }; others count 1.",
+        check=checks.positive_weights,
+        example=Weights([("Politics", 1.5), ("Central Banks", 1.2)]),
+    )
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    templates: str = option("", "Your template folder, searched before the default theme.")
+    max_html_bytes: int = option(
+        100_000,
+        "HTML byte budget (Gmail clips at ~102 KB); the rest becomes a web-edition link.",
+        check=checks.positive,
+    )
+    link_params: str = option(
+        "", "Query parameters added to article links, e.g. 'utm_source=digest'.", check=checks.query
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    transport: Literal["outbox", "smtp"] = option(
+        "outbox", "'outbox' writes .eml files into the data directory; 'smtp' sends."
+    )
+    rate_limit: float = option(
+        0.0, "Messages per second at most; 0 for no limit.", check=checks.at_least(0)
+    )
+    max_attempts: int = option(
+        5,
+        "Attempts per recipient, over all runs, before a temporary failure is final.",
+        check=checks.positive,
+    )
+    retries_per_run: int = option(
+        2,
+        "Retries within one `digest send` of temporary failures (4xx, dropped connection); later ones wait for the next run.",
+        check=checks.at_least(0),
+    )
+    retry_pause: timedelta = option(
+        timedelta(seconds=2),
+        "Pause before the first retry within a run; doubles for each next one.",
+    )
+    secret_env: str = option(
+        "DIGEST_SECRET",
+        "Environment variable holding the key that signs unsubscribe and confirmation links (16 characters or more).",
+        check=checks.env_name,
+    )
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = option("", "SMTP server host name.", example="smtp.example.com")
+    port: int = option(587, "SMTP server port.", check=checks.positive)
+    security: Literal["starttls", "ssl", "none"] = option("starttls", "starttls, ssl or none.")
+    username: str = option("", "Login name; empty for no AUTH.")
+    password_env: str = option(
+        "DIGEST_SMTP_PASSWORD",
+        "Environment variable holding the SMTP password.",
+        check=checks.env_name,
+    )
+    timeout: timedelta = option(timedelta(seconds=30), "Socket timeout.")
+    ca_file: str = option(
+        "",
+        "CA certificates (PEM) to trust instead of the system's, for a server with a private CA.",
+        check=checks.optional_file,
+    )
+
+
+@dataclass(frozen=True)
+class DkimConfig:
+    key_file: str = option(
+        "",
+        "Private key (PEM) that DKIM-signs every message; empty for no signing.",
+        check=checks.optional_file,
+    )
+    selector: str = option(
+        "",
+        "DKIM selector: the public key is published at SELECTOR._domainkey.DOMAIN.",
+        example="digest",
+    )
+    domain: str = option("", "Signing domain (d=); empty for the From address's domain.")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    send_at: str = option(
+        "07:00",
+        "When `digest daemon` builds and sends: 'HH:MM' or a cron expression, in newsletter.timezone.",
+        check=checks.send_at,
+    )
+    weekdays: tuple[str, ...] = option(
+        WEEKDAYS, "The days an edition goes out; other days' articles wait.", check=checks.weekdays
+    )
+    collect_every: timedelta = option(
+        timedelta(minutes=30),
+        "The daemon collects this often (plus up to a tenth, at most 5m, of jitter).",
+        check=checks.at_least_duration(timedelta(minutes=1)),
+    )
+    catch_up: timedelta = option(
+        timedelta(hours=6),
+        "After downtime, still send up to this long after send_at; later, the articles go to the next edition.",
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = option(Path(".digest"), "Where the database, editions and outbox live.")
+    newsletter: NewsletterConfig = option(NewsletterConfig(), "")
+    collect: CollectConfig = option(CollectConfig(), "")
+    summary: SummaryConfig = option(SummaryConfig(), "")
+    edition: EditionConfig = option(EditionConfig(), "")
+    render: RenderConfig = option(RenderConfig(), "")
+    delivery: DeliveryConfig = option(DeliveryConfig(), "")
+    smtp: SmtpConfig = option(SmtpConfig(), "")
+    schedule: ScheduleConfig = option(ScheduleConfig(), "")
+    dkim: DkimConfig = option(DkimConfig(), "")
+    sources: tuple[SourceConfig, ...] = option((), "The feeds to collect.")
+    path: Path = field(default=Path("<defaults>"), metadata={"internal": True})
+
+    @property
+    def smtp_password(self) -> str:
+        return os.environ.get(self.smtp.password_env, "")
+
+    @property
+    def secret(self) -> str:
+        return os.environ.get(self.delivery.secret_env, "")
+
+    def require_secret(self, used_for: str) -> str:
+        """The key that signs subscribers' links; a ConfigError saying what to set when it is unusable."""
+        secret = self.secret
+        if len(secret) >= MIN_SECRET_LENGTH:
+            return secret
+        state = f"is shorter than {MIN_SECRET_LENGTH} characters" if secret else "is not set"
+        raise ConfigError(
+            [
+                f"{self.path}: delivery.secret_env: the environment variable "
+                f"{self.delivery.secret_env} {state}; it signs {used_for}"
+            ]
+        )
+
+
+MIN_SECRET_LENGTH = 16
+
+
+# --- loading, and writing the example ------------------------------------------------------
+
+
+def load_config(path: Path, *, overrides: dict[str, Any] | None = None) -> Config:
+    """Read and validate ``path``; raise ConfigError listing every problem."""
+    data = loading.read_table(path)
+    data.update(overrides or {})
+    problems: list[str] = []
+    config: Config = loading.from_table(Config, data, "", problems)
+    problems.extend(checks.cross_checks(config))
+    if problems:
+        raise ConfigError([f"{path}: {problem}" for problem in problems])
+    return dataclasses.replace(config, path=path)
+
+
+def example_config() -> str:
+    """The commented example config, generated from the declarations above."""
+    return commented_toml(Config, SourceConfig)
+
+
+def option_keys() -> list[str]:
+    """Every option's dotted key, for the docs meta-test."""
+    return dotted_keys(Config, SourceConfig)
+
+
+def bundled_config(name: str) -> Path:
+    """A config shipped with digest, e.g. 'demo.toml'."""
+    return resources.bundled("config") / name

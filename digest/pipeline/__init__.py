@@ -1,0 +1,45 @@
+"""The pipeline: the one place that knows the order of the stages.
+
+    collect   feeds -> articles; teasers completed from their pages (collect + extract)
+    build     candidates -> summaries -> stories -> edition -> email (summarize, edition, render)
+    send      email -> one message per subscriber, through the delivery ledger (render, deliver)
+
+Each function takes the validated Config and the Store and returns a small
+report for the CLI. Stages never call each other; they meet here: in
+:mod:`~digest.pipeline.collecting`, :mod:`~digest.pipeline.building` (build,
+preview, stories) and :mod:`~digest.pipeline.sending`, with
+:mod:`~digest.pipeline.messages` making one reader's copy for the last two.
+"""
+
+from digest.pipeline.building import (
+    ARCHIVE_FILES,
+    SAMPLE_RECIPIENT,
+    BuildReport,
+    StoriesReport,
+    build,
+    preview,
+    stories,
+)
+from digest.pipeline.collecting import PARALLEL_PAGES, PARALLEL_SOURCES, CollectReport, collect
+from digest.pipeline.messages import unsubscribe_url
+from digest.pipeline.sending import BACKOFF, SendReport, send
+from digest.store import utcnow
+
+__all__ = [
+    "ARCHIVE_FILES",
+    "BACKOFF",
+    "PARALLEL_PAGES",
+    "PARALLEL_SOURCES",
+    "SAMPLE_RECIPIENT",
+    "BuildReport",
+    "CollectReport",
+    "SendReport",
+    "StoriesReport",
+    "build",
+    "collect",
+    "preview",
+    "send",
+    "stories",
+    "unsubscribe_url",
+    "utcnow",
+]

@@ -1,0 +1,158 @@
+"""Collect: fetch the due sources, complete teasers from their pages, remember what came."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from digest import collect as collect_stage
+from digest import extract
+from digest.config import Config, SourceConfig
+from digest.errors import SourceError
+from digest.models import Article, Extracted, FeedResult, Page
+from digest.store import Store, utcnow
+from digest.text import word_count
+from digest.workers import Workers, run_here
+
+
+@dataclass(frozen=True)
+class CollectReport:
+    results: list[FeedResult]
+    new: int
+    updated: int
+    page_errors: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+def collect(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[FeedResult], None] | None = None,
+) -> CollectReport:
+    now = now or utcnow()
+    with Workers() as workers:
+        # 1. Fetch every due source (conditional GET; failures isolated per source).
+        states = {state.key: state for state in store.fetch_states()}
+        big = len(config.sources) >= PARALLEL_SOURCES
+        results = collect_stage.collect_feeds(
+            config.sources,
+            states,
+            config.collect,
+            now=now,
+            progress=progress,
+            parse_in=workers.executor() if big else None,
+        )
+        # 2. Complete teasers from their article pages (extracted while the rest download).
+        by_key = {s.url: s for s in config.sources}
+        articles = [a for r in results for a in r.articles]
+        articles, page_errors = _complete_from_pages(
+            articles, by_key, config, store, workers, now=now
+        )
+    # 3. Remember the sources' state and the articles (deduplicated, updated in place).
+    store.save_fetch_states(r.state for r in results)
+    new, updated = store.save_articles(articles, now=now)
+    return CollectReport(results, new, updated, page_errors)
+
+
+def _complete_from_pages(
+    articles: list[Article],
+    sources: dict[str, SourceConfig],
+    config: Config,
+    store: Store,
+    workers: Workers,
+    *,
+    now: datetime,
+) -> tuple[list[Article], list[str]]:
+    """Articles with their page's text where the feed gave a teaser; and the pages that failed."""
+    stored = store.stored_versions(articles)
+    wanted: dict[str, list[Article]] = {}
+    completed: list[Article] = []
+    for article in articles:
+        known = stored.get(article.id)
+        if not _needs_page(article, sources[article.source_key], config.collect.teaser_words):
+            completed.append(article)
+        elif known is not None and word_count(known.text) > word_count(article.text):
+            # Fetched before: keep what the page gave rather than fetch it again.
+            completed.append(_with_stored(article, known))
+        else:
+            wanted.setdefault(article.url, []).append(article)
+    found: dict[str, Future[Extracted]] = {}
+    many = len(wanted) >= PARALLEL_PAGES
+
+    def received(url: str, page: Page | SourceError) -> None:
+        if isinstance(page, Page):
+            submit = workers.submit if many else run_here
+            found[url] = submit(extract.extract_page, page)
+
+    pages = collect_stage.fetch_pages(wanted, config.collect, received=received) if wanted else {}
+    errors = []
+    for url, waiting in wanted.items():
+        extracted = _extracted(found[url]) if url in found else pages[url]
+        if isinstance(extracted, Extracted):
+            completed.extend(_with_page(article, extracted, now=now) for article in waiting)
+        else:
+            errors.append(f"{url}: {extracted}")
+            completed.extend(waiting)  # the teaser is better than nothing
+    return completed, errors
+
+
+def _extracted(future: Future[Extracted]) -> Extracted | str:
+    """What extraction found, or why it failed: one odd page must not stop a run."""
+    try:
+        return future.result()
+    except Exception as error:
+        return f"cannot extract the text: {type(error).__name__}: {error}"
+
+
+PARALLEL_SOURCES = 32
+"""From this many sources on, feeds are parsed in worker processes (see digest.workers)."""
+PARALLEL_PAGES = 64
+"""From this many pages on, pages are extracted in worker processes while the rest download."""
+
+
+def _needs_page(article: Article, source: SourceConfig, teaser_words: int) -> bool:
+    if source.full_text == "never" or not article.url:
+        return False
+    return source.full_text == "always" or word_count(article.text) < teaser_words
+
+
+def _with_page(article: Article, found: Extracted, *, now: datetime) -> Article:
+    """The article, with what its page adds: the main text, and metadata the feed lacked."""
+    guessed = set(article.guessed)
+    title, published = article.title, article.published
+    if "title" in guessed and found.title:
+        title = found.title
+        guessed.discard("title")
+    if "published" in guessed and found.published:
+        published = min(found.published, now)
+        guessed.discard("published")
+    longer = word_count(found.text) > word_count(article.text)
+    return replace(
+        article,
+        text=found.text if longer else article.text,
+        title=title,
+        published=published,
+        author=article.author or found.author,
+        image=article.image or found.image,
+        language=article.language or found.language,
+        guessed=frozenset(guessed),
+    )
+
+
+def _with_stored(article: Article, stored: Article) -> Article:
+    """The article, completed from its stored version (which its page completed earlier)."""
+    return replace(
+        article,
+        text=stored.text,
+        title=stored.title if "title" in article.guessed else article.title,
+        published=stored.published if "published" in article.guessed else article.published,
+        author=article.author or stored.author,
+        image=article.image or stored.image,
+        language=article.language or stored.language,
+    )

@@ -1,0 +1,200 @@
+"""The sources, articles and summaries tables: what collect and summarize leave behind."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime
+
+from digest.models import Article, FetchState, Summary
+from digest.store.rows import (
+    article_from,
+    article_row,
+    content_hash,
+    fetch_state_from,
+    iso,
+)
+
+CHUNK = 500
+"""Values per ``IN (...)`` query: well under SQLite's limit on bound parameters."""
+
+
+class ArticleTables:
+    """Sources' fetch state, articles and their summaries: a part of :class:`digest.store.Store`."""
+
+    db: sqlite3.Connection
+
+    # --- sources ----------------------------------------------------------------------------
+
+    def fetch_state(self, key: str) -> FetchState:
+        row = self.db.execute("SELECT * FROM sources WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return FetchState(key=key, url=key)
+        return fetch_state_from(row)
+
+    def fetch_states(self) -> list[FetchState]:
+        return [fetch_state_from(r) for r in self.db.execute("SELECT * FROM sources ORDER BY key")]
+
+    def save_fetch_state(self, state: FetchState) -> None:
+        self.save_fetch_states([state])
+
+    def save_fetch_states(self, states: Iterable[FetchState]) -> None:
+        """Remember each source's state, all in one transaction."""
+        with self.db:
+            self.db.executemany(
+                """INSERT OR REPLACE INTO sources
+                   (key, url, etag, last_modified, not_before, last_success, last_error,
+                    failures, disabled)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    (
+                        state.key,
+                        state.url,
+                        state.etag,
+                        state.last_modified,
+                        iso(state.not_before),
+                        iso(state.last_success),
+                        state.last_error,
+                        state.failures,
+                        state.disabled,
+                    )
+                    for state in states
+                ],
+            )
+
+    # --- articles ---------------------------------------------------------------------------
+
+    def save_articles(self, articles: Iterable[Article], *, now: datetime) -> tuple[int, int]:
+        """Insert new articles, update changed ones in place; return (new, updated).
+
+        An article already stored under its id, or under its URL with another id
+        (re-published with a new guid, or the same story in a second feed), is the
+        stored one. Its source may update it in place when the content changed; a
+        second source's copy changes nothing.
+        """
+        new = updated = 0
+        with self.db:
+            for article in articles:
+                stored = self._stored_match(article)
+                if stored is None:
+                    row = article_row(article, now=now)
+                    names = ", ".join(row)
+                    self.db.execute(
+                        f"INSERT INTO articles ({names}) VALUES (:{names.replace(', ', ', :')})",
+                        row,
+                    )
+                    new += 1
+                elif stored["source_key"] == article.source_key and stored[
+                    "content_hash"
+                ] != content_hash(article):
+                    self._update_article(stored["id"], article, now)
+                    updated += 1
+        return new, updated
+
+    def _stored_match(self, article: Article) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.db.execute(
+            "SELECT id, source_key, content_hash FROM articles WHERE id = ?", (article.id,)
+        ).fetchone()
+        if row is None and article.url:
+            row = self.db.execute(
+                """SELECT id, source_key, content_hash FROM articles
+                   WHERE url = ? ORDER BY first_seen, rowid LIMIT 1""",
+                (article.url,),
+            ).fetchone()
+        return row
+
+    def _update_article(self, stored_id: str, article: Article, now: datetime) -> None:
+        """Keep the stored id, first-seen and published times; take what a reader sees."""
+        row = article_row(article, now=now)
+        changed = (
+            "url",
+            "title",
+            "text",
+            "author",
+            "image",
+            "language",
+            "tags",
+            "content_hash",
+            "updated",
+        )
+        self.db.execute(
+            f"UPDATE articles SET {', '.join(f'{c} = :{c}' for c in changed)} WHERE id = :stored",
+            {**row, "stored": stored_id},
+        )
+
+    def stored_versions(self, articles: Iterable[Article]) -> dict[str, Article]:
+        """For each article already stored (by id, else by URL): its stored version, by new id."""
+        wanted = list(articles)
+        by_id = self._articles_where("id", [a.id for a in wanted])
+        by_url = self._articles_where("url", [a.url for a in wanted if a.url and a.id not in by_id])
+        found = {}
+        for article in wanted:
+            stored = by_id.get(article.id) or by_url.get(article.url)
+            if stored is not None:
+                found[article.id] = stored
+        return found
+
+    def _articles_where(self, column: str, values: list[str]) -> dict[str, Article]:
+        """Stored articles whose ``column`` is one of ``values``, keyed by that value (oldest wins)."""
+        found: dict[str, Article] = {}
+        unique = list(dict.fromkeys(values))
+        for start in range(0, len(unique), CHUNK):
+            chunk = unique[start : start + CHUNK]
+            rows = self.db.execute(
+                f"""SELECT * FROM articles WHERE {column} IN ({", ".join("?" * len(chunk))})
+                    ORDER BY first_seen DESC, rowid DESC""",
+                chunk,
+            )
+            found.update({row[column]: article_from(row) for row in rows})
+        return found
+
+    def article(self, article_id: str) -> Article | None:
+        row = self.db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return article_from(row) if row else None
+
+    def candidate_articles(self, *, since: datetime, edition_key: str = "") -> list[Article]:
+        """Articles published since ``since`` that no other edition carried, newest first."""
+        rows = self.db.execute(
+            """SELECT * FROM articles
+               WHERE published >= ?
+                 AND id NOT IN (SELECT article_id FROM edition_articles WHERE edition_key != ?)
+               ORDER BY published DESC, id""",
+            (iso(since), edition_key),
+        )
+        return [article_from(row) for row in rows]
+
+    def articles_stamp(self) -> str:
+        """A value that changes whenever an article is stored or updated."""
+        count, newest = self.db.execute("SELECT COUNT(*), MAX(updated) FROM articles").fetchone()
+        return f"{count}:{newest}"
+
+    def latest_articles(self, limit: int) -> list[Article]:
+        rows = self.db.execute(
+            "SELECT * FROM articles ORDER BY published DESC, id LIMIT ?", (limit,)
+        )
+        return [article_from(row) for row in rows]
+
+    # --- summaries --------------------------------------------------------------------------
+
+    def cached_summary(self, article: Article, settings: str) -> Summary | None:
+        row = self.db.execute(
+            "SELECT * FROM summaries WHERE article_id = ? AND settings = ? AND content_hash = ?",
+            (article.id, settings, content_hash(article)),
+        ).fetchone()
+        if row is None:
+            return None
+        return Summary(article.id, tuple(json.loads(row["sentences"])), row["method"])
+
+    def save_summary(self, article: Article, settings: str, summary: Summary) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO summaries VALUES (?, ?, ?, ?, ?)",
+                (
+                    article.id,
+                    settings,
+                    content_hash(article),
+                    summary.method,
+                    json.dumps(summary.sentences),
+                ),
+            )

@@ -1,0 +1,178 @@
+"""The editions tables: editions, the articles each carried, the archive, the scheduler's runs."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+
+from digest.models import Email, SentArticle
+from digest.store.rows import (
+    EditionRecord,
+    EditionRun,
+    RunOutcome,
+    article_from,
+    edition_run_from,
+    from_iso,
+    iso,
+)
+
+
+class EditionTables:
+    """Editions, their articles and files, and the edition runs: a part of :class:`digest.store.Store`."""
+
+    db: sqlite3.Connection
+    data_dir: Path
+
+    # --- editions ---------------------------------------------------------------------------
+
+    def save_edition(
+        self,
+        email: Email,
+        *,
+        number: int,
+        built: datetime,
+        article_ids: Iterable[str],
+        stories: Mapping[str, str] | None = None,
+    ) -> None:
+        """Save (or rebuild) an edition and the articles it carries, in one transaction.
+
+        ``stories`` maps an article id to the story it tells (default: its own id); each
+        article's headline and text are kept as carried, to tell later whether it changed.
+        """
+        stories = stories or {}
+        with self.db:
+            self.db.execute(
+                "DELETE FROM edition_articles WHERE edition_key = ?", (email.edition_key,)
+            )
+            self.db.execute(
+                "INSERT OR REPLACE INTO editions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    email.edition_key,
+                    number,
+                    iso(built),
+                    email.subject,
+                    email.html,
+                    email.text,
+                    email.preheader,
+                ),
+            )
+            self.db.executemany(
+                """INSERT OR IGNORE INTO edition_articles (edition_key, article_id, story, title, text)
+                   VALUES (:edition, :id, :story,
+                           COALESCE((SELECT title FROM articles WHERE id = :id), ''),
+                           COALESCE((SELECT text FROM articles WHERE id = :id), ''))""",
+                [
+                    {"edition": email.edition_key, "id": i, "story": stories.get(i, i)}
+                    for i in article_ids
+                ],
+            )
+
+    def sent_articles(self, *, since: datetime, before: str) -> list[SentArticle]:
+        """Articles published since ``since`` that an edition older than ``before`` carried.
+
+        Each once, as its latest such edition carried it; oldest story first.
+        """
+        rows = self.db.execute(
+            """SELECT a.*, e.story AS sent_story, e.edition_key AS sent_edition,
+                      e.title AS sent_title, e.text AS sent_text
+               FROM articles a
+               JOIN edition_articles e ON e.article_id = a.id
+               WHERE a.published >= ? AND e.edition_key < ?
+                 AND e.edition_key = (SELECT MAX(edition_key) FROM edition_articles
+                                      WHERE article_id = a.id AND edition_key < ?)
+               ORDER BY e.edition_key, e.story, a.id""",
+            (iso(since), before, before),
+        )
+        return [
+            SentArticle(
+                article_from(row),
+                row["sent_story"],
+                row["sent_edition"],
+                row["sent_title"],
+                row["sent_text"],
+            )
+            for row in rows
+        ]
+
+    def write_archive(self, key: str, files: dict[str, str | bytes]) -> dict[str, Path]:
+        """Write an edition's files into DATA_DIR/editions/KEY/, each atomically; return their paths."""
+        folder = self.data_dir / "editions" / key
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for name, content in files.items():
+            path = folder / name
+            partial = path.with_name(path.name + ".partial")
+            data = content.encode("utf-8") if isinstance(content, str) else content
+            partial.write_bytes(data)
+            partial.replace(path)
+            paths[name] = path
+        return paths
+
+    def edition(self, key: str) -> EditionRecord | None:
+        row = self.db.execute("SELECT * FROM editions WHERE key = ?", (key,)).fetchone()
+        return self._edition_record(row) if row else None
+
+    def latest_edition(self, *, before: str = "") -> EditionRecord | None:
+        """The newest edition, or the newest whose key sorts before ``before``."""
+        row = self.db.execute(
+            "SELECT * FROM editions WHERE ? = '' OR key < ? ORDER BY key DESC LIMIT 1",
+            (before, before),
+        ).fetchone()
+        return self._edition_record(row) if row else None
+
+    def editions(self) -> list[EditionRecord]:
+        """Every edition, newest first."""
+        rows = self.db.execute("SELECT * FROM editions ORDER BY key DESC").fetchall()
+        return [self._edition_record(row) for row in rows]
+
+    def next_edition_number(self) -> int:
+        row = self.db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM editions").fetchone()
+        return int(row[0])
+
+    def _edition_record(self, row: sqlite3.Row) -> EditionRecord:
+        ids = self.db.execute(
+            "SELECT article_id FROM edition_articles WHERE edition_key = ? ORDER BY rowid",
+            (row["key"],),
+        )
+        email = Email(row["key"], row["subject"], row["html"], row["text"], row["preheader"])
+        built = from_iso(row["built"])
+        assert built is not None
+        return EditionRecord(row["key"], row["number"], built, email, tuple(r[0] for r in ids))
+
+    def discard_unsent_edition(self, key: str) -> bool:
+        """Forget an edition nobody was sent, so its articles go to the next one; False if sent."""
+        with self.db:
+            if self.db.execute(
+                "SELECT 1 FROM deliveries WHERE edition_key = ? LIMIT 1", (key,)
+            ).fetchone():
+                return False
+            self.db.execute("DELETE FROM edition_articles WHERE edition_key = ?", (key,))
+            cursor = self.db.execute("DELETE FROM editions WHERE key = ?", (key,))
+        return cursor.rowcount > 0
+
+    # --- edition runs -----------------------------------------------------------------------
+
+    def record_run(
+        self,
+        key: str,
+        outcome: RunOutcome,
+        *,
+        scheduled: datetime,
+        now: datetime,
+        detail: str = "",
+    ) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO edition_runs VALUES (?, ?, ?, ?, ?)",
+                (key, iso(scheduled), outcome, detail, iso(now)),
+            )
+
+    def edition_run(self, key: str) -> EditionRun | None:
+        row = self.db.execute("SELECT * FROM edition_runs WHERE key = ?", (key,)).fetchone()
+        return edition_run_from(row) if row else None
+
+    def latest_run(self) -> EditionRun | None:
+        row = self.db.execute("SELECT * FROM edition_runs ORDER BY key DESC LIMIT 1").fetchone()
+        return edition_run_from(row) if row else None
