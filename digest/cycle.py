@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 from digest import logs, pipeline, schedule
 from digest.config import Config, format_duration
 from digest.edition import edition_key
-from digest.models import Delivery
 from digest.store import Store, open_store
 
 ShouldStop = Callable[[], bool]
@@ -69,7 +68,7 @@ def finish_unfinished(config: Config, store: Store, *, should_stop: ShouldStop) 
     if latest is None:
         return
     run = store.edition_run(latest.key)
-    waiting = [d for d in store.deliveries(latest.key) if _due(d, now())]
+    waiting = [d for d in store.deliveries(latest.key) if d.is_due(now())]
     if not waiting and (run is None or run.outcome != "started"):
         return
     logs.event(
@@ -147,14 +146,6 @@ def _send(config: Config, store: Store, *, should_stop: ShouldStop) -> None:
         )
 
 
-def _due(delivery: Delivery, moment: datetime) -> bool:
-    if delivery.status in ("pending", "sending"):
-        return True
-    return delivery.status == "deferred" and (
-        delivery.next_attempt is None or delivery.next_attempt <= moment
-    )
-
-
 def _build_moment(config: Config, scheduled: datetime) -> datetime:
     """Build as of now, unless catching up has crossed midnight: then as of the send time."""
     current = now()
@@ -162,7 +153,7 @@ def _build_moment(config: Config, scheduled: datetime) -> datetime:
 
 
 def key_of(config: Config, moment: datetime) -> str:
-    return edition_key(moment.astimezone(ZoneInfo(config.newsletter.timezone)))
+    return edition_key(moment, config.newsletter.timezone)
 
 
 def local_time(config: Config, moment: datetime) -> str:

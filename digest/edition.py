@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 from digest import stories as grouping
 from digest.config import EditionConfig
@@ -120,9 +121,9 @@ class Plan:
         return self.top + tuple(s for _, stories in self.sections for s in stories)
 
 
-def edition_key(moment: datetime) -> str:
+def edition_key(moment: datetime, timezone: str) -> str:
     """The edition a moment belongs to: its date in the newsletter's time zone."""
-    return moment.date().isoformat()
+    return moment.astimezone(ZoneInfo(timezone)).date().isoformat()
 
 
 def candidates_since(

@@ -234,3 +234,11 @@ class Delivery:
     reply: str = ""
     next_attempt: datetime | None = None
     updated: datetime | None = None
+
+    def is_due(self, moment: datetime) -> bool:
+        """Whether `digest send` at ``moment`` should try this row: new, cut short, or retry time."""
+        if self.status in ("pending", "sending"):
+            return True
+        return self.status == "deferred" and (
+            self.next_attempt is None or self.next_attempt <= moment
+        )

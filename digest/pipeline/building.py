@@ -30,8 +30,7 @@ class BuildReport:
 def build(config: Config, store: Store, *, now: datetime | None = None) -> BuildReport:
     """Build today's edition (or rebuild it while nobody has been sent it yet) and archive it."""
     now = now or utcnow()
-    local_now = now.astimezone(ZoneInfo(config.newsletter.timezone))
-    key = edition.edition_key(local_now)
+    key = edition.edition_key(now, config.newsletter.timezone)
     existing = store.edition(key)
     if existing is not None and store.deliveries(key):
         paths = {name: store.data_dir / "editions" / key / name for name in ARCHIVE_FILES}
@@ -73,8 +72,7 @@ ARCHIVE_FILES = ("edition.html", "edition.txt", "edition.json", "sample.eml")
 def preview(config: Config, store: Store, *, now: datetime | None = None) -> BuildReport:
     """Render the next edition from what is collected, saving nothing but preview files."""
     now = now or utcnow()
-    local_now = now.astimezone(ZoneInfo(config.newsletter.timezone))
-    key = edition.edition_key(local_now)
+    key = edition.edition_key(now, config.newsletter.timezone)
     articles = _candidates(config, store, key=key, now=now) or store.latest_articles(60)
     if not articles:
         return BuildReport(None, None, message="nothing collected yet: run `digest collect` first")
@@ -105,7 +103,7 @@ class StoriesReport:
 def stories(config: Config, store: Store, *, now: datetime | None = None) -> StoriesReport:
     """How the next edition would group, rank and place the collected articles (saves nothing)."""
     now = now or utcnow()
-    key = edition.edition_key(now.astimezone(ZoneInfo(config.newsletter.timezone)))
+    key = edition.edition_key(now, config.newsletter.timezone)
     articles = _candidates(config, store, key=key, now=now)
     found = _stories(config, store, articles, key=key, now=now)
     return StoriesReport(len(articles), edition.plan_edition(found, config.edition))

@@ -111,7 +111,7 @@ class _SendRun:
     def deliver_due(self, should_stop: Callable[[], bool] | None = None) -> None:
         settings = self.config.delivery
         stop = should_stop or (lambda: False)
-        due = [d for d in self.store.deliveries(self.email.edition_key) if _is_due(d, self.start)]
+        due = [d for d in self.store.deliveries(self.email.edition_key) if d.is_due(self.start)]
         for retry in range(settings.retries_per_run + 1):
             if retry:
                 if stop():
@@ -209,14 +209,6 @@ class _SendRun:
             if status in ("deferred", "failed")
         ]
         return SendReport(self.email.edition_key, counts, problems, stopped)
-
-
-def _is_due(delivery: Delivery, now: datetime) -> bool:
-    if delivery.status in ("pending", "sending"):
-        return True
-    return delivery.status == "deferred" and (
-        delivery.next_attempt is None or delivery.next_attempt <= now
-    )
 
 
 def _unsubscribe_secret(config: Config) -> str:
