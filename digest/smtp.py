@@ -41,8 +41,6 @@ class SmtpTransport:
         self.settings = settings
         self.password = password
         self.interval = 1.0 / rate_limit if rate_limit > 0 else 0.0
-        self.connections = 0
-        """How many connections were opened (reuse keeps this at 1)."""
         self._connection: smtplib.SMTP | None = None
         self._last_send = 0.0
 
@@ -145,7 +143,6 @@ class SmtpTransport:
         except (smtplib.SMTPException, OSError) as error:
             raise TransportUnavailable(f"cannot connect to {where}: {error}") from None
         self._connection = connection
-        self.connections += 1
         return connection
 
     def _open(self) -> smtplib.SMTP:

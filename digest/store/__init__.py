@@ -15,8 +15,6 @@ Times are stored as ISO 8601 strings in UTC.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from digest.errors import StoreError
@@ -67,11 +65,6 @@ class Store(ArticleTables, EditionTables, SubscriberTables):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self.db:
-            yield self.db
 
 
 def open_store(data_dir: Path) -> Store:
