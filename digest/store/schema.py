@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from digest.errors import StoreError
+from digest.addresses import address_key
+from digest.errors import ForeignDatabase, StoreError
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema
@@ -103,18 +104,93 @@ MIGRATIONS: tuple[str, ...] = (
         text = COALESCE((SELECT text FROM articles WHERE id = article_id), '');
     CREATE INDEX edition_articles_by_article ON edition_articles (article_id);
     """,
+    # 4: delivery claims (claimant and lease), the 'unknown' outcome (no reply to the end of
+    # DATA), edition versions (a build never replaces a version once a delivery of it was
+    # claimed: sealed), and one matching form of each subscriber's address (address_key,
+    # computed by digest.addresses.address_key, registered on the connection).
+    """
+    CREATE TABLE deliveries_4 (
+        edition_key TEXT NOT NULL REFERENCES editions (key),
+        email TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN
+            ('pending', 'sending', 'sent', 'deferred', 'failed', 'skipped', 'unknown')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        reply TEXT NOT NULL DEFAULT '',
+        next_attempt TEXT,
+        updated TEXT NOT NULL,
+        claimant TEXT NOT NULL DEFAULT '',
+        lease_until TEXT,
+        unknowns INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (edition_key, email)
+    );
+    INSERT INTO deliveries_4 (edition_key, email, status, attempts, reply, next_attempt, updated)
+        SELECT edition_key, email, status, attempts, reply, next_attempt, updated
+        FROM deliveries ORDER BY rowid;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_4 RENAME TO deliveries;
+    CREATE INDEX deliveries_by_status ON deliveries (edition_key, status);
+    ALTER TABLE editions ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE editions ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
+    UPDATE editions SET sealed = 1 WHERE key IN (SELECT edition_key FROM deliveries);
+    ALTER TABLE subscribers ADD COLUMN address_key TEXT NOT NULL DEFAULT '';
+    UPDATE subscribers SET address_key = digest_address_key(email);
+    DELETE FROM subscribers WHERE rowid NOT IN (
+        SELECT rowid FROM (
+            SELECT rowid, ROW_NUMBER() OVER (
+                PARTITION BY address_key ORDER BY updated DESC, rowid) AS n
+            FROM subscribers)
+        WHERE n = 1);
+    CREATE UNIQUE INDEX subscribers_by_key ON subscribers (address_key);
+    """,
 )
 
 
 def migrate(connection: sqlite3.Connection) -> int:
-    """Apply the migrations the database has not seen; return its schema version."""
+    """Apply the migrations the database has not seen; return its schema version.
+
+    Safe when several processes open the database at once: the version is read again
+    inside one write transaction (BEGIN IMMEDIATE), so only one of them migrates and the
+    others find the work done. A database with tables but no digest version is refused.
+    """
+    connection.create_function(
+        "digest_address_key", 1, address_key, deterministic=True
+    )  # used by migration 4
+    if schema_version(connection) == len(MIGRATIONS):
+        return len(MIGRATIONS)
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = schema_version(connection)
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in _statements(script):
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {number}")
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    return len(MIGRATIONS)
+
+
+def schema_version(connection: sqlite3.Connection) -> int:
+    """The database's digest schema version (0: new); an error when it is not digest's."""
     version = int(connection.execute("PRAGMA user_version").fetchone()[0])
     if version > len(MIGRATIONS):
         raise StoreError(
             f"database schema version {version} is newer than this digest knows "
             f"({len(MIGRATIONS)}): upgrade digest"
         )
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        # executescript commits first, so each migration runs in a transaction of its own.
-        connection.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
-    return len(MIGRATIONS)
+    if version == 0 and connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+        raise ForeignDatabase("not a digest database (it has tables but no digest schema version)")
+    return version
+
+
+def _statements(script: str) -> list[str]:
+    """A script's statements, one by one (executescript would commit the transaction)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    assert not current.strip(), f"an incomplete statement in a migration: {current!r}"
+    return statements
