@@ -24,8 +24,12 @@ from collections.abc import Sequence
 __all__ = ["needs"]
 
 
+def _words(listed: str) -> frozenset[str]:
+    return frozenset(listed.split())
+
+
 def _per_language(words: dict[str, str]) -> dict[str, frozenset[str]]:
-    return {language: frozenset(listed.split()) for language, listed in words.items()}
+    return {language: _words(listed) for language, listed in words.items()}
 
 
 NONE: frozenset[str] = frozenset()
@@ -67,72 +71,13 @@ SPEECH = _per_language(
     }
 )
 """Verbs of saying: a pronoun beside one is the speaker."""
-HONORIFICS = frozenset(
-    [
-        "mr",
-        "mrs",
-        "ms",
-        "miss",
-        "mx",
-        "dr",
-        "prof",
-        "sir",
-        "dame",
-        "lord",
-        "lady",
-        "president",
-        "governor",
-        "gov",
-        "chair",
-        "chairman",
-        "chairwoman",
-        "minister",
-        "senator",
-        "sen",
-        "rep",
-        "judge",
-        "mayor",
-        "general",
-        "gen",
-        "herr",
-        "frau",
-        "m",
-        "mme",
-        "monsieur",
-        "madame",
-        "sr",
-        "sra",
-        "señor",
-        "señora",
-        "dom",
-        "dona",
-        "signor",
-        "signora",
-    ]
+HONORIFICS = _words(
+    "mr mrs ms miss mx dr prof sir dame lord lady president governor gov chair chairman"
+    " chairwoman minister senator sen rep judge mayor general gen herr frau m mme monsieur madame sr"
+    " sra señor señora dom dona signor signora"
 )
 """Titles before a surname: "Mr Penrose" is still the bare surname."""
-PARTICLES = frozenset(
-    [
-        "van",
-        "von",
-        "der",
-        "den",
-        "de",
-        "del",
-        "della",
-        "di",
-        "da",
-        "du",
-        "la",
-        "le",
-        "al",
-        "bin",
-        "ibn",
-        "dos",
-        "das",
-        "ter",
-    ]
-)
+PARTICLES = _words("van von der den de del della di da du la le al bin ibn dos das ter")
 """Lower-case parts of a surname ("van Rooij", "da Silva")."""
 TOKEN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 POSSESSIVE = re.compile(r"['’]s?$")
