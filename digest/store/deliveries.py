@@ -11,17 +11,17 @@ won, so two senders never win the same row. A lease that expires makes the row d
 (the claimant died). Every later change is a compare-and-set on ``sending`` and the
 claimant: a row that is sent stays sent, and a sender that lost its lease changes nothing.
 The SQL is portable (UPDATE ... RETURNING, ON CONFLICT); on PostgreSQL the claim's inner
-SELECT wants ``FOR UPDATE SKIP LOCKED``.
+SELECT adds ``FOR UPDATE SKIP LOCKED``.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from digest.models import Delivery, DeliveryStatus
+from digest.store.engine import Database, Engine, Record
 from digest.store.rows import from_iso, iso
 
 DUE = """(status = 'pending'
@@ -38,7 +38,8 @@ class _VersionMoved(Exception):
 class DeliveryTables:
     """The delivery ledger: a part of :class:`digest.store.Store`."""
 
-    db: sqlite3.Connection
+    db: Database
+    engine: Engine
 
     def plan_deliveries(self, edition_key: str, emails: Iterable[str], *, now: datetime) -> None:
         """Add a pending ledger row for each recipient who has none for this edition yet."""
@@ -74,15 +75,21 @@ class DeliveryTables:
             "limit": limit,
             "version": version,
         }
+        # The picked rows are materialized once (PostgreSQL would otherwise rescan a LIMIT
+        # subquery per row), and on PostgreSQL rows another sender is claiming right now are
+        # passed over, not waited for.
+        skip = " FOR UPDATE SKIP LOCKED" if self.engine == "postgresql" else ""
         try:
             with self.db:
                 rows = self.db.execute(
-                    f"""UPDATE deliveries
+                    f"""WITH picked AS MATERIALIZED (
+                            SELECT email FROM deliveries
+                            WHERE edition_key = :key AND {DUE} LIMIT :limit{skip})
+                        UPDATE deliveries
                         SET status = 'sending', claimant = :claimant, lease_until = :lease,
                             updated = :now
                         WHERE edition_key = :key AND {DUE}
-                          AND email IN (SELECT email FROM deliveries
-                                        WHERE edition_key = :key AND {DUE} LIMIT :limit)
+                          AND email IN (SELECT email FROM picked)
                         RETURNING *""",
                     values,
                 ).fetchall()
@@ -186,12 +193,12 @@ class DeliveryTables:
 
     def deliveries(self, edition_key: str) -> list[Delivery]:
         rows = self.db.execute(
-            "SELECT * FROM deliveries WHERE edition_key = ? ORDER BY rowid", (edition_key,)
+            "SELECT * FROM deliveries WHERE edition_key = ? ORDER BY email", (edition_key,)
         )
         return [_delivery(row) for row in rows]
 
 
-def _delivery(row: sqlite3.Row) -> Delivery:
+def _delivery(row: Record) -> Delivery:
     return Delivery(
         row["edition_key"],
         row["email"],

@@ -1,13 +1,58 @@
-"""The database schema: one SQL script per version (append, never edit), applied on open."""
+"""The database schema: one SQL script per version (append, never edit), applied on open.
+
+One history for both engines. A migration is a script both speak, or a mapping from
+engine to script where they differ (:func:`script_for`). SQLite keeps its version in
+``PRAGMA user_version``; PostgreSQL in the one-row table ``schema_version``, and migrates
+under an advisory lock, so machines that start together apply each migration once.
+PostgreSQL reads SQLite's ``COLLATE NOCASE`` as the case-insensitive ICU collation
+``nocase`` that its first migration creates (unquoted names fold to lower case). SQLite
+migrates inside BEGIN IMMEDIATE and reads the version again there, so processes that open
+one database together apply each migration once too.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import cast
 
 from digest.addresses import address_key
 from digest.errors import ForeignDatabase, StoreError
+from digest.store.engine import Database, Engine
 
-MIGRATIONS: tuple[str, ...] = (
+Migration = str | Mapping[Engine, str]
+
+_NOCASE = """
+    CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+"""
+
+_ARCHIVE = """
+    ALTER TABLE edition_articles ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE edition_files (
+        edition_key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        content {blob} NOT NULL,
+        PRIMARY KEY (edition_key, name)
+    );
+"""
+
+_CLAIMS = """
+    CREATE INDEX deliveries_by_status ON deliveries (edition_key, status);
+    ALTER TABLE editions ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE editions ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
+    UPDATE editions SET sealed = 1 WHERE key IN (SELECT edition_key FROM deliveries);
+    DELETE FROM subscribers WHERE EXISTS (
+        SELECT 1 FROM subscribers other
+        WHERE other.address_key = subscribers.address_key
+          AND (other.updated > subscribers.updated
+               OR (other.updated = subscribers.updated AND other.email < subscribers.email)));
+    CREATE UNIQUE INDEX subscribers_by_key ON subscribers (address_key);
+"""
+"""Migration 5 on both engines: versions and seals, the ledger's index, one address each
+(of several spellings of one address, the most recently changed stays)."""
+
+MIGRATIONS: tuple[Migration, ...] = (
     # 1: the first schema
     """
     CREATE TABLE sources (
@@ -104,14 +149,22 @@ MIGRATIONS: tuple[str, ...] = (
         text = COALESCE((SELECT text FROM articles WHERE id = article_id), '');
     CREATE INDEX edition_articles_by_article ON edition_articles (article_id);
     """,
-    # 4: delivery claims (claimant and lease), the 'unknown' outcome (no reply to the end of
+    # 4: the order of an edition's articles in a column (PostgreSQL has no rowid), and the
+    # archive's files in the store, so `digest serve` on any machine serves every edition.
+    {
+        "sqlite": _ARCHIVE.format(blob="BLOB") + "UPDATE edition_articles SET position = rowid;",
+        "postgresql": _ARCHIVE.format(blob="BYTEA"),
+    },
+    # 5: delivery claims (claimant and lease), the 'unknown' outcome (no reply to the end of
     # DATA), edition versions (a build never replaces a version once a delivery of it was
-    # claimed: sealed), and one matching form of each subscriber's address (address_key,
-    # computed by digest.addresses.address_key, registered on the connection).
-    """
-    CREATE TABLE deliveries_4 (
+    # claimed: sealed), and one matching form of each subscriber's address (address_key: on
+    # SQLite digest.addresses.address_key itself, registered on the connection; PostgreSQL
+    # lower-cases with ICU and normalises to NFC, leaving xn-- domains as they are).
+    {
+        "sqlite": """
+    CREATE TABLE deliveries_5 (
         edition_key TEXT NOT NULL REFERENCES editions (key),
-        email TEXT NOT NULL,
+        email TEXT NOT NULL COLLATE NOCASE,
         status TEXT NOT NULL CHECK (status IN
             ('pending', 'sending', 'sent', 'deferred', 'failed', 'skipped', 'unknown')),
         attempts INTEGER NOT NULL DEFAULT 0,
@@ -123,45 +176,60 @@ MIGRATIONS: tuple[str, ...] = (
         unknowns INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (edition_key, email)
     );
-    INSERT INTO deliveries_4 (edition_key, email, status, attempts, reply, next_attempt, updated)
+    INSERT INTO deliveries_5 (edition_key, email, status, attempts, reply, next_attempt, updated)
         SELECT edition_key, email, status, attempts, reply, next_attempt, updated
         FROM deliveries ORDER BY rowid;
     DROP TABLE deliveries;
-    ALTER TABLE deliveries_4 RENAME TO deliveries;
-    CREATE INDEX deliveries_by_status ON deliveries (edition_key, status);
-    ALTER TABLE editions ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
-    ALTER TABLE editions ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
-    UPDATE editions SET sealed = 1 WHERE key IN (SELECT edition_key FROM deliveries);
+    ALTER TABLE deliveries_5 RENAME TO deliveries;
     ALTER TABLE subscribers ADD COLUMN address_key TEXT NOT NULL DEFAULT '';
     UPDATE subscribers SET address_key = digest_address_key(email);
-    DELETE FROM subscribers WHERE rowid NOT IN (
-        SELECT rowid FROM (
-            SELECT rowid, ROW_NUMBER() OVER (
-                PARTITION BY address_key ORDER BY updated DESC, rowid) AS n
-            FROM subscribers)
-        WHERE n = 1);
-    CREATE UNIQUE INDEX subscribers_by_key ON subscribers (address_key);
-    """,
+    """
+        + _CLAIMS,
+        "postgresql": """
+    ALTER TABLE deliveries DROP CONSTRAINT IF EXISTS deliveries_status_check;
+    ALTER TABLE deliveries ADD CONSTRAINT deliveries_status_check CHECK (status IN
+        ('pending', 'sending', 'sent', 'deferred', 'failed', 'skipped', 'unknown'));
+    ALTER TABLE deliveries ADD COLUMN claimant TEXT NOT NULL DEFAULT '';
+    ALTER TABLE deliveries ADD COLUMN lease_until TEXT;
+    ALTER TABLE deliveries ADD COLUMN unknowns INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE subscribers ADD COLUMN address_key TEXT NOT NULL DEFAULT '';
+    UPDATE subscribers
+        SET address_key = normalize(lower(normalize(email, NFC) COLLATE "und-x-icu"), NFC);
+    """
+        + _CLAIMS,
+    },
 )
 
 
-def migrate(connection: sqlite3.Connection) -> int:
-    """Apply the migrations the database has not seen; return its schema version.
+def script_for(migration: Migration, engine: Engine, *, number: int) -> str:
+    script = migration if isinstance(migration, str) else migration[engine]
+    if engine == "postgresql" and number == 1:
+        script = _NOCASE + script
+    return script
 
-    Safe when several processes open the database at once: the version is read again
-    inside one write transaction (BEGIN IMMEDIATE), so only one of them migrates and the
-    others find the work done. A database with tables but no digest version is refused.
+
+def migrate(db: Database, engine: Engine) -> int:
+    """Apply the migrations the database has not seen; return its schema version."""
+    if engine == "postgresql":
+        return _migrate_postgresql(db)
+    return _migrate_sqlite(cast(sqlite3.Connection, db))
+
+
+def _migrate_sqlite(connection: sqlite3.Connection) -> int:
+    """Every missing migration in one write transaction, the version read again inside it.
+
+    Safe when several processes open the database at once: only the first to take the
+    write lock (BEGIN IMMEDIATE) migrates; the others then find the work done.
     """
-    connection.create_function(
-        "digest_address_key", 1, address_key, deterministic=True
-    )  # used by migration 4
-    if schema_version(connection) == len(MIGRATIONS):
+    connection.create_function("digest_address_key", 1, address_key, deterministic=True)
+    if _sqlite_version(connection) == len(MIGRATIONS):
         return len(MIGRATIONS)
     connection.execute("BEGIN IMMEDIATE")
     try:
-        version = schema_version(connection)
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            for statement in _statements(script):
+        version = _sqlite_version(connection)
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            # One statement at a time: executescript would commit the transaction.
+            for statement in _statements(script_for(migration, "sqlite", number=number)):
                 connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {number}")
         connection.commit()
@@ -171,21 +239,37 @@ def migrate(connection: sqlite3.Connection) -> int:
     return len(MIGRATIONS)
 
 
-def schema_version(connection: sqlite3.Connection) -> int:
-    """The database's digest schema version (0: new); an error when it is not digest's."""
+def _sqlite_version(connection: sqlite3.Connection) -> int:
     version = int(connection.execute("PRAGMA user_version").fetchone()[0])
-    if version > len(MIGRATIONS):
-        raise StoreError(
-            f"database schema version {version} is newer than this digest knows "
-            f"({len(MIGRATIONS)}): upgrade digest"
-        )
-    if version == 0 and connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
-        raise ForeignDatabase("not a digest database (it has tables but no digest schema version)")
+    _check_known(version)
     return version
 
 
+def check_sqlite_file(path: Path) -> None:
+    """ForeignDatabase unless ``path`` is digest's SQLite database (read only, changes nothing).
+
+    Empty, not SQLite, or SQLite with tables but no digest schema version: never taken for a
+    new store, which would hide the loss of subscribers and history.
+    """
+    if path.stat().st_size == 0:
+        raise ForeignDatabase("the database file is empty (0 bytes), not a digest database")
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+            tables = connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as error:
+        if "not a database" not in str(error):
+            raise
+        raise ForeignDatabase(f"not a digest database ({error})") from None
+    if version == 0 and tables:
+        raise ForeignDatabase("not a digest database (it has tables but no digest schema version)")
+
+
 def _statements(script: str) -> list[str]:
-    """A script's statements, one by one (executescript would commit the transaction)."""
+    """A script's statements, one by one."""
     statements, current = [], ""
     for line in script.splitlines(keepends=True):
         current += line
@@ -194,3 +278,34 @@ def _statements(script: str) -> list[str]:
             current = ""
     assert not current.strip(), f"an incomplete statement in a migration: {current!r}"
     return statements
+
+
+def _migrate_postgresql(db: Database) -> int:
+    while True:
+        with db:
+            db.execute("SELECT pg_advisory_xact_lock(hashtext('digest schema'))")
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            version = int(row[0]) if row else 0
+            _check_known(version)
+            if version == len(MIGRATIONS):
+                return version
+            number = version + 1
+            db.execute(script_for(MIGRATIONS[version], "postgresql", number=number))
+            db.execute("DELETE FROM schema_version")
+            db.execute("INSERT INTO schema_version VALUES (?)", (number,))
+
+
+def schema_version(db: Database, engine: Engine) -> int:
+    if engine == "postgresql":
+        row = db.execute("SELECT version FROM schema_version").fetchone()
+        return int(row[0]) if row else 0
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _check_known(version: int) -> None:
+    if version > len(MIGRATIONS):
+        raise StoreError(
+            f"database schema version {version} is newer than this digest knows "
+            f"({len(MIGRATIONS)}): upgrade digest"
+        )

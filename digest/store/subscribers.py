@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from digest.addresses import address_key
+from digest.store.engine import Database
 from digest.store.rows import Subscriber, iso, subscriber_from
 
 
 class SubscriberTables:
     """Subscribers: a part of :class:`digest.store.Store`."""
 
-    db: sqlite3.Connection
+    db: Database
 
     # --- subscribers ------------------------------------------------------------------------
     # An address is matched by its address_key (digest.addresses); the address as first
@@ -29,8 +29,8 @@ class SubscriberTables:
                    VALUES (:email, :key, :name, :status, :now, :now)
                    ON CONFLICT (address_key) DO UPDATE
                    SET status = excluded.status, updated = excluded.updated,
-                       name = CASE WHEN excluded.name != '' THEN excluded.name ELSE name END
-                   WHERE status != excluded.status""",
+                       name = CASE WHEN excluded.name != '' THEN excluded.name ELSE subscribers.name END
+                   WHERE subscribers.status != excluded.status""",
                 {
                     "email": email,
                     "key": address_key(email),
@@ -49,8 +49,8 @@ class SubscriberTables:
                    VALUES (?, ?, ?, 'pending', ?, ?)
                    ON CONFLICT (address_key) DO UPDATE
                    SET status = 'pending', updated = excluded.updated,
-                       name = CASE WHEN excluded.name != '' THEN excluded.name ELSE name END
-                   WHERE status != 'confirmed'""",
+                       name = CASE WHEN excluded.name != '' THEN excluded.name ELSE subscribers.name END
+                   WHERE subscribers.status != 'confirmed'""",
                 (email, address_key(email), name, iso(now), iso(now)),
             )
 
