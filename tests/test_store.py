@@ -271,10 +271,10 @@ def test_the_edition_index_reads_no_content(store: Store) -> None:
         email = Email(key, f"Issue {number}", "<p>" * 1000, "text", f"pre {number}")
         store.save_edition(email, number=number, built=NOW, article_ids=["tag:a", "tag:b"][:number])
     entries = store.edition_index()
-    assert [(e.key, e.number, e.subject, e.preheader, e.articles) for e in entries] == [
-        ("2026-03-10", 3, "Issue 3", "pre 3", 2),
-        ("2026-03-09", 2, "Issue 2", "pre 2", 2),
-        ("2026-03-08", 1, "Issue 1", "pre 1", 1),
+    assert [(e.key, e.number, e.subject, e.articles) for e in entries] == [
+        ("2026-03-10", 3, "Issue 3", 2),
+        ("2026-03-09", 2, "Issue 2", 2),
+        ("2026-03-08", 1, "Issue 1", 1),
     ]
     assert entries[0].built == NOW
     assert [e.key for e in store.edition_index(limit=1, before="2026-03-10")] == ["2026-03-09"]
