@@ -33,6 +33,7 @@ from digest.store.engine import (
     is_database_url,
     redact,
 )
+from digest.store.leases import Lease, LeaseTables
 from digest.store.rows import (
     EditionEntry,
     EditionRecord,
@@ -52,6 +53,7 @@ __all__ = [
     "EditionEntry",
     "EditionRecord",
     "EditionRun",
+    "Lease",
     "RunOutcome",
     "Store",
     "Subscriber",
@@ -65,7 +67,9 @@ DATABASE = "digest.sqlite3"
 FOREIGN_HINT = "restore it from a backup, or move it away to start a new store"
 
 
-class Store(ArticleTables, EditionTables, ArchiveTables, SubscriberTables, DeliveryTables):
+class Store(
+    ArticleTables, EditionTables, ArchiveTables, SubscriberTables, DeliveryTables, LeaseTables
+):
     """The one door to the database. Open with :func:`open_store`."""
 
     def __init__(self, db: Database, *, engine: Engine, data_dir: Path) -> None:

@@ -49,7 +49,7 @@ _CLAIMS = """
                OR (other.updated = subscribers.updated AND other.email < subscribers.email)));
     CREATE UNIQUE INDEX subscribers_by_key ON subscribers (address_key);
 """
-"""Migration 5 on both engines: versions and seals, the ledger's index, one address each
+"""Migration 6 on both engines: versions and seals, the ledger's index, one address each
 (of several spellings of one address, the most recently changed stays)."""
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -155,14 +155,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         "sqlite": _ARCHIVE.format(blob="BLOB") + "UPDATE edition_articles SET position = rowid;",
         "postgresql": _ARCHIVE.format(blob="BYTEA"),
     },
-    # 5: delivery claims (claimant and lease), the 'unknown' outcome (no reply to the end of
+    # 5: leases: a role (the daemons' leader) held by one process until it stops renewing.
+    """
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        term INTEGER NOT NULL,
+        expires TEXT NOT NULL
+    );
+    """,
+    # 6: delivery claims (claimant and lease), the 'unknown' outcome (no reply to the end of
     # DATA), edition versions (a build never replaces a version once a delivery of it was
     # claimed: sealed), and one matching form of each subscriber's address (address_key: on
     # SQLite digest.addresses.address_key itself, registered on the connection; PostgreSQL
     # lower-cases with ICU and normalises to NFC, leaving xn-- domains as they are).
     {
         "sqlite": """
-    CREATE TABLE deliveries_5 (
+    CREATE TABLE deliveries_6 (
         edition_key TEXT NOT NULL REFERENCES editions (key),
         email TEXT NOT NULL COLLATE NOCASE,
         status TEXT NOT NULL CHECK (status IN
@@ -176,11 +185,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         unknowns INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (edition_key, email)
     );
-    INSERT INTO deliveries_5 (edition_key, email, status, attempts, reply, next_attempt, updated)
+    INSERT INTO deliveries_6 (edition_key, email, status, attempts, reply, next_attempt, updated)
         SELECT edition_key, email, status, attempts, reply, next_attempt, updated
         FROM deliveries ORDER BY rowid;
     DROP TABLE deliveries;
-    ALTER TABLE deliveries_5 RENAME TO deliveries;
+    ALTER TABLE deliveries_6 RENAME TO deliveries;
     ALTER TABLE subscribers ADD COLUMN address_key TEXT NOT NULL DEFAULT '';
     UPDATE subscribers SET address_key = digest_address_key(email);
     """
