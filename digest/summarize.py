@@ -130,7 +130,9 @@ def summarize_text(
     """
     text = strip_boilerplate(text)
     language = detect_language(text) if language is None else language
-    candidates = candidate_sentences(text, title=title, language=language)
+    candidates = candidate_sentences(text, title=title, language=language) or (
+        candidate_sentences(text, title=title, language=language, loose=True)
+    )
     chosen = METHODS[settings.method](candidates, title, language, settings) if candidates else []
     return [c.text for c in chosen] or first_sentence(text, language=language, settings=settings)
 
@@ -169,8 +171,13 @@ class Candidate:
     """The earlier candidates (indexes) that say who its subject is; None: it cannot be shown."""
 
 
-def candidate_sentences(text: str, *, title: str, language: str) -> list[Candidate]:
+def candidate_sentences(
+    text: str, *, title: str, language: str, loose: bool = False
+) -> list[Candidate]:
     """Sentences a reader would accept alone: no captions, bylines, headline repeats or fragments.
+
+    A short paragraph that does not end a sentence is left out (a caption, a menu), unless
+    ``loose`` and it holds more than one sentence (a teaser without its last full stop).
 
     Each knows the earlier candidates it needs for its subject (see digest/attribution.py); one
     that needs a sentence that is not a candidate has ``needs`` None and is never shown.
@@ -183,7 +190,7 @@ def candidate_sentences(text: str, *, title: str, language: str) -> list[Candida
     """Sentence index -> the candidate's text (dateline removed) and words."""
     for paragraph in paragraphs(text):
         split = join_quotes(tokenizer.to_sentences(paragraph))
-        if len(split) < 2 and not _is_prose(paragraph):
+        if not (_is_prose(paragraph) or (loose and len(split) > 1)):
             continue  # a headline, menu, caption or ticker: prose ends a sentence
         for sentence in split:
             sentences.append(sentence)
