@@ -146,10 +146,11 @@ def first_sentence(text: str, *, language: str, settings: Settings) -> list[str]
         return []
     prose = (s for s in sentences if not (BYLINE.match(s) or _is_furniture(s.lower())))
     sentence = next(prose, sentences[0])
-    words = sentence.split()
-    if word_count(sentence) <= settings.max_words:
-        return [sentence]
-    return [" ".join(words[: settings.max_words]).rstrip(",;:") + "…"]
+    words = sentence.split()[: settings.max_words + 1]
+    while word_count(" ".join(words)) > settings.max_words:
+        words.pop()
+    cut = " ".join(words)
+    return [sentence if cut == sentence else cut.rstrip(",;:") + "…"]
 
 
 # --- the sentences worth choosing from -------------------------------------------------------
@@ -189,9 +190,12 @@ def candidate_sentences(
     kept: dict[int, tuple[str, tuple[str, ...]]] = {}
     """Sentence index -> the candidate's text (dateline removed) and words."""
     for paragraph in paragraphs(text):
-        split = join_quotes(tokenizer.to_sentences(paragraph))
-        if not (_is_prose(paragraph) or (loose and len(split) > 1)):
+        prose = _is_prose(paragraph)
+        if not (prose or loose):
             continue  # a headline, menu, caption or ticker: prose ends a sentence
+        split = join_quotes(tokenizer.to_sentences(paragraph))
+        if not (prose or len(split) > 1):
+            continue
         for sentence in split:
             sentences.append(sentence)
             if not kept:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from digest.summarize import Settings, summarize_text
-from digest.text import strip_boilerplate
+from digest.text import strip_boilerplate, word_count
 
 # Written for these tests, in the shape real feeds give their teasers.
 TEASER = (
@@ -94,6 +94,14 @@ def test_the_fallback_is_cut_at_the_word_budget() -> None:
     text = " ".join(f"word{i}" for i in range(200))
     (summary,) = summarize_text(text, settings=Settings(max_words=20))
     assert summary == " ".join(f"word{i}" for i in range(20)) + "…"
+
+
+def test_the_fallback_counts_words_as_the_budget_does() -> None:
+    text = " ".join(f"{i}.5% rate" for i in range(100))  # "3.5%" counts as two words
+    (summary,) = summarize_text(text, settings=Settings(max_words=20))
+    assert word_count(summary) <= 20
+    assert summary.startswith("0.5% rate 1.5% rate")
+    assert summary.endswith("…")
 
 
 def test_a_text_of_boilerplate_only_has_no_summary() -> None:
