@@ -382,3 +382,58 @@ def test_a_send_started_during_a_build_sends_one_version_and_only_it_counts_as_c
         assert carried <= links, f"the version sent is the one recorded: {carried - links}"
         assert not others & links, f"articles sent but not recorded as carried: {others & links}"
     print(f"build said: {built[0].decode().strip().splitlines()[0]}; {len(carried)} carried")
+
+
+# --- ledger retention ------------------------------------------------------------------------
+
+
+def test_an_old_editions_rows_become_counts_and_the_latest_keeps_its_rows(store: Store) -> None:
+    old = Email("2026-01-05", "s", "<p>", "t", "p")
+    store.save_edition(old, number=0, built=NOW - timedelta(days=60), article_ids=[])
+    store.plan_deliveries(old.edition_key, ["a@example.com", "b@example.com"], now=NOW)
+    won = store.claim_deliveries(
+        old.edition_key, version=1, claimant="s", now=NOW, lease_until=NOW, limit=5
+    )
+    assert won is not None and len(won) == 2
+    store.finish_delivery(old.edition_key, won[0].email, claimant="s", status="sent", now=NOW)
+    store.finish_delivery(old.edition_key, won[1].email, claimant="s", status="failed", now=NOW)
+    planned(store, "a@example.com")  # the latest edition, built long ago too
+    cutoff = NOW - timedelta(days=30)
+    assert store.compact_deliveries(built_before=NOW, now=NOW) == [old.edition_key]
+    assert store.compact_deliveries(built_before=cutoff, now=NOW) == []
+    assert store.deliveries(old.edition_key) == []
+    assert store.delivery_counts(old.edition_key) == {"failed": 1, "sent": 1}
+    assert [d.email for d in store.deliveries(KEY)] == ["a@example.com"]
+    assert store.delivery_counts(KEY) == {}
+
+
+def test_a_send_compacts_the_ledger_past_keep_ledger_and_digest_deliveries_still_answers(
+    tmp_path: Path,
+) -> None:
+    config_path = tmp_path / "digest.toml"
+    config_path.write_text(
+        f'data_dir = "{tmp_path / "data"}"\n[delivery]\nkeep_ledger = "30d"\n', encoding="utf-8"
+    )
+    config = load_config(config_path)
+    later = NOW + timedelta(days=40)
+    with open_store(config.data_dir) as store:
+        for address in ("ana@example.com", "bo@example.com", "cy@example.com"):
+            store.add_subscriber(address, now=NOW)
+        store.save_edition(Email(KEY, "s", "<p>", "t", "p"), number=1, built=NOW, article_ids=[])
+        assert pipeline.send(config, store, now=NOW).counts["sent"] == 3
+        store.set_subscriber_status("cy@example.com", "unsubscribed", now=NOW)
+        store.save_edition(
+            Email("2026-04-19", "s", "<p>", "t", "p"), number=2, built=later, article_ids=[]
+        )
+        assert pipeline.send(config, store, now=later).counts["sent"] == 2
+        assert store.deliveries(KEY) == [] and len(store.deliveries("2026-04-19")) == 2
+    shown = subprocess.run(
+        digest_command("--config", str(config_path), "deliveries", KEY),
+        capture_output=True,
+        text=True,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == [
+        "older than delivery.keep_ledger: only the counts per state are kept",
+        f"edition {KEY}: 3 recipients: 3 sent",
+    ]

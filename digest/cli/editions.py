@@ -207,6 +207,7 @@ def deliveries(ctx: click.Context, edition: str | None) -> None:
                 f"no edition {edition}" if edition else "no edition yet: run `digest build` first"
             )
         rows = store.deliveries(record.key)
+        compacted = store.delivery_counts(record.key) if not rows else {}
     for d in rows:
         retry = (
             f" (next try {d.next_attempt:%Y-%m-%d %H:%M} UTC)"
@@ -214,11 +215,12 @@ def deliveries(ctx: click.Context, edition: str | None) -> None:
             else ""
         )
         click.echo(f"{d.status:<9} {d.attempts:>2}  {d.email}  {d.reply}{retry}".rstrip())
-    counts: Counter[str] = Counter(d.status for d in rows)
+    if compacted:
+        click.echo("older than delivery.keep_ledger: only the counts per state are kept")
+    counts: Counter[str] = Counter(d.status for d in rows) + Counter(compacted)
+    total = sum(counts.values())
     summary = ", ".join(f"{counts[s]} {s}" for s in DELIVERY_STATES if counts[s])
-    click.echo(
-        f"edition {record.key}: {len(rows)} recipients" + (f": {summary}" if summary else "")
-    )
+    click.echo(f"edition {record.key}: {total} recipients" + (f": {summary}" if summary else ""))
 
 
 DELIVERY_STATES = ("sent", "deferred", "failed", "skipped", "unknown", "pending", "sending")

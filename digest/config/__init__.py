@@ -232,6 +232,10 @@ class DeliveryConfig:
         timedelta(seconds=2),
         "Pause before the first retry within a run; doubles for each next one.",
     )
+    keep_ledger: timedelta = option(
+        timedelta(days=90),
+        "How long each recipient's ledger row is kept after an edition is built; older ones (not the latest edition's) become per-edition counts.",
+    )
     secret_env: str = option(
         "DIGEST_SECRET",
         "Environment variable holding the key that signs unsubscribe and confirmation links (16 characters or more).",

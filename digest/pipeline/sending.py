@@ -102,6 +102,8 @@ def send(
     finally:
         run.release()
         run.transport.close()
+    # 4. Older editions' ledgers past delivery.keep_ledger become counts per state.
+    store.compact_deliveries(built_before=now - config.delivery.keep_ledger, now=utcnow())
     return run.report(stopped)
 
 

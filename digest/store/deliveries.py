@@ -191,6 +191,45 @@ class DeliveryTables:
             )
         return cursor.rowcount
 
+    # --- retention --------------------------------------------------------------------------
+
+    def compact_deliveries(self, *, built_before: datetime, now: datetime) -> list[str]:
+        """Turn the rows of editions built before ``built_before`` into counts per state.
+
+        Never the latest edition's (a send may still work on it); an older edition's rows
+        are final, since only the latest is sent. Returns the editions compacted.
+        """
+        with self.db:
+            keys = [
+                row["edition_key"]
+                for row in self.db.execute(
+                    """SELECT DISTINCT d.edition_key FROM deliveries d
+                       JOIN editions e ON e.key = d.edition_key
+                       WHERE e.built < ? AND e.key < (SELECT MAX(key) FROM editions)""",
+                    (iso(built_before),),
+                ).fetchall()
+            ]
+            for key in keys:
+                self.db.execute(
+                    """INSERT INTO delivery_counts (edition_key, status, count, compacted)
+                       SELECT edition_key, status, COUNT(*), ? FROM deliveries
+                       WHERE edition_key = ? GROUP BY edition_key, status
+                       ON CONFLICT (edition_key, status) DO UPDATE
+                       SET count = delivery_counts.count + excluded.count,
+                           compacted = excluded.compacted""",
+                    (iso(now), key),
+                )
+                self.db.execute("DELETE FROM deliveries WHERE edition_key = ?", (key,))
+        return keys
+
+    def delivery_counts(self, edition_key: str) -> dict[str, int]:
+        """What a compacted edition's ledger said, per state (empty: not compacted)."""
+        rows = self.db.execute(
+            "SELECT status, count FROM delivery_counts WHERE edition_key = ? ORDER BY status",
+            (edition_key,),
+        )
+        return {row["status"]: int(row["count"]) for row in rows}
+
     def deliveries(self, edition_key: str) -> list[Delivery]:
         rows = self.db.execute(
             "SELECT * FROM deliveries WHERE edition_key = ? ORDER BY email", (edition_key,)

@@ -207,6 +207,16 @@ MIGRATIONS: tuple[Migration, ...] = (
     """
         + _CLAIMS,
     },
+    # 7: the ledger's retention: an old edition's rows become counts per state.
+    """
+    CREATE TABLE delivery_counts (
+        edition_key TEXT NOT NULL REFERENCES editions (key),
+        status TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        compacted TEXT NOT NULL,
+        PRIMARY KEY (edition_key, status)
+    );
+    """,
 )
 
 
