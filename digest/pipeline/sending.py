@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from digest import deliver
-from digest.addresses import address_key
 from digest.config import Config
 from digest.errors import (
     PermanentFailure,
@@ -125,7 +124,6 @@ class _SendRun:
         self.config, self.store, self.transport = config, store, transport
         self.record, self.email = record, record.email
         self.signer, self.secret, self.start, self.progress = signer, secret, start, progress
-        self.names = {address_key(s.email): s.name for s in store.subscribers(status=None)}
         self.outcomes: dict[str, tuple[str, str]] = {}
         self.claimant = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
         self.lease = lease_for(config)
@@ -222,10 +220,11 @@ class _SendRun:
         if not self._still_held(delivery):
             return "lost"
         address = delivery.email
-        if self.store.subscriber_status(address) != "confirmed":
+        subscriber = self.store.subscriber(address)
+        if subscriber is None or subscriber.status != "confirmed":
             return self._record(delivery, "skipped", "no longer subscribed", attempted=False)
         try:
-            self.transport.send(self.message_for(address))
+            self.transport.send(self.message_for(address, name=subscriber.name))
         except UnknownOutcome as error:
             retry_at = self.now() + UNKNOWN_RETRY if delivery.unknowns == 0 else None
             return self._record(delivery, "unknown", str(error), retry_at=retry_at, unknown=True)
@@ -269,8 +268,7 @@ class _SendRun:
             self.progress(delivery.email, status)
         return status
 
-    def message_for(self, address: str) -> deliver.Outgoing:
-        name = self.names.get(address_key(address), "")
+    def message_for(self, address: str, *, name: str = "") -> deliver.Outgoing:
         recipient = recipient_for(self.config, address, secret=self.secret, name=name)
         data = compose_message(self.config, self.email, recipient, now=self.start)
         return deliver.Outgoing(
