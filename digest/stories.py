@@ -52,6 +52,9 @@ MERGE_MARGIN = -0.03
 MIN_SIMILARITY = 0.1
 """... and their mean similarity at least this, whatever the levels: an article with no
 story-mate in the batch has low levels, and must not join its merely topical neighbour."""
+HEADLINES_APART = 0.15
+"""Two articles whose headlines share no word (an outlet names the event in its headline) join
+as a story only when at least this similar: sharing only a topic's words is not one event."""
 SAME_TIME = timedelta(hours=48)
 """Articles this close in time compare at full similarity ..."""
 APART = timedelta(hours=96)
@@ -123,7 +126,10 @@ def group_texts(texts: Sequence[Text]) -> Grouping:
     levels = _levels(
         len(start), group_left, group_right, sums / (sizes[group_left] * sizes[group_right])
     )
-    clusters = _average_linkage(start, group_left, group_right, sums, np.minimum(levels, LEVEL_CAP))
+    headlines = [frozenset(_words(t.title)) for t in texts]
+    clusters = _average_linkage(
+        start, group_left, group_right, sums, np.minimum(levels, LEVEL_CAP), headlines
+    )
     groups = tuple(sorted((tuple(sorted(c)) for c in clusters), key=lambda g: g[0]))
     links, nearest = _links(n, groups, left, right, sims)
     return Grouping(groups, links, nearest)
@@ -372,6 +378,7 @@ def _average_linkage(
     right: Ints,
     sums: Floats,
     levels: Floats,
+    headlines: Sequence[frozenset[str]],
 ) -> list[list[int]]:
     """Merge the closest pair of groups while it is close enough; pairs without a link count 0."""
     members = dict(enumerate(start))
@@ -382,8 +389,14 @@ def _average_linkage(
         links[a][b] = links[b][a] = s
     heap: list[tuple[float, int, int]] = []
 
+    def closeness(a: int, b: int) -> float | None:
+        one, other = members[a], members[b]
+        unlike = len(one) == len(other) == 1 and not headlines[one[0]] & headlines[other[0]]
+        floor = HEADLINES_APART if unlike else MIN_SIMILARITY
+        return _closeness(links[a][b], one, other, level_sum[a], level_sum[b], floor)
+
     def push(a: int, b: int) -> None:
-        score = _closeness(links[a][b], members[a], members[b], level_sum[a], level_sum[b])
+        score = closeness(a, b)
         if score is not None:
             heapq.heappush(heap, (-score, min(a, b), max(a, b)))
 
@@ -393,7 +406,7 @@ def _average_linkage(
         negative, a, b = heapq.heappop(heap)
         if a not in members or b not in members:
             continue  # one of them has merged since
-        current = _closeness(links[a][b], members[a], members[b], level_sum[a], level_sum[b])
+        current = closeness(a, b)
         if current is None or current != -negative:
             continue  # a stale entry; the fresh one is in the heap too
         _merge(a, b, members, level_sum, links)
@@ -403,12 +416,13 @@ def _average_linkage(
 
 
 def _closeness(
-    total: float, a: list[int], b: list[int], level_a: float, level_b: float
+    total: float, a: list[int], b: list[int], level_a: float, level_b: float, floor: float
 ) -> float | None:
-    """How much two groups' mean similarity exceeds their mean level; None when too far apart."""
+    """How much two groups' mean similarity exceeds their mean level; None when too far apart
+    (below the floor, or below their levels)."""
     mean = total / (len(a) * len(b))
     margin = mean - (level_a / len(a) + level_b / len(b)) / 2
-    if mean < MIN_SIMILARITY or margin < MERGE_MARGIN:
+    if mean < floor or margin < MERGE_MARGIN:
         return None
     return margin
 
