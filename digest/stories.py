@@ -69,7 +69,7 @@ HEADS = 32
 """A common word still proposes the pairs of the rows it weighs most in, this many."""
 EDGE_FLOOR = 0.05
 """Weaker similarities count as none: they cannot lift a group's mean much."""
-JOIN_SLICE = 50_000
+JOIN = 50_000
 """Pairs whose common terms are joined at once (bounds the memory of the join)."""
 COPY = 0.7
 """Articles at least this similar are near-copies: they join before anything else."""
@@ -328,23 +328,37 @@ def _common_part(
     # a slice of pairs at a time, so memory stays bounded however many pairs there are.
     fewer = counts[left] <= counts[right]
     one, other = np.where(fewer, left, right), np.where(fewer, right, left)
+    # In order of the row looked up, so the lookups walk the keys forward (cache friendly).
+    order = np.argsort(other * len(counts) + one)
+    one, other = one[order], other[order]
     parts = [
         _join(
-            starts, counts, keys, weights, size, one[i : i + JOIN_SLICE], other[i : i + JOIN_SLICE]
+            starts, counts, (keys, term_ids, weights), size, one[i : i + JOIN], other[i : i + JOIN]
         )
-        for i in range(0, len(left), JOIN_SLICE)
+        for i in range(0, len(left), JOIN)
     ]
-    return np.concatenate(parts)
+    found = np.empty(len(left))
+    found[order] = np.concatenate(parts)
+    return found
 
 
 def _join(
-    starts: Ints, counts: Ints, keys: Ints, weights: Floats, size: int, one: Ints, other: Ints
+    starts: Ints,
+    counts: Ints,
+    postings: tuple[Ints, Ints, Floats],
+    size: int,
+    one: Ints,
+    other: Ints,
 ) -> Floats:
-    """Per pair, the sum of products of the weights of the terms both rows have."""
+    """Per pair, the sum of products of the weights of the terms both rows have.
+
+    ``postings`` are (row × size + term, term, weight), sorted by row and term.
+    """
+    keys, term_ids, weights = postings
     count = counts[one]
     pair = np.repeat(np.arange(len(one)), count)
     position = np.repeat(starts[one] - (np.cumsum(count) - count), count) + np.arange(len(pair))
-    wanted = other[pair] * size + keys[position] % size
+    wanted = other[pair] * size + term_ids[position]
     found = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
     hit = keys[found] == wanted
     products = weights[position[hit]] * weights[found[hit]]
