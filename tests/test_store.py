@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,6 +12,8 @@ import pytest
 from digest.errors import StoreError
 from digest.models import Article, Email, FetchState, Image, Summary
 from digest.store import MIGRATIONS, Store, open_store
+
+from .samples import claim_one
 
 NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 
@@ -105,6 +109,9 @@ def test_candidates_exclude_old_articles_and_those_in_other_editions(store: Stor
         Email("2026-03-09", "s", "<p>", "t", "p"), number=1, built=NOW, article_ids=["tag:sent"]
     )
     since = NOW - timedelta(days=1)
+    # Built but sent to nobody, an edition carries nothing yet.
+    assert {a.id for a in store.candidate_articles(since=since)} == {"tag:new", "tag:sent"}
+    claim_one(store, "2026-03-09")
     assert [a.id for a in store.candidate_articles(since=since)] == ["tag:new"]
     # Rebuilding edition 2026-03-09 may use its own articles again.
     assert {a.id for a in store.candidate_articles(since=since, edition_key="2026-03-09")} == {
@@ -138,22 +145,6 @@ def test_fetch_state_round_trips(store: Store) -> None:
     assert store.fetch_state("https://e.com/feed") == state
 
 
-def test_the_delivery_ledger(store: Store) -> None:
-    store.save_edition(
-        Email("2026-03-10", "s", "<p>", "t", "p"), number=1, built=NOW, article_ids=[]
-    )
-    store.plan_deliveries("2026-03-10", ["a@example.com", "b@example.com"], now=NOW)
-    store.plan_deliveries("2026-03-10", ["a@example.com", "c@example.com"], now=NOW)
-    assert [(d.email, d.status) for d in store.deliveries("2026-03-10")] == [
-        ("a@example.com", "pending"),
-        ("b@example.com", "pending"),
-        ("c@example.com", "pending"),
-    ]
-    store.mark_delivery("2026-03-10", "a@example.com", "sent", now=NOW, attempted=True)
-    assert store.deliveries("2026-03-10")[0].status == "sent"
-    assert store.deliveries("2026-03-10")[0].attempts == 1
-
-
 def test_subscribers(store: Store) -> None:
     assert store.add_subscriber("a@example.com", name="A", now=NOW)
     assert not store.add_subscriber("A@example.com", name="A", now=NOW)
@@ -174,6 +165,7 @@ def test_sent_articles_remember_their_story_and_the_text_as_carried(store: Store
         article_ids=["tag:a", "tag:b"],
         stories={"tag:b": "tag:a"},
     )
+    claim_one(store, "2026-03-09")
     # The article changes after it was carried.
     store.save_articles(
         [article("tag:a", "https://e.com/a", text="The economy grew 0.9 percent, revised.")],
@@ -198,6 +190,7 @@ def test_an_article_carried_again_counts_as_its_latest_edition_carried_it(store:
         store.save_edition(
             Email(key, "s", "<p>", "t", "p"), number=number, built=NOW, article_ids=["tag:a"]
         )
+        claim_one(store, key)
     sent = store.sent_articles(since=NOW - timedelta(days=1), before="2026-03-10")
     assert [(s.article.id, s.edition_key) for s in sent] == [("tag:a", "2026-03-09")]
 
@@ -214,6 +207,10 @@ def test_migrating_a_first_version_database_keeps_what_editions_carried(tmp_path
         "INSERT INTO editions VALUES ('2026-03-09', 1, ?, 's', 'h', 't', 'p')", (NOW.isoformat(),)
     )
     connection.execute("INSERT INTO edition_articles VALUES ('2026-03-09', 'tag:a')")
+    connection.execute(
+        "INSERT INTO deliveries VALUES ('2026-03-09', 'a@example.com', 'sent', 1, '', NULL, ?)",
+        (NOW.isoformat(),),
+    )
     connection.commit()
     connection.close()
     with open_store(tmp_path) as store:
@@ -269,11 +266,44 @@ def test_the_edition_index_reads_no_content(store: Store) -> None:
         email = Email(key, f"Issue {number}", "<p>" * 1000, "text", f"pre {number}")
         store.save_edition(email, number=number, built=NOW, article_ids=["tag:a", "tag:b"][:number])
     entries = store.edition_index()
-    assert [(e.key, e.number, e.subject, e.preheader, e.articles) for e in entries] == [
-        ("2026-03-10", 3, "Issue 3", "pre 3", 2),
-        ("2026-03-09", 2, "Issue 2", "pre 2", 2),
-        ("2026-03-08", 1, "Issue 1", "pre 1", 1),
+    assert [(e.key, e.number, e.subject, e.articles) for e in entries] == [
+        ("2026-03-10", 3, "Issue 3", 2),
+        ("2026-03-09", 2, "Issue 2", 2),
+        ("2026-03-08", 1, "Issue 1", 1),
     ]
     assert entries[0].built == NOW
     assert [e.key for e in store.edition_index(limit=1, before="2026-03-10")] == ["2026-03-09"]
     assert not hasattr(entries[0], "email")
+
+
+def test_a_lease_is_held_by_one_holder_until_it_runs_out(store: Store) -> None:
+    ttl = timedelta(seconds=15)
+    assert store.take_lease("leader", "a", now=NOW, ttl=ttl) == 1
+    assert store.take_lease("leader", "b", now=NOW + timedelta(seconds=14), ttl=ttl) is None
+    assert store.take_lease("leader", "a", now=NOW + timedelta(seconds=10), ttl=ttl) == 1
+    assert store.take_lease("leader", "b", now=NOW + timedelta(seconds=24), ttl=ttl) is None
+    assert store.take_lease("leader", "b", now=NOW + timedelta(seconds=25), ttl=ttl) == 2
+    assert store.take_lease("leader", "a", now=NOW + timedelta(seconds=26), ttl=ttl) is None
+    lease = store.lease("leader")
+    assert lease is not None and (lease.holder, lease.term) == ("b", 2)
+    assert lease.expires == NOW + timedelta(seconds=40)
+    assert not store.release_lease("leader", "a", now=NOW + timedelta(seconds=27))
+    assert store.release_lease("leader", "b", now=NOW + timedelta(seconds=27))
+    assert store.take_lease("leader", "a", now=NOW + timedelta(seconds=27), ttl=ttl) == 3
+    assert store.lease("other") is None
+
+
+def _take(data_dir: Path, url: str, holder: str, start: float) -> int | None:
+    """In a process of its own: wait for the common start, then try to take the lease."""
+    with open_store(data_dir, url=url) as store:
+        time.sleep(max(0.0, start - time.time()))
+        return store.take_lease("leader", holder, now=NOW, ttl=timedelta(seconds=15))
+
+
+def test_processes_asking_at_once_elect_one(engine_url: str, tmp_path: Path) -> None:
+    open_store(tmp_path, url=engine_url).close()
+    start = time.time() + 2.0
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        terms = pool.starmap(_take, [(tmp_path, engine_url, f"p{n}", start) for n in range(4)])
+    assert sorted(terms, key=str) == [1, None, None, None]

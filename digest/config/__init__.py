@@ -204,6 +204,15 @@ class RenderConfig:
     link_params: str = option(
         "", "Query parameters added to article links, e.g. 'utm_source=digest'.", check=checks.query
     )
+    pictures: Literal["lead", "all", "none"] = option(
+        "lead",
+        "Pictures in the email: 'lead' on the top stories only, 'all' small ones beside the others too, 'none'.",
+    )
+    section_sentences: int = option(
+        2,
+        "Sentences of a section story's summary (top stories show the whole summary); 0 for all.",
+        check=checks.at_least(0),
+    )
 
 
 @dataclass(frozen=True)
@@ -247,6 +256,10 @@ class SmtpConfig:
         check=checks.env_name,
     )
     timeout: timedelta = option(timedelta(seconds=30), "Socket timeout.")
+    data_timeout: timedelta = option(
+        timedelta(minutes=10),
+        "How long to wait for the reply to the end of a message (RFC 5321 4.5.3.2.6); without one the outcome is unknown, retried once, later.",
+    )
     ca_file: str = option(
         "",
         "CA certificates (PEM) to trust instead of the system's, for a server with a private CA.",

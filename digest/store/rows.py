@@ -34,6 +34,10 @@ class EditionRecord:
     built: datetime
     email: Email
     article_ids: tuple[str, ...]
+    version: int = 1
+    """Bumped by each rebuild; a send plans against one version."""
+    sealed: bool = False
+    """A delivery of this version has been claimed: it never changes again."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,6 @@ class EditionEntry:
     number: int
     built: datetime
     subject: str
-    preheader: str
     articles: int
     """How many articles it carried."""
 
