@@ -18,6 +18,7 @@ import functools
 import hashlib
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from email.charset import Charset
@@ -201,7 +202,12 @@ def _quoted_printable(text: str) -> bytes:
 
 
 class DkimSigner:
-    """Adds a DKIM-Signature (relaxed/relaxed, rsa-sha256) covering the headers that matter."""
+    """Adds a DKIM-Signature (relaxed/relaxed, rsa-sha256) covering the headers that matter.
+
+    The headers in :attr:`OVERSIGNED` are listed in ``h=`` once more than the message has
+    them, so a copy added on the way (a second Subject or List-Unsubscribe above the signed
+    one, which many clients show) breaks the signature instead of riding on it.
+    """
 
     HEADERS = (
         b"from",
@@ -216,6 +222,18 @@ class DkimSigner:
         b"mime-version",
         b"content-type",
     )
+    OVERSIGNED = frozenset(
+        {
+            b"from",
+            b"to",
+            b"subject",
+            b"date",
+            b"reply-to",
+            b"list-id",
+            b"list-unsubscribe",
+            b"list-unsubscribe-post",
+        }
+    )
 
     def __init__(self, key: bytes, *, selector: str, domain: str) -> None:
         self.key = key
@@ -229,9 +247,28 @@ class DkimSigner:
             self.domain,
             self.key,
             canonicalize=(b"relaxed", b"relaxed"),
-            include_headers=list(self.HEADERS),
+            include_headers=self.header_list(data),
         )
         return signature + data
+
+    def header_list(self, data: bytes) -> list[bytes]:
+        """``h=``: each signed header as often as it occurs and the oversigned ones once more;
+        at least once, which signs its absence."""
+        counts = Counter(_header_names(data))
+        return [
+            name
+            for name in self.HEADERS
+            for _ in range(max(counts[name] + (name in self.OVERSIGNED), 1))
+        ]
+
+
+def _header_names(data: bytes) -> list[bytes]:
+    head = data.split(b"\r\n\r\n", 1)[0]
+    return [
+        line.split(b":", 1)[0].strip().lower()
+        for line in head.split(b"\r\n")
+        if line and line[:1] not in (b" ", b"\t") and b":" in line
+    ]
 
 
 def make_signer(config: Config) -> DkimSigner | None:
@@ -258,6 +295,19 @@ def make_signer(config: Config) -> DkimSigner | None:
             [f"{config.path}: dkim.key_file: {path} is not an RSA private key in PEM: {error}"]
         ) from None
     return signer
+
+
+def dkim_public_key(config: Config) -> bytes | None:
+    """The DKIM key's public half as DER SubjectPublicKeyInfo (what DNS publishes), or None."""
+    signer = make_signer(config)
+    if signer is None:
+        return None
+    from cryptography.hazmat.primitives import serialization
+
+    private = serialization.load_pem_private_key(signer.key, password=None)
+    return private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 # --- the outbox ------------------------------------------------------------------------------

@@ -212,3 +212,68 @@ def test_a_key_file_dkim_cannot_use_is_one_config_line(tmp_path: Path) -> None:
     assert raised.value.problems[0].startswith(
         f"<defaults>: dkim.key_file: {bad} is not an RSA private key in PEM"
     )
+
+
+def test_dkim_oversigning_breaks_on_a_header_added_above_the_signed_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file, record = rsa_key(tmp_path)
+    monkeypatch.setenv("DIGEST_SECRET", "a-long-enough-secret-for-tests")
+    config = Config(
+        data_dir=tmp_path / "data",
+        newsletter=replace(NEWSLETTER, base_url="https://news.example.com"),
+        dkim=DkimConfig(key_file=str(key_file), selector="mail2026"),
+    )
+
+    def dns(name: bytes, timeout: int = 5) -> bytes | None:
+        return record if name == b"mail2026._domainkey.news.example.com." else None
+
+    email_, _ = render_email(sample_edition(3), config.newsletter, config.render)
+    with open_store(config.data_dir) as store:
+        store.save_edition(email_, number=1, built=NOW, article_ids=[])
+        store.add_subscriber("ana@example.com", name="Ana", now=NOW)
+        assert pipeline.send(config, store, now=NOW).counts["sent"] == 1
+    data = (config.data_dir / "outbox" / "2026-03-10" / "ana@example.com.eml").read_bytes()
+    signature = parsed(data)["DKIM-Signature"]
+    listed = re.search(r"h=([^;]+)", signature).group(1).replace(" ", "").split(":")  # type: ignore[union-attr]
+    for name in ("from", "to", "subject", "date", "list-id", "list-unsubscribe"):
+        assert listed.count(name) == 2, name  # present once, listed twice
+    assert listed.count("reply-to") == 1  # absent: listed once, which signs its absence
+    assert dkim.verify(data, dnsfunc=dns)
+    head, body = data.split(b"\r\n\r\n", 1)
+    for added in (
+        b"Subject: Your account is suspended",
+        b"List-Unsubscribe: <https://evil.example/u>",
+        b"Reply-To: thief@evil.example",
+    ):
+        # Added just below the DKIM-Signature, i.e. above the signed header: clients show it.
+        first, rest = head.split(b"\r\n", 1)
+        while rest.startswith((b" ", b"\t")):
+            more, rest = rest.split(b"\r\n", 1)
+            first += b"\r\n" + more
+        forged = first + b"\r\n" + added + b"\r\n" + rest + b"\r\n\r\n" + body
+        assert not dkim.verify(forged, dnsfunc=dns), added
+
+
+def test_digest_check_prints_the_dkim_record_dns_must_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.deliver import dkim_public_key
+    from digest.preflight import dns_records, findings
+
+    key_file, record = rsa_key(tmp_path)
+    monkeypatch.setenv("DIGEST_SECRET", "a-long-enough-secret-for-tests")
+    config = Config(
+        data_dir=tmp_path / "data",
+        newsletter=replace(NEWSLETTER, base_url="http://news.example.com"),
+        dkim=DkimConfig(key_file=str(key_file), selector="mail2026"),
+    )
+    lines = dns_records(config, dkim_public_key=dkim_public_key(config))
+    dkim_line = next(line for line in lines if "._domainkey." in line)
+    published = "".join(re.findall(r'"([^"]*)"', dkim_line))
+    assert published.encode() == record
+    assert dkim_line.startswith("mail2026._domainkey.news.example.com. IN TXT ")
+    levels = {f.topic: f.level for f in findings(config)}
+    assert levels["newsletter.base_url"] == "warning"  # http: no one-click
+    assert levels["dkim"] == "ok"
+    assert levels["bounces.address"] == "warning"
