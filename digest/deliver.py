@@ -13,7 +13,6 @@ sent now); the pipeline keeps the ledger.
 
 from __future__ import annotations
 
-import binascii
 import functools
 import hashlib
 import os
@@ -33,6 +32,7 @@ from digest.config import Config, NewsletterConfig
 from digest.errors import ConfigError, TemporaryFailure
 from digest.models import Recipient
 from digest.smtp import SmtpTransport
+from digest.transfer import encode_body
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,9 @@ def compose_notice(
     headers = [*_common_headers(newsletter, to, "", subject, now)]
     headers.append(("Message-ID", make_msgid("digest", domain=domain_of(newsletter.from_address))))
     headers.append(("Auto-Submitted", "auto-generated"))
-    headers += [("MIME-Version", "1.0"), *_text_part_headers("plain")]
-    return _head(headers) + _quoted_printable(text)
+    encoding, body = encode_body(text)
+    headers += [("MIME-Version", "1.0"), *_text_part_headers("plain", encoding)]
+    return _head(headers) + body
 
 
 def _common_headers(
@@ -173,29 +174,22 @@ def _multipart(headers: list[tuple[str, str]], parts: list[tuple[str, str]]) -> 
     )
     body = b""
     for subtype, content in parts:
-        body += f"--{boundary}\r\n".encode() + _head(_text_part_headers(subtype))
+        encoding, encoded = encode_body(content)
+        body += f"--{boundary}\r\n".encode() + _head(_text_part_headers(subtype, encoding))
         # The CRLF before a boundary belongs to the boundary: the content keeps its last line end.
-        body += _quoted_printable(content) + b"\r\n"
+        body += encoded + b"\r\n"
     return head + body + f"--{boundary}--\r\n".encode()
 
 
-def _text_part_headers(subtype: str) -> list[tuple[str, str]]:
+def _text_part_headers(subtype: str, encoding: str) -> list[tuple[str, str]]:
     return [
         ("Content-Type", f'text/{subtype}; charset="utf-8"'),
-        ("Content-Transfer-Encoding", "quoted-printable"),
+        ("Content-Transfer-Encoding", encoding),
     ]
 
 
 def _head(headers: list[tuple[str, str]]) -> bytes:
     return "".join(f"{name}: {value}\r\n" for name, value in headers).encode() + b"\r\n"
-
-
-def _quoted_printable(text: str) -> bytes:
-    """UTF-8 text as quoted-printable with CRLF line ends (binascii's C encoder: fast)."""
-    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    if not data.endswith(b"\n"):
-        data += b"\n"
-    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
 
 
 # --- DKIM ------------------------------------------------------------------------------------

@@ -277,3 +277,30 @@ def test_digest_check_prints_the_dkim_record_dns_must_hold(
     assert levels["newsletter.base_url"] == "warning"  # http: no one-click
     assert levels["dkim"] == "ok"
     assert levels["bounces.address"] == "warning"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Rates hold steady as inflation cools. " * 200, "quoted-printable"),
+        ("Ставки остаются неизменными, инфляция замедляется. " * 200, "base64"),
+        ("金利は据え置き、インフレは鈍化。" * 300, "base64"),
+    ],
+)
+def test_body_encoding_is_the_smaller_of_quoted_printable_and_base64(
+    text: str, expected: str
+) -> None:
+    from digest.transfer import encode_body, encoded_size
+
+    encoding, body = encode_body(text)
+    assert encoding == expected
+    raw = text.encode("utf-8")
+    assert encoded_size(text) == len(body) <= len(raw) * 4 // 3 * 11 // 10 + 80
+    message = email.message_from_bytes(
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: "
+        + encoding.encode()
+        + b"\r\n\r\n"
+        + body,
+        policy=email.policy.default,
+    )
+    assert message.get_content().replace("\r\n", "\n").rstrip("\n") == text

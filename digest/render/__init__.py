@@ -32,6 +32,7 @@ from digest.config import NewsletterConfig, RenderConfig
 from digest.errors import TemplateError
 from digest.models import Edition, Email, Image, Item, Recipient
 from digest.render import slots
+from digest.transfer import encoded_size
 
 HTML_TEMPLATE = "edition.html"
 TEXT_TEMPLATE = "edition.txt"
@@ -94,7 +95,8 @@ def render_email(
 
 
 def _size(email: Email) -> int:
-    return len(email.html.encode("utf-8"))
+    """The HTML's size as sent (quoted-printable or base64): what Gmail's clipping counts."""
+    return encoded_size(email.html)
 
 
 def _items_to_drop(edition: Edition, email: Email, settings: RenderConfig) -> int:
