@@ -136,7 +136,7 @@ class SuppressionTables:
     # --- the send governor ------------------------------------------------------------------
 
     def reserve_send_slot(
-        self, *, now: float, interval: float, today: date, per_day: int
+        self, *, now: float, interval: float, today: datetime, per_day: int
     ) -> float | None:
         """The moment (epoch seconds) this caller may send its next message, or None when
         today's limit is spent. Slots are ``interval`` apart across every sender of the store."""
@@ -155,7 +155,7 @@ class SuppressionTables:
                 {
                     "now": now,
                     "interval": interval,
-                    "day": today.isoformat(),
+                    "day": today.date().isoformat(),
                     "per_day": per_day,
                     "name": RATE,
                 },
