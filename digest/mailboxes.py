@@ -91,7 +91,12 @@ def open_reports(location: str, *, password: str, ca_file: str = "") -> Iterator
     if parts.scheme in {"imaps", "imap"}:
         connection = _imap(parts.scheme, parts.hostname or "", parts.port, ca_file=ca_file)
         try:
-            connection.login(unquote(parts.username or ""), password)
+            try:
+                connection.login(unquote(parts.username or ""), password)
+            except imaplib.IMAP4.error as error:
+                raise UsageError(
+                    f"bounces.mailbox: {parts.hostname}: login refused: {_text(error)}"
+                ) from None
             yield ImapReports(connection, unquote(parts.path.lstrip("/")) or "INBOX")
         finally:
             with suppress(imaplib.IMAP4.error, OSError):
@@ -129,3 +134,8 @@ def _literal(data: list[object]) -> bytes | None:
         if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
             return item[1]
     return None
+
+
+def _text(error: Exception) -> str:
+    reason = error.args[0] if error.args else error
+    return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
