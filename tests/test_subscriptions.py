@@ -127,7 +127,7 @@ def test_the_page_asks_first_and_a_recipient_who_left_mid_edition_is_skipped(
         assert client.post(f"/unsubscribe?t={token}", data={"t": token}).status_code == 200
     with site.store() as store:
         report = pipeline.send(site.config(), store, now=NOW)
-    assert report.counts == {"sent": 1, "deferred": 0, "failed": 0, "skipped": 1}
+    assert report.counts == {"sent": 1, "deferred": 0, "failed": 0, "skipped": 1, "unknown": 0}
     assert site.mail.per_recipient() == {"bo@example.com": 1}
 
 
@@ -199,3 +199,33 @@ def test_without_the_secret_the_links_answer_503_and_the_operator_is_told(
     ]
     with site.store() as store, pytest.raises(ConfigError, match="DIGEST_SECRET is not set"):
         pipeline.send(site.config(), store, now=NOW)
+
+
+def test_elodie_unsubscribes_with_her_accented_address_and_the_next_send_skips_her(
+    site: Site,
+) -> None:
+    with site.store() as store:
+        for address in ("Élodie@example.com", "bo@example.com"):
+            store.add_subscriber(address, now=NOW)
+        assert pipeline.send(site.config(), store, now=NOW).counts["sent"] == 2
+    url = one_click_url(site.mail.received_by("Élodie@example.com")[0])
+    with site.client() as client:
+        response = client.post(
+            url,
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert response.status_code == 200 and "You are unsubscribed" in response.text
+    with site.store() as store:
+        # One matching form everywhere: whichever way her address is written.
+        for written in ("Élodie@example.com", "élodie@EXAMPLE.com", "E\u0301lodie@example.com"):
+            assert store.subscriber_status(written) == "unsubscribed"
+        assert not store.add_subscriber("ÉLODIE@example.com", status="unsubscribed", now=NOW)
+        tomorrow, _ = render_email(
+            sample_edition(3), site.config().newsletter, site.config().render
+        )
+        store.save_edition(
+            replace(tomorrow, edition_key="2026-03-11"), number=2, built=NOW, article_ids=[]
+        )
+        assert pipeline.send(site.config(), store, now=NOW).counts["sent"] == 1
+    assert site.mail.per_recipient() == {"Élodie@example.com": 1, "bo@example.com": 2}
