@@ -53,7 +53,7 @@ class MboxReports:
         self.box = mailbox.mbox(path, create=False)
 
     def messages(self) -> Iterator[tuple[str, bytes]]:
-        for key in self.box:
+        for key in self.box.iterkeys():
             with self.box.get_file(key) as handle:
                 yield str(key), handle.read(MAX_MESSAGE_BYTES)
 
@@ -74,11 +74,11 @@ class ImapReports:
         status, data = self.connection.uid("SEARCH", "UNSEEN")
         if status != "OK" or not data or not data[0]:
             return
-        for uid in bytes(data[0]).split():
+        for uid in bytes(data[0]).decode().split():
             fetched = self.connection.uid("FETCH", uid, f"(BODY.PEEK[]<0.{MAX_MESSAGE_BYTES}>)")
             body = _literal(fetched[1])
             if body is not None:
-                yield uid.decode(), body
+                yield uid, body
 
     def done(self, handle: str) -> None:
         self.connection.uid("STORE", handle, "+FLAGS", "(\\Seen)")
@@ -106,7 +106,11 @@ def open_reports(location: str, *, password: str, ca_file: str = "") -> Iterator
     if (path / "cur").is_dir() and (path / "new").is_dir():
         yield MaildirReports(path)
     elif path.is_file():
-        yield MboxReports(path)
+        reports = MboxReports(path)
+        try:
+            yield reports
+        finally:
+            reports.box.close()
     else:
         raise UsageError(
             f"bounces.mailbox: {location}: expected a maildir folder, an mbox file or an imaps:// URL"

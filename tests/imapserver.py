@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,9 @@ from pathlib import Path
 
 from tests.mailserver import Certificate
 
-DOVECOT = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
+DOVECOT = shutil.which("dovecot") or (
+    "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
+)
 USER, PASSWORD = "bounces", "imap-password-for-tests"
 
 CONFIG = """\
@@ -71,15 +74,37 @@ class ImapServer:
 
 
 @contextmanager
-def running_dovecot(root: Path, certificate: Certificate) -> Iterator[ImapServer]:
+def running_dovecot(certificate: Certificate) -> Iterator[ImapServer]:
+    """Dovecot in a folder of its own: pytest's are private to root, and Dovecot's auth and
+    mail processes run as other users."""
+    assert DOVECOT is not None
+    root = Path(tempfile.mkdtemp(prefix="digest-imap-"))
+    root.chmod(0o755)
+    try:
+        with _dovecot(root, certificate) as server:
+            yield server
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def _dovecot(root: Path, certificate: Certificate) -> Iterator[ImapServer]:
     assert DOVECOT is not None
     port = _free_port()
-    for folder in ("run", "state", f"home/{USER}/Maildir/new", f"home/{USER}/Maildir/cur", f"home/{USER}/Maildir/tmp"):
+    for folder in (
+        "run",
+        "state",
+        f"home/{USER}/Maildir/new",
+        f"home/{USER}/Maildir/cur",
+        f"home/{USER}/Maildir/tmp",
+    ):
         (root / folder).mkdir(parents=True, exist_ok=True)
     (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n", encoding="utf-8")
     config = root / "dovecot.conf"
+    shutil.copy(certificate.cert, root / "server.pem")
+    shutil.copy(certificate.key, root / "server.key")
     config.write_text(
-        CONFIG.format(root=root, cert=certificate.cert, key=certificate.key, port=port),
+        CONFIG.format(root=root, cert=root / "server.pem", key=root / "server.key", port=port),
         encoding="utf-8",
     )
     for path in (root / "home").rglob("*"):

@@ -40,7 +40,12 @@ def the_reports(refs: dict[str, str], paths: ReturnPath) -> list[bytes]:
 
     forged = rp("cy@example.com").replace("@", "x@")  # cy's tag, altered: names nobody
     return [
-        reports.postfix_dsn(rp("ana@example.com"), "ana@example.com", status="5.1.1", diagnostic="550 5.1.1 User unknown"),
+        reports.postfix_dsn(
+            rp("ana@example.com"),
+            "ana@example.com",
+            status="5.1.1",
+            diagnostic="550 5.1.1 User unknown",
+        ),
         reports.arf_complaint(rp("ben@example.com"), "ben@example.com"),
         reports.exim_bounce(forged, "cy@example.com"),
         reports.gmail_dsn(rp("Élodie@example.com"), "Élodie@example.com"),
@@ -84,7 +89,7 @@ def test_an_mbox_read_twice_counts_each_report_once(tmp_path: Path) -> None:
     box = mailbox.mbox(tmp_path / "bounces.mbox", create=True)
     for data in the_reports(refs, paths):
         box.add(data)
-    box.flush()
+    box.close()
     first = run("bounces", "--mailbox", str(tmp_path / "bounces.mbox"), config=config, env=ENV)
     second = run("bounces", "--mailbox", str(tmp_path / "bounces.mbox"), config=config, env=ENV)
     assert first.returncode == second.returncode == 0, first.stderr + second.stderr
@@ -103,8 +108,7 @@ def test_reports_read_over_imap_from_a_real_server(
     assert DOVECOT is not None and shutil.which("doveconf") is not None
     config, refs, paths = subscribed(tmp_path)
     text = config.read_text(encoding="utf-8")
-    root = tmp_path / "imap"
-    with running_dovecot(root, certificate) as server:
+    with running_dovecot(certificate) as server:
         config.write_text(
             text + f'mailbox = "{server.url}"\n[smtp]\nca_file = "{certificate.cert}"\n',
             encoding="utf-8",
