@@ -359,6 +359,4 @@ def make_transport(config: Config) -> Transport:
                 f"{config.smtp.password_env} is not set (smtp.username is)"
             ]
         )
-    return SmtpTransport(
-        config.smtp, password=config.smtp_password, rate_limit=config.delivery.rate_limit
-    )
+    return SmtpTransport(config.smtp, password=config.smtp_password)

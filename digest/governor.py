@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
-THROTTLE_CODES = frozenset({421, 450, 451, 452, 454})
-"""Replies that mean "not now, too fast or too busy", not "this recipient failed"."""
 FIRST_PAUSE = 2.0
 """Seconds of the first pause after a throttling reply; it doubles while they continue."""
 MAX_PAUSE = 300.0
@@ -27,6 +25,8 @@ class SlotStore(Protocol):
     ) -> float | None: ...
 
     def pause_sending(self, until: float) -> None: ...
+
+    def sending_paused_until(self) -> float: ...
 
 
 class Governor:
@@ -49,22 +49,29 @@ class Governor:
     def interval(self) -> float:
         return 1.0 / self.rate if self.rate > 0 else 0.0
 
-    def wait(self, should_stop: Callable[[], bool] = lambda: False) -> bool:
-        """Sleep until this sender's next slot; False when today's limit is spent (or stopped)."""
+    def wait(self, should_stop: Callable[[], bool] = lambda: False) -> str:
+        """Sleep until this sender's next slot: ``go``, or ``daily-limit`` (today's messages
+        are spent), or ``stopped`` (``should_stop`` said so while waiting).
+
+        Without limits there are no slots to hand out, only a pause to honour: one read.
+        """
         now = self.clock()
-        slot = self.store.reserve_send_slot(
-            now=now,
-            interval=self.interval,
-            today=datetime.fromtimestamp(now, UTC),
-            per_day=self.per_day,
-        )
+        if self.rate <= 0 and self.per_day <= 0:
+            slot: float | None = self.store.sending_paused_until()
+        else:
+            slot = self.store.reserve_send_slot(
+                now=now,
+                interval=self.interval,
+                today=datetime.fromtimestamp(now, UTC),
+                per_day=self.per_day,
+            )
         if slot is None:
-            return False
+            return "daily-limit"
         while (left := slot - self.clock()) > 0:
             if should_stop():
-                return False
+                return "stopped"
             self.sleep(min(left, 1.0))
-        return True
+        return "go"
 
     def throttled(self) -> float:
         """The server asked to slow down: pause every sender; return the pause in seconds."""
@@ -73,8 +80,10 @@ class Governor:
         return self.pause
 
     def accepted(self) -> None:
+        """A message went through: the next throttling starts from the first pause again."""
         self.pause = 0.0
 
-    def given_up(self, budget: timedelta) -> bool:
-        """Pauses have reached their ceiling: the provider is refusing for longer than a run waits."""
-        return self.pause >= min(MAX_PAUSE, budget.total_seconds())
+    @property
+    def exhausted(self) -> bool:
+        """The longest pause did not help: the server refuses for longer than a run waits."""
+        return self.pause >= MAX_PAUSE

@@ -31,7 +31,8 @@ def return_paths(config: Config) -> ReturnPath | None:
     if not address:
         return None
     local, _, domain = address.rpartition("@")
-    return ReturnPath(local=local, domain=domain, secret=config.secret)
+    secret = config.require_secret("the return paths (bounces.address is set)")
+    return ReturnPath(local=local, domain=domain, secret=secret)
 
 
 def read_bounces(config: Config, store: Store, source: Reports, *, now: datetime) -> BounceReport:

@@ -127,6 +127,9 @@ class SuppressionTables:
         ).fetchone()
         return row is not None
 
+    def suppressed_keys(self) -> set[str]:
+        return {str(r[0]) for r in self.db.execute("SELECT address_key FROM suppressions")}
+
     def suppressions(self) -> list[Suppression]:
         rows = self.db.execute(
             "SELECT email, reason, detail, created FROM suppressions ORDER BY created, email"
@@ -161,6 +164,10 @@ class SuppressionTables:
                 },
             ).fetchone()
         return None if row is None else float(row[0]) - interval
+
+    def sending_paused_until(self) -> float:
+        row = self.db.execute("SELECT next_slot FROM send_rate WHERE name = ?", (RATE,)).fetchone()
+        return 0.0 if row is None else float(row[0])
 
     def pause_sending(self, until: float) -> None:
         """No sender of this store gets a slot before ``until`` (epoch seconds)."""
