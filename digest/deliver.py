@@ -84,7 +84,8 @@ def compose(
     if unsubscribe:
         # One URI per line: a folded header never breaks inside a URI.
         headers.append(("List-Unsubscribe", ",\r\n ".join(f"<{one_line(u)}>" for u in unsubscribe)))
-    if recipient.unsubscribe_url:
+    if recipient.unsubscribe_url.startswith("https://"):
+        # RFC 8058: one-click only over https.
         headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     headers.append(("X-Digest-Edition", one_line(edition_key)))
     return _multipart(headers, [("plain", text), ("html", html)])

@@ -304,3 +304,10 @@ def test_body_encoding_is_the_smaller_of_quoted_printable_and_base64(
         policy=email.policy.default,
     )
     assert message.get_content().replace("\r\n", "\n").rstrip("\n") == text
+
+
+def test_an_http_unsubscribe_url_gets_no_one_click_post_header() -> None:
+    recipient = replace(ANA, unsubscribe_url="http://news.example.com/unsubscribe?t=abc")
+    m = parsed(message(recipient=recipient))
+    assert m["List-Unsubscribe"].startswith("<http://news.example.com/unsubscribe?t=abc>")
+    assert m["List-Unsubscribe-Post"] is None
