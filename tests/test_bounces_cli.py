@@ -82,6 +82,16 @@ def test_maildir_reports_suppress_the_right_subscribers_once(tmp_path: Path) -> 
     assert again.stdout.splitlines()[-1].startswith("0 messages: ")
     listed = run("bounces", "--list", config=config, env=ENV).stdout
     assert "hard bounce" in listed and "ana@example.com" in listed and "complaint" in listed
+    # An import honours the suppression list: ben complained, so he is not subscribed again.
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_text(
+        "email,status\nBEN@example.com,confirmed\nnew@example.com,\n", encoding="utf-8"
+    )
+    imported = run("subscribers", "import", str(csv_file), config=config, env=ENV)
+    assert (
+        "1 added" in imported.stdout and "1 suppressed (bounced or complained)" in imported.stdout
+    )
+    assert states(tmp_path)["ben@example.com"] == ("unsubscribed", True)
 
 
 def test_an_mbox_read_twice_counts_each_report_once(tmp_path: Path) -> None:
