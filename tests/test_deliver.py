@@ -167,9 +167,8 @@ def rsa_key(folder: Path) -> tuple[Path, bytes]:
     return path, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
-def test_dkim_signs_every_message_and_covers_the_unsubscribe_headers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def signed_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, bytes]:
+    """One DKIM-signed message from a send to the outbox, and the DNS record to verify it."""
     key_file, record = rsa_key(tmp_path)
     monkeypatch.setenv("DIGEST_SECRET", "a-long-enough-secret-for-tests")
     config = Config(
@@ -177,18 +176,24 @@ def test_dkim_signs_every_message_and_covers_the_unsubscribe_headers(
         newsletter=replace(NEWSLETTER, base_url="https://news.example.com"),
         dkim=DkimConfig(key_file=str(key_file), selector="mail2026"),
     )
-    lookups: list[bytes] = []
-
-    def dns(name: bytes, timeout: int = 5) -> bytes | None:
-        lookups.append(name)
-        return record if name == b"mail2026._domainkey.news.example.com." else None
-
     email_, _ = render_email(sample_edition(3), config.newsletter, config.render)
     with open_store(config.data_dir) as store:
         store.save_edition(email_, number=1, built=NOW, article_ids=[])
         store.add_subscriber("ana@example.com", name="Ana", now=NOW)
         assert pipeline.send(config, store, now=NOW).counts["sent"] == 1
-    data = (config.data_dir / "outbox" / "2026-03-10" / "ana@example.com.eml").read_bytes()
+    return (config.data_dir / "outbox" / "2026-03-10" / "ana@example.com.eml").read_bytes(), record
+
+
+def test_dkim_signs_every_message_and_covers_the_unsubscribe_headers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups: list[bytes] = []
+    data, record = signed_message(tmp_path, monkeypatch)
+
+    def dns(name: bytes, timeout: int = 5) -> bytes | None:
+        lookups.append(name)
+        return record if name == b"mail2026._domainkey.news.example.com." else None
+
     assert data.startswith(b"DKIM-Signature: ")
     signature = parsed(data)["DKIM-Signature"]
     signed = set(re.search(r"h=([^;]+)", signature).group(1).replace(" ", "").split(":"))  # type: ignore[union-attr]
@@ -217,23 +222,11 @@ def test_a_key_file_dkim_cannot_use_is_one_config_line(tmp_path: Path) -> None:
 def test_dkim_oversigning_breaks_on_a_header_added_above_the_signed_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    key_file, record = rsa_key(tmp_path)
-    monkeypatch.setenv("DIGEST_SECRET", "a-long-enough-secret-for-tests")
-    config = Config(
-        data_dir=tmp_path / "data",
-        newsletter=replace(NEWSLETTER, base_url="https://news.example.com"),
-        dkim=DkimConfig(key_file=str(key_file), selector="mail2026"),
-    )
+    data, record = signed_message(tmp_path, monkeypatch)
 
     def dns(name: bytes, timeout: int = 5) -> bytes | None:
         return record if name == b"mail2026._domainkey.news.example.com." else None
 
-    email_, _ = render_email(sample_edition(3), config.newsletter, config.render)
-    with open_store(config.data_dir) as store:
-        store.save_edition(email_, number=1, built=NOW, article_ids=[])
-        store.add_subscriber("ana@example.com", name="Ana", now=NOW)
-        assert pipeline.send(config, store, now=NOW).counts["sent"] == 1
-    data = (config.data_dir / "outbox" / "2026-03-10" / "ana@example.com.eml").read_bytes()
     signature = parsed(data)["DKIM-Signature"]
     listed = re.search(r"h=([^;]+)", signature).group(1).replace(" ", "").split(":")  # type: ignore[union-attr]
     for name in ("from", "to", "subject", "date", "list-id", "list-unsubscribe"):
