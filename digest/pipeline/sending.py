@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from digest import deliver
+from digest.addresses import address_key
 from digest.config import Config
 from digest.errors import (
     PermanentFailure,
