@@ -7,8 +7,8 @@ opening a store applies the ones it has not seen, in one transaction each.
 Times are stored as ISO 8601 strings in UTC.
 
 :class:`Store` is the one door; its queries live beside their tables, in
-:mod:`~digest.store.articles`, :mod:`~digest.store.editions` and
-:mod:`~digest.store.subscribers`. The schema and its migrations are in
+:mod:`~digest.store.articles`, :mod:`~digest.store.editions`, :mod:`~digest.store.subscribers`
+and, for the web site, :mod:`~digest.store.site`. The schema and its migrations are in
 :mod:`~digest.store.schema`; rows become values in :mod:`~digest.store.rows`.
 """
 
@@ -29,6 +29,7 @@ from digest.store.rows import (
     utcnow,
 )
 from digest.store.schema import MIGRATIONS, migrate
+from digest.store.site import EditionSummary, FailedDelivery, QueuedConfirmation, SiteTables
 from digest.store.subscribers import SubscriberTables
 
 __all__ = [
@@ -37,6 +38,9 @@ __all__ = [
     "MIGRATIONS",
     "EditionRecord",
     "EditionRun",
+    "EditionSummary",
+    "FailedDelivery",
+    "QueuedConfirmation",
     "RunOutcome",
     "Store",
     "Subscriber",
@@ -49,7 +53,7 @@ __all__ = [
 DATABASE = "digest.sqlite3"
 
 
-class Store(ArticleTables, EditionTables, SubscriberTables):
+class Store(ArticleTables, EditionTables, SubscriberTables, SiteTables):
     """The one door to the database. Open with :func:`open_store`."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:

@@ -103,6 +103,28 @@ MIGRATIONS: tuple[str, ...] = (
         text = COALESCE((SELECT text FROM articles WHERE id = article_id), '');
     CREATE INDEX edition_articles_by_article ON edition_articles (article_id);
     """,
+    # 4: the web site's limits (hits per bucket and time window, shared by every process) and
+    # the sign-up confirmation mails waiting to go (a queue, claimed with a lease).
+    """
+    CREATE TABLE rate_counts (
+        bucket TEXT NOT NULL,
+        window_start TEXT NOT NULL,
+        hits INTEGER NOT NULL,
+        PRIMARY KEY (bucket, window_start)
+    );
+    CREATE TABLE confirmations (
+        email TEXT PRIMARY KEY COLLATE NOCASE,
+        name TEXT NOT NULL DEFAULT '',
+        requested TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'failed', 'dropped')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before TEXT NOT NULL,
+        lease_until TEXT,
+        reply TEXT NOT NULL DEFAULT '',
+        updated TEXT NOT NULL
+    );
+    CREATE INDEX confirmations_due ON confirmations (state, not_before);
+    """,
 )
 
 

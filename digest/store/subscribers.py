@@ -39,7 +39,8 @@ class SubscriberTables:
         return True
 
     def record_signup(self, email: str, *, name: str, now: datetime) -> None:
-        """A sign-up whose confirmation was just mailed: pending (a confirmed address stays so)."""
+        """A sign-up whose confirmation was just mailed: pending. A confirmed address stays
+        confirmed, and an unsubscribed one unsubscribed until its own confirmation."""
         with self.db:
             self.db.execute(
                 """INSERT INTO subscribers (email, name, status, created, updated)
@@ -47,7 +48,7 @@ class SubscriberTables:
                    ON CONFLICT (email) DO UPDATE
                    SET status = 'pending', updated = excluded.updated,
                        name = CASE WHEN excluded.name != '' THEN excluded.name ELSE name END
-                   WHERE status != 'confirmed'""",
+                   WHERE subscribers.status = 'pending'""",
                 (email, name, iso(now), iso(now)),
             )
 
