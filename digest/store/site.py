@@ -4,28 +4,17 @@ index and the status dashboard's figures.
 Every limit and every claim is one conditional statement, so it holds across threads and
 processes alike: a hit is counted only while its window is under the limit
 (``ON CONFLICT … DO UPDATE … WHERE hits < limit RETURNING``), and a queued mail is claimed by
-the one ``UPDATE`` that finds it still due. None of these queries reads an edition's HTML,
-so their cost does not grow with the archive.
+the one ``UPDATE`` that finds it still due. None of these queries reads an edition's HTML.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from digest.store.engine import Database, Engine
 from digest.store.rows import from_iso, iso
-
-
-@dataclass(frozen=True)
-class EditionSummary:
-    """An edition as the archive lists it: no HTML, no articles."""
-
-    key: str
-    number: int
-    built: datetime
-    subject: str
 
 
 @dataclass(frozen=True)
@@ -49,7 +38,8 @@ class FailedDelivery:
 class SiteTables:
     """Limits, the confirmation queue and the site's summaries: a part of :class:`digest.store.Store`."""
 
-    db: sqlite3.Connection
+    db: Database
+    engine: Engine
 
     # --- rate limits ------------------------------------------------------------------------
 
@@ -109,6 +99,8 @@ class SiteTables:
         after ``oldest``; None when there is none. Older ones are dropped."""
         due = "(state = 'queued' AND not_before <= :now) OR (state = 'sending' AND lease_until < :now)"
         args = {"now": iso(now), "until": iso(now + lease), "oldest": iso(oldest)}
+        # PostgreSQL: concurrent claimers each take another row instead of queueing on one.
+        skip_locked = " FOR UPDATE SKIP LOCKED" if self.engine == "postgresql" else ""
         with self.db:
             self.db.execute(
                 f"UPDATE confirmations SET state = 'dropped', updated = :now "
@@ -120,7 +112,7 @@ class SiteTables:
                     SET state = 'sending', lease_until = :until, attempts = attempts + 1,
                         updated = :now
                     WHERE email = (SELECT email FROM confirmations WHERE {due}
-                                   ORDER BY requested LIMIT 1)
+                                   ORDER BY requested LIMIT 1{skip_locked})
                       AND ({due})
                     RETURNING email, name, requested, attempts""",
                 args,
@@ -160,20 +152,6 @@ class SiteTables:
     def latest_edition_key(self) -> str | None:
         row = self.db.execute("SELECT key FROM editions ORDER BY key DESC LIMIT 1").fetchone()
         return str(row[0]) if row else None
-
-    def edition_index(self, *, before: str = "", limit: int = 50) -> list[EditionSummary]:
-        """Editions newest first (those whose key sorts before ``before``), without their HTML."""
-        rows = self.db.execute(
-            """SELECT key, number, built, subject FROM editions
-               WHERE ? = '' OR key < ? ORDER BY key DESC LIMIT ?""",
-            (before, before, limit),
-        )
-        return [
-            EditionSummary(
-                r["key"], r["number"], from_iso(r["built"]) or datetime.min, r["subject"]
-            )
-            for r in rows
-        ]
 
     def delivery_counts(self, keys: Sequence[str]) -> dict[str, dict[str, int]]:
         """For each edition key, its ledger rows counted by state."""

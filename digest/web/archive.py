@@ -32,7 +32,7 @@ FILES = {
 
 
 def latest(request: Request) -> Response:
-    key = site_of(request).store().latest_edition_key()
+    key = site_of(request).using(lambda store: store.latest_edition_key())
     if key is None:
         return message(
             "No editions yet", "Nothing has been built yet: run digest build.", status=404
@@ -45,7 +45,7 @@ def archive_index(request: Request) -> Response:
     if before and not EDITION_KEY.match(before):
         raise HTTPException(400, "before= takes an edition's date, such as 2026-03-10.")
     site = site_of(request)
-    editions = site.store().edition_index(before=before, limit=PER_PAGE + 1)
+    editions = site.using(lambda store: store.edition_index(before=before, limit=PER_PAGE + 1))
     older = editions[PER_PAGE - 1].key if len(editions) > PER_PAGE else ""
     return render(
         "archive.html",

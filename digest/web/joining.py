@@ -22,7 +22,7 @@ from starlette.responses import Response
 from digest import signup, subscriptions, tokens
 from digest.config import Config
 from digest.errors import ConfigError
-from digest.store import utcnow
+from digest.store import Store, utcnow
 from digest.web.auth import site_of
 from digest.web.forms import csrf_nonce, csrf_ok, csrf_token, read_form, set_csrf_cookie
 from digest.web.guard import client_address, is_https
@@ -108,17 +108,17 @@ async def signup_submit(request: Request) -> Response:
         return signup_form(request, problem=str(error), status=400, values=form)
     client = client_address(request, site.trusted)
 
-    def queue() -> bool:
+    def queue(store: Store) -> bool:
         return signup.request_signup(
             config,
-            site.store(),
+            store,
             address,
             name=" ".join(form.get("name", "").split())[:100],
             client=client,
             now=utcnow(),
         )
 
-    if not await run_in_threadpool(queue):
+    if not await run_in_threadpool(site.using, queue):
         wait = signup.hour_of(utcnow()) + timedelta(hours=1) - utcnow()
         return message(
             "Too many requests",
@@ -182,7 +182,7 @@ async def unsubscribe(request: Request) -> Response:
     name = site.config.newsletter.name
     if request.method == "POST":
         await run_in_threadpool(
-            lambda: subscriptions.unsubscribe(site.store(), address, now=utcnow())
+            site.using, lambda store: subscriptions.unsubscribe(store, address, now=utcnow())
         )
         return message(
             "You are unsubscribed",
@@ -192,7 +192,7 @@ async def unsubscribe(request: Request) -> Response:
             link_text="Sign up again",
             site_name=name,
         )
-    status = await run_in_threadpool(lambda: site.store().subscriber_status(address))
+    status = await run_in_threadpool(site.using, lambda store: store.subscriber_status(address))
     if status in (None, "unsubscribed"):
         return message(
             "Not subscribed",
@@ -227,7 +227,7 @@ async def confirm(request: Request) -> Response:
             "Yes, subscribe me",
         )
     outcome = await run_in_threadpool(
-        lambda: signup.confirm(site.store(), address, issued=issued, now=utcnow())
+        site.using, lambda store: signup.confirm(store, address, issued=issued, now=utcnow())
     )
     if outcome in ("left", "expired"):
         because = (

@@ -14,10 +14,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
+from digest.config import Config
 from digest.live import PREVIEW_KEY
 from digest.models import FetchState
 from digest.signup import hour_of
-from digest.store import utcnow
+from digest.store import Store, utcnow
 from digest.subscriptions import STATUSES
 from digest.web import auth
 from digest.web.archive import Frame, viewer
@@ -68,10 +69,7 @@ def status(request: Request) -> Response:
         return refused
     site = site_of(request)
     config = site.config
-    store = site.store()
-    editions = store.edition_index(limit=RECENT)
-    keys = [e.key for e in editions]
-    states = {s.key: s for s in store.fetch_states()}
+    figures = site.using(lambda store: _figures(store, config))
     nonce = csrf_nonce(request)
     response = render(
         "status.html",
@@ -81,19 +79,28 @@ def status(request: Request) -> Response:
         csrf=csrf_token(nonce, site.form_key()),
         config_error=site.config_error,
         subscriber_states=STATUSES,
-        subscribers=store.subscriber_counts(),
-        confirmations=store.confirmation_counts(),
-        sent_this_hour=store.hits("confirmations", hour_of(utcnow())),
         per_hour=config.web.confirmations_per_hour,
-        editions=editions,
         delivery_states=DELIVERY_STATES,
-        deliveries=store.delivery_counts(keys),
-        failures=store.recent_failures(keys),
-        last_run=store.latest_run(),
-        sources=[_source_row(s.name, states.get(s.url)) for s in config.sources],
+        **figures,
     )
     set_csrf_cookie(response, nonce, https=is_https(request, site.trusted))
     return response
+
+
+def _figures(store: Store, config: Config) -> dict[str, Any]:
+    editions = store.edition_index(limit=RECENT)
+    keys = [e.key for e in editions]
+    states = {s.key: s for s in store.fetch_states()}
+    return {
+        "subscribers": store.subscriber_counts(),
+        "confirmations": store.confirmation_counts(),
+        "sent_this_hour": store.hits("confirmations", hour_of(utcnow())),
+        "editions": editions,
+        "deliveries": store.delivery_counts(keys),
+        "failures": store.recent_failures(keys),
+        "last_run": store.latest_run(),
+        "sources": [_source_row(s.name, states.get(s.url)) for s in config.sources],
+    }
 
 
 def _source_row(name: str, state: FetchState | None) -> dict[str, Any]:
@@ -154,9 +161,10 @@ async def login(request: Request) -> Response:
         )
     client = client_address(request, site.trusted)
     allowed = await run_in_threadpool(
-        lambda: site.store().take_hit(
+        site.using,
+        lambda store: store.take_hit(
             f"login:{client}", hour_of(utcnow()), site.config.web.signups_per_client
-        )
+        ),
     )
     if not allowed:
         return message("Too many requests", "Too many tries this hour.", status=429)

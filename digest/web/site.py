@@ -12,7 +12,9 @@ import os
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from digest.config import Config, load_config
 from digest.errors import ConfigError
@@ -24,6 +26,7 @@ from digest.web.guard import Networks, networks
 log = logging.getLogger("digest.serve")
 
 EDITION_KEY = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+T = TypeVar("T")
 
 
 class Site:
@@ -37,7 +40,10 @@ class Site:
         self.config_error = ""
         self.preview = LivePreview()
         self._form_key = secrets.token_urlsafe(32)
-        self.mailer = Mailer(lambda: self.config, lambda config: open_store(config.data_dir))
+        self.mailer = Mailer(
+            lambda: self.config,
+            lambda config: open_store(config.data_dir, url=config.database_url),
+        )
 
     @property
     def config(self) -> Config:
@@ -76,23 +82,24 @@ class Site:
         one made at start (then a token works only with this process)."""
         return self.config.secret or self.admin_password or self._form_key
 
-    def store(self) -> Store:
-        """This thread's store (SQLite connections belong to the thread that opened them)."""
-        data_dir = self.config.data_dir
+    def using(self, work: Callable[[Store], T]) -> T:
+        """``work(store)``: with this thread's SQLite store (a connection belongs to the
+        thread that opened it), or a PostgreSQL connection from the pool for this call."""
+        config = self.config
+        if config.database_url:
+            with open_store(config.data_dir, url=config.database_url) as store:
+                return work(store)
         opened: tuple[Path, Store] | None = getattr(self._local, "store", None)
-        if opened is None or opened[0] != data_dir:
+        if opened is None or opened[0] != config.data_dir:
             if opened is not None:
                 opened[1].close()
-            opened = (data_dir, open_store(data_dir))
+            opened = (config.data_dir, open_store(config.data_dir))
             self._local.store = opened
-        return opened[1]
+        return work(opened[1])
 
     def archive_file(self, key: str, name: str) -> bytes | None:
         """One file of an edition's archive (or of the preview), None when there is none."""
-        try:
-            return (self.config.data_dir / "editions" / key / name).read_bytes()
-        except OSError:
-            return None
+        return self.using(lambda store: store.archive_file(key, name))
 
 
 def _mtime(path: Path) -> float:
