@@ -42,7 +42,7 @@ class Site:
 
     def mails_to(self, address: str, count: int = 1) -> list[Received]:
         """The mails ``address`` received, once there are ``count`` (the mailer is a thread)."""
-        wait_for(lambda: len(self.mail.received_by(address)) >= count)
+        wait_for(lambda: len(self.mail.received_by(address)) >= count, timeout=30)
         return self.mail.received_by(address)
 
 
