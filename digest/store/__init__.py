@@ -30,6 +30,7 @@ from digest.store.engine import (
     is_database_url,
     redact,
 )
+from digest.store.leases import Lease, LeaseTables
 from digest.store.rows import (
     EditionEntry,
     EditionRecord,
@@ -51,6 +52,7 @@ __all__ = [
     "EditionRecord",
     "EditionRun",
     "FailedDelivery",
+    "Lease",
     "QueuedConfirmation",
     "RunOutcome",
     "Store",
@@ -64,7 +66,7 @@ __all__ = [
 DATABASE = "digest.sqlite3"
 
 
-class Store(ArticleTables, EditionTables, ArchiveTables, SubscriberTables, SiteTables):
+class Store(ArticleTables, EditionTables, ArchiveTables, SubscriberTables, LeaseTables, SiteTables):
     """The one door to the database. Open with :func:`open_store`."""
 
     def __init__(self, db: Database, *, engine: Engine, data_dir: Path) -> None:

@@ -134,7 +134,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         "sqlite": _ARCHIVE.format(blob="BLOB") + "UPDATE edition_articles SET position = rowid;",
         "postgresql": _ARCHIVE.format(blob="BYTEA"),
     },
-    # 5: the web site's limits (hits per bucket and time window, shared by every process) and
+    # 5: leases: a role (the daemons' leader) held by one process until it stops renewing.
+    """
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        term INTEGER NOT NULL,
+        expires TEXT NOT NULL
+    );
+    """,
+    # 6: the web site's limits (hits per bucket and time window, shared by every process) and
     # the sign-up confirmation mails waiting to go (a queue, claimed with a lease).
     """
     CREATE TABLE rate_counts (
