@@ -20,10 +20,12 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,7 @@ with open_store(data) as store:
         store.save_edition(email, number=n + 1, built=built, article_ids=[])
         files = {"edition.html": html, "edition.txt": "text", "edition.json": "{}"}
         store.write_archive(key, files)
+    store.add_subscriber("known@example.com", now=first)
 """
 
 
@@ -68,7 +71,7 @@ def free_port() -> int:
 class Server:
     """One `digest serve` process on its own data directory."""
 
-    def __init__(self, checkout: Path, folder: Path, editions: int) -> None:
+    def __init__(self, checkout: Path, folder: Path, editions: int, *, extra: str = "") -> None:
         self.folder = folder
         folder.mkdir(parents=True)
         self.port = free_port()
@@ -80,7 +83,7 @@ class Server:
         }
         (folder / "digest.toml").write_text(
             f'data_dir = "{(folder / "data").as_posix()}"\n'
-            f'[newsletter]\nbase_url = "http://127.0.0.1:{self.port}"\n',
+            f'[newsletter]\nbase_url = "http://127.0.0.1:{self.port}"\n{extra}',
             encoding="utf-8",
         )
         subprocess.run(
@@ -145,6 +148,26 @@ def wrk(url: str, connections: int, seconds: float) -> Result:
     return Result(rate, _percentile(output, "50%"), _percentile(output, "99%"), errors)
 
 
+def signup_times(server: Server, addresses: list[str]) -> float:
+    """The median time of a sign-up POST (form token and cookie included where the form has one)."""
+    form = urllib.request.urlopen(server.url("/subscribe"), timeout=10)
+    token = re.search(r'name="csrf" value="([^"]+)"', form.read().decode())
+    cookie = form.headers.get("Set-Cookie", "").split(";")[0]
+    times = []
+    for address in addresses:
+        fields = {"email": address, **({"csrf": token.group(1)} if token else {})}
+        request = urllib.request.Request(
+            server.url("/subscribe"),
+            data=urllib.parse.urlencode(fields).encode(),
+            headers={"Cookie": cookie} if cookie else {},
+        )
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            answer.read()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
 def _percentile(output: str, which: str) -> float:
     found = re.search(rf"{re.escape(which)}\s+([\d.]+)(us|ms|s)\b", output)
     if found is None:
@@ -171,10 +194,16 @@ def main() -> None:
         f"{'p99 ms':>7} | {'peer req/s':>10} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>6}"
     )
     memory: list[str] = []
+    sign_ups: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="digest-bench-serve-") as tmp:
         for editions in (1, 365):
             servers = {
-                "digest": Server(ROOT, Path(tmp) / f"digest-{editions}", editions),
+                "digest": Server(
+                    ROOT,
+                    Path(tmp) / f"digest-{editions}",
+                    editions,
+                    extra="[web]\nsignups_per_client = 1_000_000\n",
+                ),
                 "peer": Server(args.peer, Path(tmp) / f"peer-{editions}", editions),
             }
             latest = f"/editions/{_latest_key(editions)}/"
@@ -199,6 +228,11 @@ def main() -> None:
                                 else ""
                             )
                         )
+                if editions == 365:
+                    for name, server in servers.items():
+                        known = signup_times(server, ["known@example.com"] * 100)
+                        unknown = signup_times(server, [f"new{n}@example.org" for n in range(100)])
+                        sign_ups[name] = f"{name}: known {known:.2f} ms, unknown {unknown:.2f} ms"
                 for name, server in servers.items():
                     memory.append(
                         f"{name} with {editions} editions: {server.peak_memory_mb():,.0f} MB"
@@ -207,6 +241,7 @@ def main() -> None:
                 for server in servers.values():
                     server.stop()
     print()
+    print("sign-up POST, median of 100 (outbox transport): " + "; ".join(sign_ups.values()))
     print("peak memory (VmHWM) of each server process: " + "; ".join(memory))
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 

@@ -35,6 +35,8 @@ QUEUE_FOR = timedelta(hours=24)
 """A mail still queued after this (limits, a mail server down) is dropped."""
 LEASE = timedelta(minutes=2)
 """A claimed mail whose sender vanished is due again after this."""
+KEEP = timedelta(days=30)
+"""How long finished mails and past limit windows are remembered (a day's window needs a day)."""
 RETRY_AFTER = (timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1))
 """Waits after temporary failures; one more failure is final."""
 
@@ -237,5 +239,8 @@ class Mailer:
                 config = self._config()
                 with self._open_store(config) as store:
                     send_due(config, store)
+                    # Counts of past windows and finished mails are kept a while, then let go.
+                    store.prune_hits(before=utcnow() - KEEP)
+                    store.prune_confirmations(before=utcnow() - KEEP)
             except DigestError as error:  # a broken config or store: said once per round
                 log.warning("confirmation mails wait: %s", error)

@@ -26,7 +26,7 @@ def served(demo_site: DemoSite) -> Iterator[str]:
 
 def test_latest_archive_and_the_parts_of_an_edition(served: str, demo_site: DemoSite) -> None:
     key = demo_site.now.date().isoformat()
-    with httpx.Client(base_url=served, trust_env=False) as client:
+    with httpx.Client(base_url=served, trust_env=False, timeout=30) as client:
         root = client.get("/")
         assert root.status_code == 303 and root.headers["location"] == f"/editions/{key}/"
         assert key in client.get("/editions/").text
@@ -49,7 +49,7 @@ def test_an_empty_data_directory_says_what_to_do(tmp_path: Path) -> None:
     server = web.Server(web.Site(tmp_path / "digest.toml"), port=0)
     server.start()
     try:
-        response = httpx.get(f"http://127.0.0.1:{server.port}/", trust_env=False)
+        response = httpx.get(f"http://127.0.0.1:{server.port}/", trust_env=False, timeout=30)
         assert response.status_code == 404 and "digest build" in response.text
     finally:
         server.stop()

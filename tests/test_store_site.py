@@ -58,3 +58,6 @@ def test_a_claim_whose_lease_ran_out_is_due_again_and_old_ones_are_dropped(store
     again = store.claim_confirmation(now=NOW + timedelta(minutes=3), lease=lease, oldest=NOW)
     assert again is not None and again.email == "b@example.com" and again.attempts == 2
     assert store.confirmation_counts() == {"dropped": 1, "sending": 1}
+    later = NOW + timedelta(minutes=5)
+    assert store.prune_confirmations(before=later) == 1, "the dropped one; one in flight stays"
+    assert store.confirmation_counts() == {"sending": 1}

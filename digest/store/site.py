@@ -143,6 +143,16 @@ class SiteTables:
             )
         return cursor.rowcount > 0
 
+    def prune_confirmations(self, *, before: datetime) -> int:
+        """Forget finished mails (sent, failed, dropped) last changed before ``before``."""
+        with self.db:
+            cursor = self.db.execute(
+                """DELETE FROM confirmations
+                   WHERE state IN ('sent', 'failed', 'dropped') AND updated < ?""",
+                (iso(before),),
+            )
+        return cursor.rowcount
+
     def confirmation_counts(self) -> dict[str, int]:
         rows = self.db.execute("SELECT state, COUNT(*) FROM confirmations GROUP BY state")
         return {r[0]: int(r[1]) for r in rows}
