@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from digest import deliver, tokens
+from digest.addresses import address_key
 from digest.config import Config
 from digest.errors import ConfigError, DigestError, PermanentFailure, TransportUnavailable
 from digest.store import QueuedConfirmation, Store, utcnow
@@ -43,8 +44,8 @@ RETRY_AFTER = (timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1))
 
 def mailbox_key(address: str) -> str:
     """The mailbox an address reaches, for the per-mailbox cap: 'Ana+x@Example.com' -> 'ana@example.com'."""
-    local, _, domain = address.rpartition("@")
-    return f"{local.split('+', 1)[0].lower()}@{domain.lower()}"
+    local, _, domain = address_key(address).rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
 
 
 def hour_of(now: datetime) -> datetime:

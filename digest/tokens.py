@@ -14,13 +14,16 @@ import hashlib
 import hmac
 from datetime import UTC, datetime
 
+from digest.addresses import address_key
+
 MAX_TOKEN = 1000
 """Longer tokens are refused unread."""
 
 
 def sign(email: str, purpose: str, secret: str, *, issued: datetime | None = None) -> str:
-    """A URL-safe token that names ``email`` (and ``issued``) and can only be made with ``secret``."""
-    payload = _b64(email.lower().encode())
+    """A URL-safe token that names ``email`` (its matching form, and ``issued``) and that
+    only ``secret`` can make."""
+    payload = _b64(address_key(email).encode())
     if issued is not None:
         payload += f".{int(issued.timestamp()):x}"
     return f"{payload}.{_mac(payload, purpose, secret)}"

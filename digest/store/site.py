@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from digest.addresses import address_key
 from digest.store.engine import Database, Engine
 from digest.store.rows import from_iso, iso
 
@@ -79,16 +80,25 @@ class SiteTables:
         with self.db:
             row = self.db.execute(
                 """INSERT INTO confirmations
-                       (email, name, requested, state, attempts, not_before, updated)
-                   VALUES (?, ?, ?, 'queued', 0, ?, ?)
-                   ON CONFLICT (email) DO UPDATE
-                   SET name = excluded.name, requested = excluded.requested, state = 'queued',
-                       attempts = 0, not_before = excluded.not_before, lease_until = NULL,
-                       reply = '', updated = excluded.updated
+                       (address_key, email, name, requested, state, attempts, not_before, updated)
+                   VALUES (?, ?, ?, ?, 'queued', 0, ?, ?)
+                   ON CONFLICT (address_key) DO UPDATE
+                   SET email = excluded.email, name = excluded.name,
+                       requested = excluded.requested, state = 'queued', attempts = 0,
+                       not_before = excluded.not_before, lease_until = NULL, reply = '',
+                       updated = excluded.updated
                    WHERE confirmations.state IN ('sent', 'failed', 'dropped')
                      AND confirmations.updated < ?
                    RETURNING email""",
-                (email, name, iso(now), iso(now), iso(now), iso(now - resend_after)),
+                (
+                    address_key(email),
+                    email,
+                    name,
+                    iso(now),
+                    iso(now),
+                    iso(now),
+                    iso(now - resend_after),
+                ),
             ).fetchone()
         return row is not None
 
@@ -111,7 +121,7 @@ class SiteTables:
                 f"""UPDATE confirmations
                     SET state = 'sending', lease_until = :until, attempts = attempts + 1,
                         updated = :now
-                    WHERE email = (SELECT email FROM confirmations WHERE {due}
+                    WHERE address_key = (SELECT address_key FROM confirmations WHERE {due}
                                    ORDER BY requested LIMIT 1{skip_locked})
                       AND ({due})
                     RETURNING email, name, requested, attempts""",
@@ -138,8 +148,8 @@ class SiteTables:
                 """UPDATE confirmations
                    SET state = ?, reply = ?, not_before = COALESCE(?, not_before),
                        lease_until = NULL, updated = ?
-                   WHERE email = ? AND state = 'sending'""",
-                (state, reply[:500], iso(retry_at), iso(now), email),
+                   WHERE address_key = ? AND state = 'sending'""",
+                (state, reply[:500], iso(retry_at), iso(now), address_key(email)),
             )
         return cursor.rowcount > 0
 
