@@ -47,6 +47,7 @@ from digest.store.rows import (
 from digest.store.schema import MIGRATIONS, check_sqlite_file, migrate, schema_version
 from digest.store.site import FailedDelivery, QueuedConfirmation, SiteTables
 from digest.store.subscribers import SubscriberTables
+from digest.store.suppression import Suppression, SuppressionTables
 
 __all__ = [
     "CHUNK",
@@ -61,6 +62,7 @@ __all__ = [
     "RunOutcome",
     "Store",
     "Subscriber",
+    "Suppression",
     "content_hash",
     "migrate",
     "open_store",
@@ -78,6 +80,7 @@ class Store(
     SubscriberTables,
     DeliveryTables,
     LeaseTables,
+    SuppressionTables,
     SiteTables,
 ):
     """The one door to the database. Open with :func:`open_store`."""
