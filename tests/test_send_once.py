@@ -402,9 +402,9 @@ def test_an_old_editions_rows_become_counts_and_the_latest_keeps_its_rows(store:
     assert store.compact_deliveries(built_before=NOW, now=NOW) == [old.edition_key]
     assert store.compact_deliveries(built_before=cutoff, now=NOW) == []
     assert store.deliveries(old.edition_key) == []
-    assert store.delivery_counts(old.edition_key) == {"failed": 1, "sent": 1}
+    assert store.compacted_counts(old.edition_key) == {"failed": 1, "sent": 1}
     assert [d.email for d in store.deliveries(KEY)] == ["a@example.com"]
-    assert store.delivery_counts(KEY) == {}
+    assert store.compacted_counts(KEY) == {}
 
 
 def test_a_send_compacts_the_ledger_past_keep_ledger_and_digest_deliveries_still_answers(

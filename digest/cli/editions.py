@@ -207,7 +207,7 @@ def deliveries(ctx: click.Context, edition: str | None) -> None:
                 f"no edition {edition}" if edition else "no edition yet: run `digest build` first"
             )
         rows = store.deliveries(record.key)
-        compacted = store.delivery_counts(record.key) if not rows else {}
+        compacted = store.compacted_counts(record.key) if not rows else {}
     for d in rows:
         retry = (
             f" (next try {d.next_attempt:%Y-%m-%d %H:%M} UTC)"

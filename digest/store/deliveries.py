@@ -222,7 +222,7 @@ class DeliveryTables:
                 self.db.execute("DELETE FROM deliveries WHERE edition_key = ?", (key,))
         return keys
 
-    def delivery_counts(self, edition_key: str) -> dict[str, int]:
+    def compacted_counts(self, edition_key: str) -> dict[str, int]:
         """What a compacted edition's ledger said, per state (empty: not compacted)."""
         rows = self.db.execute(
             "SELECT status, count FROM delivery_counts WHERE edition_key = ? ORDER BY status",
