@@ -100,3 +100,20 @@ def word_count(text: str) -> int:
 
 def paragraphs(text: str) -> list[str]:
     return [p for p in text.split("\n\n") if p.strip()]
+
+
+MAX_TITLE = 300
+"""Characters of a title kept; the rest is cut at a word with an ellipsis (a 150 KB title exists)."""
+MAX_AUTHOR = 120
+"""Characters of an author line kept."""
+MAX_TEXT = 100_000
+"""Characters of an article's text kept (a long feature is about 30,000)."""
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, ending in "…" when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ", limit // 2)
+    return (cut[:space] if space > 0 else cut).rstrip() + "…"

@@ -14,7 +14,7 @@ from digest.errors import SourceError
 from digest.models import Article, Extracted, FeedResult, Page
 from digest.store import Store, utcnow
 from digest.text import word_count
-from digest.workers import Workers, run_here
+from digest.workers import Workers, can_budget_here, run_here, within_budget
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,13 @@ def _complete_from_pages(
     found: dict[str, Future[Extracted]] = {}
     many = len(wanted) >= PARALLEL_PAGES
 
+    budget = config.collect.page_budget.total_seconds()
+    # The budget needs a main thread: off it (the daemon's scheduler), pages go to the workers.
+    submit = workers.submit if many or not can_budget_here() else run_here
+
     def received(url: str, page: Page | SourceError) -> None:
         if isinstance(page, Page):
-            submit = workers.submit if many else run_here
-            found[url] = submit(extract.extract_page, page)
+            found[url] = submit(within_budget, budget, "extraction", extract.extract_page, page)
 
     pages = collect_stage.fetch_pages(wanted, config.collect, received=received) if wanted else {}
     errors = []
@@ -106,6 +109,8 @@ def _extracted(future: Future[Extracted]) -> Extracted | str:
     """What extraction found, or why it failed: one odd page must not stop a run."""
     try:
         return future.result()
+    except SourceError as error:
+        return str(error)
     except Exception as error:
         return f"cannot extract the text: {type(error).__name__}: {error}"
 
