@@ -32,7 +32,7 @@ def now() -> datetime:
 def edition_cycle(config: Config, *, scheduled: datetime, should_stop: ShouldStop) -> None:
     """Collect, build and send the edition due at ``scheduled``, unless its key is settled."""
     key = key_of(config, scheduled)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         finish_unfinished(config, store, should_stop=should_stop)
         run = store.edition_run(key)
         if run is not None and run.final:

@@ -125,7 +125,7 @@ class Daemon:
     def run(self) -> None:
         block_stop_signals()
         with DataDirLock(self.config.data_dir, "daemon"):
-            with open_store(self.config.data_dir) as store:
+            with open_store(self.config.data_dir, url=self.config.database_url) as store:
                 catch_up = cycle.startup_catch_up(self.config, store)
             if catch_up is not None:
                 late = cycle.span(now() - catch_up)
@@ -148,7 +148,7 @@ class Daemon:
             self._shut_down(received)
 
     def _collect(self) -> None:
-        with open_store(self.config.data_dir) as store:
+        with open_store(self.config.data_dir, url=self.config.database_url) as store:
             cycle.log_collect(pipeline.collect(self.config, store, now=now()))
             cycle.finish_unfinished(self.config, store, should_stop=self.stop)
 
@@ -158,7 +158,7 @@ class Daemon:
             cycle.edition_cycle(self.config, scheduled=due, should_stop=self.stop)
 
     def _missed(self, scheduled: datetime) -> None:
-        with open_store(self.config.data_dir) as store:
+        with open_store(self.config.data_dir, url=self.config.database_url) as store:
             cycle.record_missed(self.config, store, scheduled)
 
     def _job(self, name: str, work: Callable[[], None]) -> Callable[[], None]:
@@ -276,7 +276,7 @@ def status(config: Config) -> Status:
         times = schedule.NextTimes(
             None, schedule.send_trigger(config).get_next_fire_time(None, now())
         )
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         last = store.latest_edition()
         counts: dict[str, int] = {}
         for delivery in store.deliveries(last.key) if last else []:

@@ -26,7 +26,7 @@ def subscribers_add(ctx: click.Context, email: str, name: str) -> None:
     """Subscribe EMAIL (confirmed: it gets the next edition)."""
     address = subscriptions.valid_address(email)
     config = config_of(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         added = store.add_subscriber(address, name=name, now=utcnow())
     click.echo(f"{'added' if added else 'already subscribed'}: {address}")
 
@@ -37,7 +37,7 @@ def subscribers_add(ctx: click.Context, email: str, name: str) -> None:
 def subscribers_remove(ctx: click.Context, email: str) -> None:
     """Unsubscribe EMAIL."""
     config = config_of(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         removed = subscriptions.unsubscribe(store, email.strip(), now=utcnow())
     if not removed:
         raise UsageError(f"{email}: not a current subscriber")
@@ -50,7 +50,7 @@ def subscribers_remove(ctx: click.Context, email: str) -> None:
 def subscribers_list(ctx: click.Context, show_all: bool) -> None:
     """List confirmed subscribers."""
     config = config_of(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         for s in store.subscribers(status=None if show_all else "confirmed"):
             click.echo(f"{s.email}\t{s.status}\t{s.name}")
 
@@ -65,7 +65,7 @@ def subscribers_import(ctx: click.Context, file: Path) -> None:
     is never subscribed again by an import. Invalid rows are reported and skipped.
     """
     config = config_of(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         report = subscriptions.import_csv(store, file, now=utcnow())
     for problem in report.problems:
         click.echo(f"skipped {problem}", err=True)
@@ -81,6 +81,6 @@ def subscribers_import(ctx: click.Context, file: Path) -> None:
 def subscribers_export(ctx: click.Context, show_all: bool) -> None:
     """Write subscribers as CSV (email,name,status,created) to standard output."""
     config = config_of(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         rows = store.subscribers(status=None if show_all else "confirmed")
     subscriptions.export_csv(rows, sys.stdout)

@@ -24,7 +24,7 @@ from digest.store import Store, open_store, utcnow
 def collect(ctx: click.Context) -> None:
     """Fetch every source that is due; store new articles and update changed ones."""
     config = config_of(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         _collect(config, store)
 
 
@@ -75,7 +75,7 @@ def _print_collect_summary(report: pipeline.CollectReport) -> None:
 def build(ctx: click.Context, no_collect: bool) -> None:
     """Collect, summarize and render today's edition; print where its files are."""
     config = config_of(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         if not no_collect:
             _collect(config, store)
         report = pipeline.build(config, store, now=utcnow())
@@ -89,7 +89,7 @@ def stories(ctx: click.Context) -> None:
     from digest.edition import explain
 
     config = config_of(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         report = pipeline.stories(config, store, now=utcnow())
     plan = report.plan
     continuing = sum(1 for s in plan.shown + tuple(s for s, _ in plan.left_out) if s.sent_in)
@@ -120,7 +120,7 @@ def _print_build(report: pipeline.BuildReport) -> None:
 def preview(ctx: click.Context, do_collect: bool, no_browser: bool) -> None:
     """Render the next edition from the collected articles (sending nothing) and open it."""
     config = config_of(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         if do_collect:
             _collect(config, store)
         report = pipeline.preview(config, store, now=utcnow())
@@ -146,7 +146,7 @@ def send(ctx: click.Context) -> None:
     """Deliver the latest edition to every subscriber who has not received it yet."""
     config = config_of(ctx)
     progress = _SendProgress() if sys.stderr.isatty() else None
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         report = pipeline.send(config, store, now=utcnow(), progress=progress)
     if progress:
         progress.clear()
@@ -199,7 +199,7 @@ def _print_send(config: Config, report: pipeline.SendReport) -> None:
 def deliveries(ctx: click.Context, edition: str | None) -> None:
     """Each recipient's delivery state and last server reply for EDITION (default: the latest)."""
     config = config_of(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         record = store.edition(edition) if edition else store.latest_edition()
         if record is None:
             raise UsageError(
@@ -232,7 +232,7 @@ def demo(ctx: click.Context) -> None:
     config = load_config(ctx.obj["config_file"] or bundled_config("demo.toml"))
     now = utcnow()
     with (
-        open_store(config.data_dir) as store,
+        open_store(config.data_dir, url=config.database_url) as store,
         demo_site.serve_folder(config.data_dir / "site") as base_url,
     ):
         demo_site.write_site(config.data_dir / "site", base_url=base_url, now=now)

@@ -116,7 +116,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 def sources(ctx: click.Context) -> None:
     """Show each source's health: last success, consecutive failures, last error."""
     config = config_of(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         states = {s.key: s for s in store.fetch_states()}
     _print_sources(config, states)
 

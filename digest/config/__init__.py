@@ -300,6 +300,12 @@ class ScheduleConfig:
 @dataclass(frozen=True)
 class Config:
     data_dir: Path = option(Path(".digest"), "Where the database, editions and outbox live.")
+    database_url: str = option(
+        "",
+        "PostgreSQL shared by several machines ('postgresql://host/digest'); empty: SQLite in data_dir. A password goes in PGPASSWORD or ~/.pgpass, not here.",
+        check=checks.database_url,
+        example="postgresql://db.example.com/digest",
+    )
     newsletter: NewsletterConfig = option(NewsletterConfig(), "")
     collect: CollectConfig = option(CollectConfig(), "")
     summary: SummaryConfig = option(SummaryConfig(), "")
