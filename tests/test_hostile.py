@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import functools
 import gzip
+import http.server
 import resource
+import signal
 import struct
 import subprocess
 import sys
+import threading
+import time
 import zlib
 from pathlib import Path
+
+import pytest
 
 from digest.store import open_store
 
@@ -204,6 +210,30 @@ def test_bad_character_references_cost_nothing_but_themselves(
     assert titles(tmp_path) == {"Healthy news", "Smile 😀", "Beyond \ufffd Unicode \ufffd", "Plain"}
 
 
+# --- 6. a big feed ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_big_feed_does_not_make_a_healthy_one_time_out(
+    http_server: HttpServer, tmp_path: Path
+) -> None:
+    # About 5 s of parsing on an idle machine, more than the late feed's timeout.
+    big = rss(*(f"<item><title>Item {n}</title></item>" for n in range(40_000)))
+    http_server.routes["/big.xml"] = lambda h: respond(h, 200, big)
+
+    def late(handler: http.server.BaseHTTPRequestHandler) -> None:
+        time.sleep(1)
+        respond(handler, 200, rss(item("Late news", "https://news.example.com/late")))
+
+    http_server.routes["/late.xml"] = late
+    config = write_config(
+        http_server, tmp_path, {"Big": "big.xml", "Late": "late.xml"}, timeout='"10s"'
+    )
+    result = collect(config)
+    assert result.returncode == 0, result.stderr
+    assert {"Healthy news", "Late news", "Item 0"} <= titles(tmp_path)
+
+
 # --- 7. huge fields -----------------------------------------------------------------------
 
 
@@ -215,3 +245,45 @@ def test_a_150_kb_title_is_cut_with_an_ellipsis(http_server: HttpServer, tmp_pat
     assert collect(config).returncode == 0
     (title,) = titles(tmp_path) - {"Healthy news"}
     assert len(title) <= 300 and title.endswith("Enormous…")
+    build = run_limited(digest_command("--config", str(config), "build", "--no-collect"))
+    assert build.returncode == 0, build.stderr
+    text = next((tmp_path / "data" / "editions").glob("*/edition.txt")).read_text("utf-8")
+    assert "Healthy news" in text and "Enormous Enormous" in text
+
+
+# --- 8. interrupted -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_collect_keeps_the_feeds_that_arrived(
+    http_server: HttpServer, tmp_path: Path, stop: signal.Signals
+) -> None:
+    release = threading.Event()
+
+    def hang(handler: http.server.BaseHTTPRequestHandler) -> None:
+        release.wait(30)
+        respond(handler, 200, rss(item("Too late", "https://news.example.com/late")))
+
+    http_server.routes["/slow.xml"] = hang
+    http_server.routes["/other.xml"] = lambda h: respond(
+        h, 200, rss(item("Other news", "https://news.example.com/other"))
+    )
+    config = write_config(http_server, tmp_path, {"Other": "other.xml", "Slow": "slow.xml"})
+    process = subprocess.Popen(
+        digest_command("--config", str(config), "collect"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_limited,
+    )
+    try:
+        assert process.stdout is not None
+        arrived = [process.stdout.readline(), process.stdout.readline()]
+        assert sorted(arrived) == ["ok        Healthy: 1 entries\n", "ok        Other: 1 entries\n"]
+        process.send_signal(stop)
+        _, stderr = process.communicate(timeout=SECONDS)
+    finally:
+        release.set()
+        process.kill()
+    assert (process.returncode, stderr.strip()) == (130, "aborted")
+    assert titles(tmp_path) == {"Healthy news", "Other news"}

@@ -36,28 +36,50 @@ def collect(
     progress: Callable[[FeedResult], None] | None = None,
 ) -> CollectReport:
     now = now or utcnow()
-    with Workers() as workers:
-        # 1. Fetch every due source (conditional GET; failures isolated per source).
-        states = {state.key: state for state in store.fetch_states()}
-        big = len(config.sources) >= PARALLEL_SOURCES
-        results = collect_stage.collect_feeds(
-            config.sources,
-            states,
-            config.collect,
-            now=now,
-            progress=progress,
-            parse_in=workers.executor() if big else None,
-        )
-        # 2. Complete teasers from their article pages (extracted while the rest download).
-        by_key = {s.url: s for s in config.sources}
-        articles = [a for r in results for a in r.articles]
-        articles, page_errors = _complete_from_pages(
-            articles, by_key, config, store, workers, now=now
-        )
+    arrived: list[FeedResult] = []
+
+    def received(result: FeedResult) -> None:
+        arrived.append(result)
+        if progress:
+            progress(result)
+
+    try:
+        with Workers() as workers:
+            # 1. Fetch every due source (conditional GET; failures isolated per source).
+            states = {state.key: state for state in store.fetch_states()}
+            big = len(config.sources) >= PARALLEL_SOURCES
+            results = collect_stage.collect_feeds(
+                config.sources,
+                states,
+                config.collect,
+                now=now,
+                progress=received,
+                parse_in=workers.executor() if big else None,
+            )
+            # 2. Complete teasers from their article pages (extracted while the rest download).
+            by_key = {s.url: s for s in config.sources}
+            articles = [a for r in results for a in r.articles]
+            articles, page_errors = _complete_from_pages(
+                articles, by_key, config, store, workers, now=now
+            )
+    except KeyboardInterrupt:
+        _keep_arrived(arrived, store, now=now)
+        raise
     # 3. Remember the sources' state and the articles (deduplicated, updated in place).
     store.save_fetch_states(r.state for r in results)
     new, updated = store.save_articles(articles, now=now)
     return CollectReport(results, new, updated, page_errors)
+
+
+def _keep_arrived(arrived: list[FeedResult], store: Store, *, now: datetime) -> None:
+    """Interrupted (Ctrl-C, SIGTERM): keep every feed that arrived, each in its own commit.
+
+    Their pages were not all read, so the validators are dropped: the next run
+    fetches these feeds in full and completes their teasers then.
+    """
+    for result in arrived:
+        store.save_fetch_states([replace(result.state, etag="", last_modified="")])
+        store.save_articles(result.articles, now=now)
 
 
 def _complete_from_pages(
