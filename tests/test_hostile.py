@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import gzip
 import http.server
+import re
 import resource
 import signal
 import struct
@@ -22,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from digest.errors import SourceError
 from digest.store import open_store
+from digest.workers import within_budget
 
 from .conftest import ROOT, HttpServer, digest_command, respond
 
@@ -287,3 +290,16 @@ def test_an_interrupted_collect_keeps_the_feeds_that_arrived(
         process.kill()
     assert (process.returncode, stderr.strip()) == (130, "aborted")
     assert titles(tmp_path) == {"Healthy news", "Other news"}
+
+
+# --- the extraction budget ----------------------------------------------------------------
+
+
+def test_the_budget_stops_a_runaway_pattern_with_one_line() -> None:
+    runaway = re.compile(r"^(a+)+$")  # exponential on "aaa…!": only a budget stops it
+    started = time.monotonic()
+    with pytest.raises(SourceError) as stopped:
+        within_budget(0.5, "extraction", runaway.match, "a" * 60 + "!")
+    assert str(stopped.value) == "extraction took longer than 0.5s; given up"
+    assert time.monotonic() - started < 30
+    assert within_budget(0.5, "extraction", runaway.match, "aaaa") is not None

@@ -68,7 +68,7 @@ def internal(address: Address) -> str:
         kind = internal(embedded)
         if kind:
             return kind
-    for kind in ("loopback", "link_local", "multicast", "private", "reserved", "unspecified"):
+    for kind in ("unspecified", "loopback", "link_local", "multicast", "reserved", "private"):
         if getattr(address, f"is_{kind}"):
             return kind.replace("_", "-")
     return "" if address.is_global else "non-global"
@@ -141,7 +141,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             address, kind = refused[0]
             shown = host if _literal(host) == address else f"{host} ({address})"
             raise RefusedAddress(
-                f"refused: {shown} is a {kind} address; "
+                f"refused: {shown} is an internal address ({kind}); "
                 "internal hosts are fetched only when collect.allow_hosts names them"
             )
         return addresses
