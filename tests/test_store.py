@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -269,11 +271,44 @@ def test_the_edition_index_reads_no_content(store: Store) -> None:
         email = Email(key, f"Issue {number}", "<p>" * 1000, "text", f"pre {number}")
         store.save_edition(email, number=number, built=NOW, article_ids=["tag:a", "tag:b"][:number])
     entries = store.edition_index()
-    assert [(e.key, e.number, e.subject, e.preheader, e.articles) for e in entries] == [
-        ("2026-03-10", 3, "Issue 3", "pre 3", 2),
-        ("2026-03-09", 2, "Issue 2", "pre 2", 2),
-        ("2026-03-08", 1, "Issue 1", "pre 1", 1),
+    assert [(e.key, e.number, e.subject, e.articles) for e in entries] == [
+        ("2026-03-10", 3, "Issue 3", 2),
+        ("2026-03-09", 2, "Issue 2", 2),
+        ("2026-03-08", 1, "Issue 1", 1),
     ]
     assert entries[0].built == NOW
     assert [e.key for e in store.edition_index(limit=1, before="2026-03-10")] == ["2026-03-09"]
     assert not hasattr(entries[0], "email")
+
+
+def test_a_lease_is_held_by_one_holder_until_it_runs_out(store: Store) -> None:
+    ttl = timedelta(seconds=15)
+    assert store.take_lease("leader", "a", now=NOW, ttl=ttl) == 1
+    assert store.take_lease("leader", "b", now=NOW + timedelta(seconds=14), ttl=ttl) is None
+    assert store.take_lease("leader", "a", now=NOW + timedelta(seconds=10), ttl=ttl) == 1
+    assert store.take_lease("leader", "b", now=NOW + timedelta(seconds=24), ttl=ttl) is None
+    assert store.take_lease("leader", "b", now=NOW + timedelta(seconds=25), ttl=ttl) == 2
+    assert store.take_lease("leader", "a", now=NOW + timedelta(seconds=26), ttl=ttl) is None
+    lease = store.lease("leader")
+    assert lease is not None and (lease.holder, lease.term) == ("b", 2)
+    assert lease.expires == NOW + timedelta(seconds=40)
+    assert not store.release_lease("leader", "a", now=NOW + timedelta(seconds=27))
+    assert store.release_lease("leader", "b", now=NOW + timedelta(seconds=27))
+    assert store.take_lease("leader", "a", now=NOW + timedelta(seconds=27), ttl=ttl) == 3
+    assert store.lease("other") is None
+
+
+def _take(data_dir: Path, url: str, holder: str, start: float) -> int | None:
+    """In a process of its own: wait for the common start, then try to take the lease."""
+    with open_store(data_dir, url=url) as store:
+        time.sleep(max(0.0, start - time.time()))
+        return store.take_lease("leader", holder, now=NOW, ttl=timedelta(seconds=15))
+
+
+def test_processes_asking_at_once_elect_one(engine_url: str, tmp_path: Path) -> None:
+    open_store(tmp_path, url=engine_url).close()
+    start = time.time() + 2.0
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        terms = pool.starmap(_take, [(tmp_path, engine_url, f"p{n}", start) for n in range(4)])
+    assert sorted(terms, key=str) == [1, None, None, None]

@@ -29,6 +29,7 @@ from digest.store.engine import (
     is_database_url,
     redact,
 )
+from digest.store.leases import Lease, LeaseTables
 from digest.store.rows import (
     EditionEntry,
     EditionRecord,
@@ -48,6 +49,7 @@ __all__ = [
     "EditionEntry",
     "EditionRecord",
     "EditionRun",
+    "Lease",
     "RunOutcome",
     "Store",
     "Subscriber",
@@ -60,7 +62,7 @@ __all__ = [
 DATABASE = "digest.sqlite3"
 
 
-class Store(ArticleTables, EditionTables, ArchiveTables, SubscriberTables):
+class Store(ArticleTables, EditionTables, ArchiveTables, SubscriberTables, LeaseTables):
     """The one door to the database. Open with :func:`open_store`."""
 
     def __init__(self, db: Database, *, engine: Engine, data_dir: Path) -> None:

@@ -60,8 +60,9 @@ class ArchiveTables:
         """Editions newest first (those whose key sorts before ``before``), without their content.
 
         Reads neither HTML, text nor files: its cost does not grow with the editions' size.
+        (Only columns stored before ``html``: SQLite would walk its pages to reach later ones.)
         """
-        query = """SELECT e.key, e.number, e.built, e.subject, e.preheader,
+        query = """SELECT e.key, e.number, e.built, e.subject,
                           (SELECT COUNT(*) FROM edition_articles a WHERE a.edition_key = e.key)
                    FROM editions e WHERE ? = '' OR e.key < ? ORDER BY e.key DESC"""
         args: tuple[str | int, ...] = (before, before)
@@ -69,7 +70,7 @@ class ArchiveTables:
             query += " LIMIT ?"
             args += (limit,)
         return [
-            EditionEntry(r[0], r[1], _built(r[2]), r[3], r[4], int(r[5]))
+            EditionEntry(r[0], r[1], _built(r[2]), r[3], int(r[4]))
             for r in self.db.execute(query, args)
         ]
 

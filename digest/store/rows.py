@@ -44,7 +44,6 @@ class EditionEntry:
     number: int
     built: datetime
     subject: str
-    preheader: str
     articles: int
     """How many articles it carried."""
 

@@ -134,6 +134,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         "sqlite": _ARCHIVE.format(blob="BLOB") + "UPDATE edition_articles SET position = rowid;",
         "postgresql": _ARCHIVE.format(blob="BYTEA"),
     },
+    # 5: leases: a role (the daemons' leader) held by one process until it stops renewing.
+    """
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        term INTEGER NOT NULL,
+        expires TEXT NOT NULL
+    );
+    """,
 )
 
 
