@@ -65,9 +65,9 @@ def collect(
     except KeyboardInterrupt:
         _keep_arrived(arrived, store, now=now)
         raise
-    # 3. Remember the sources' state and the articles (deduplicated, updated in place).
-    store.save_fetch_states(r.state for r in results)
-    new, updated = store.save_articles(articles, now=now)
+    # 3. Remember the sources' state and the articles (deduplicated, updated in place),
+    #    in one transaction: a feed's new ETag is never kept without what it brought.
+    new, updated = store.save_collected((r.state for r in results), articles, now=now)
     return CollectReport(results, new, updated, page_errors)
 
 
@@ -78,8 +78,8 @@ def _keep_arrived(arrived: list[FeedResult], store: Store, *, now: datetime) -> 
     fetches these feeds in full and completes their teasers then.
     """
     for result in arrived:
-        store.save_fetch_states([replace(result.state, etag="", last_modified="")])
-        store.save_articles(result.articles, now=now)
+        state = replace(result.state, etag="", last_modified="")
+        store.save_collected([state], result.articles, now=now)
 
 
 def _complete_from_pages(
