@@ -121,10 +121,10 @@ def clip(text: str, limit: int) -> str:
 
 # --- feed boilerplate ------------------------------------------------------------------------
 
-_AFTER_STOP = r"(?:^|(?<=[.!?…\]\)”\"'’|»›→:–—-]))\s*"
+_AFTER_STOP = r"(?:^|(?<=[.!?…\]\)”\"'’|»›→:–—-]))\s*+"  # possessive: linear time
 """Where boilerplate may start: a paragraph's start, or right after a sentence or a separator."""
 READ_MORE = re.compile(
-    _AFTER_STOP + r"[\[(<«]?\s*(?:read\s(?:more|on|the\sfull\s(?:story|article))"
+    _AFTER_STOP + r"[\[(<«]?+\s*+(?:read\s(?:more|on|the\sfull\s(?:story|article))"
     r"|read\sfull\s(?:story|article)|continue\sreading|keep\sreading|full\sstory"
     r"|leia\smais|continue\slendo|continuar\slendo|saiba\smais|weiterlesen|mehr\slesen"
     r"|lire\sla\ssuite|lire\splus|leer\smás|seguir\sleyendo|ver\smás|leggi\sdi\spiù"
