@@ -184,6 +184,7 @@ class Daemon:
     def _collect(self) -> None:
         with open_store(self.config.data_dir, url=self.config.database_url) as store:
             cycle.log_collect(pipeline.collect(self.config, store, now=now()))
+            cycle.read_bounces(self.config, store)
             cycle.finish_unfinished(self.config, store, should_stop=self._should_stop)
 
     def _edition(self) -> None:

@@ -141,10 +141,27 @@ def _open_browser(url: str) -> bool:
 
 
 @click.command()
+@click.option(
+    "--to",
+    "test_to",
+    metavar="ADDRESS",
+    help="Send the latest edition to ADDRESS only, as a test: outside the ledger, nobody else.",
+)
 @click.pass_context
-def send(ctx: click.Context) -> None:
+def send(ctx: click.Context, test_to: str | None) -> None:
     """Deliver the latest edition to every subscriber who has not received it yet."""
     config = config_of(ctx)
+    if config.delivery.transport == "smtp":
+        from digest.preflight import findings
+
+        for finding in findings(config):
+            if finding.level != "ok":
+                click.echo(f"check: {finding.line()}", err=True)
+    if test_to is not None:
+        with open_store(config.data_dir, url=config.database_url) as store:
+            key = pipeline.send_test(config, store, test_to, now=utcnow())
+        click.echo(f"edition {key}: sent to {test_to} as a test (not in the ledger)")
+        return
     progress = _SendProgress() if sys.stderr.isatty() else None
     with open_store(config.data_dir, url=config.database_url) as store:
         report = pipeline.send(config, store, now=utcnow(), progress=progress)
