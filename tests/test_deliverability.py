@@ -175,8 +175,7 @@ def test_send_to_one_address_is_a_test_outside_the_ledger(tmp_path: Path, store:
             "edition 2026-03-10: sent to editor@example.com as a test (not in the ledger)"
         )
         # Before sending over SMTP, the checks that fail are said (no DKIM, no bounce address).
-        assert "check: warning: dkim: not configured" in result.stderr
-        assert "check: warning: bounces.address: not set" in result.stderr
+        assert result.stderr == "check: dkim, bounces.address: see `digest check`\n"
         assert server.per_recipient() == {"editor@example.com": 1}
     assert store.deliveries("2026-03-10") == []
     assert [s.email for s in store.subscribers(status=None)] == ["ana@example.com"]
