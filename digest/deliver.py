@@ -18,6 +18,7 @@ import functools
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.charset import Charset
@@ -294,8 +295,8 @@ class OutboxTransport:
         pass
 
 
-def make_transport(config: Config) -> Transport:
-    """The transport ``delivery.transport`` names, ready to send."""
+def make_transport(config: Config, *, pace: Callable[[], None] | None = None) -> Transport:
+    """The transport ``delivery.transport`` names, ready to send (``pace``: see SmtpTransport)."""
     if config.delivery.transport == "outbox":
         return OutboxTransport(outbox_folder(config.data_dir))
     if config.smtp.username and not config.smtp_password:
@@ -306,5 +307,5 @@ def make_transport(config: Config) -> Transport:
             ]
         )
     return SmtpTransport(
-        config.smtp, password=config.smtp_password, rate_limit=config.delivery.rate_limit
+        config.smtp, password=config.smtp_password, rate_limit=config.delivery.rate_limit, pace=pace
     )

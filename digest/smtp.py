@@ -19,6 +19,7 @@ import smtplib
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from digest.config import SmtpConfig
@@ -36,10 +37,18 @@ class SmtpTransport:
     """Sends each message in its own transaction over one long-lived connection."""
 
     def __init__(
-        self, settings: SmtpConfig, *, password: str = "", rate_limit: float = 0.0
+        self,
+        settings: SmtpConfig,
+        *,
+        password: str = "",
+        rate_limit: float = 0.0,
+        pace: Callable[[], None] | None = None,
     ) -> None:
+        """``pace``, when given, waits for each message's turn instead of ``rate_limit``
+        (the pipeline passes one that holds the rate across processes sharing the store)."""
         self.settings = settings
         self.password = password
+        self.pace = pace
         self.interval = 1.0 / rate_limit if rate_limit > 0 else 0.0
         self._connection: smtplib.SMTP | None = None
         self._last_send = 0.0
@@ -108,7 +117,9 @@ class SmtpTransport:
         return TemporaryFailure(text) if 400 <= code < 500 else PermanentFailure(text)
 
     def _wait_for_rate_limit(self) -> None:
-        if self.interval:
+        if self.pace is not None:
+            self.pace()
+        elif self.interval:
             delay = self._last_send + self.interval - time.monotonic()
             if delay > 0:
                 time.sleep(delay)

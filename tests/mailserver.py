@@ -18,6 +18,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from email import message_from_string
@@ -97,6 +98,8 @@ class Received:
     tls: bool
     login: str
     peer: Any
+    at: float = field(default_factory=time.monotonic)
+    """When the server accepted it (time.monotonic)."""
 
     @property
     def message(self) -> Message:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -101,3 +102,17 @@ def test_the_whole_cycle_on_postgresql_sends_each_subscriber_once(shared: DemoSi
         statuses = [d.status for d in store.deliveries(report.edition.key)]
     assert statuses == ["sent"] * len(demo.SUBSCRIBERS)
     assert not (Path(config.data_dir) / "digest.sqlite3").exists(), "nothing went to SQLite"
+
+
+def test_a_connection_the_server_dropped_is_replaced(fresh_postgres: str, tmp_path: Path) -> None:
+    import psycopg
+
+    open_store(tmp_path, url=fresh_postgres).close()  # its connection waits in the pool
+    with psycopg.connect(fresh_postgres, autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert ended is not None and ended[0] >= 1
+    with open_store(tmp_path, url=fresh_postgres) as store:
+        assert store.add_subscriber("ana@example.com", now=datetime.now(UTC))

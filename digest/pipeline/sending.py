@@ -17,6 +17,7 @@ from digest.errors import (
 )
 from digest.models import Delivery, DeliveryStatus, Email
 from digest.pipeline.messages import compose_message, recipient_for
+from digest.pipeline.pacing import shared_pace
 from digest.store import Store, utcnow
 
 
@@ -67,7 +68,7 @@ def send(
         config,
         store,
         record.email,
-        transport or deliver.make_transport(config),
+        transport or deliver.make_transport(config, pace=shared_pace(config, store)),
         signer=signer,
         secret=secret,
         start=now,

@@ -30,6 +30,7 @@ from digest.store.engine import (
     redact,
 )
 from digest.store.leases import Lease, LeaseTables
+from digest.store.limits import LimitTables
 from digest.store.rows import (
     EditionEntry,
     EditionRecord,
@@ -62,7 +63,9 @@ __all__ = [
 DATABASE = "digest.sqlite3"
 
 
-class Store(ArticleTables, EditionTables, ArchiveTables, SubscriberTables, LeaseTables):
+class Store(
+    ArticleTables, EditionTables, ArchiveTables, SubscriberTables, LeaseTables, LimitTables
+):
     """The one door to the database. Open with :func:`open_store`."""
 
     def __init__(self, db: Database, *, engine: Engine, data_dir: Path) -> None:
