@@ -24,6 +24,7 @@ from .test_daemon import (  # noqa: F401 (fixtures)
     SlowServer,
     daemon_config,
     daemons,
+    digest,
     slow_smtp,
     utc,
 )
@@ -93,3 +94,27 @@ def test_the_leader_killed_mid_send_is_replaced_and_the_edition_goes_out_once(
 
 def _logs(started: list[Daemon]) -> str:
     return "\n---\n".join(d.log.read_text(encoding="utf-8") for d in started)
+
+
+def test_digest_run_does_nothing_while_a_daemon_leads(
+    demo_site: DemoSite,
+    slow_smtp: tuple[SlowServer, SlowCollector],  # noqa: F811
+    daemons: Daemons,  # noqa: F811
+    fresh_postgres: str,
+    tmp_path: Path,
+) -> None:
+    smtp, _ = slow_smtp
+    first_config = daemon_config(demo_site, smtp)
+    demo_site.use_database(fresh_postgres)
+    second_config = second_machine(first_config, tmp_path)
+    leader = daemons.start(first_config, at=utc("2026-03-10T05:00:00"))
+    held_by = leader.wait_for("lead", timeout=30)
+    assert held_by["term"] == 1
+    refused = digest(second_config, "run", at=utc("2026-03-10T05:00:30"))
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("digest: error: ")
+    assert f":{leader.pid}:" in refused.stderr
+    assert "leads the digests sharing this database" in refused.stderr
+    assert len(refused.stderr.splitlines()) == 1
+    assert leader.stop()[0] == 0
+    assert not smtp.messages

@@ -207,7 +207,9 @@ class DeliveryConfig:
         "outbox", "'outbox' writes .eml files into the data directory; 'smtp' sends."
     )
     rate_limit: float = option(
-        0.0, "Messages per second at most, across every sender sharing the store; 0 for no limit.", check=checks.at_least(0)
+        0.0,
+        "Messages per second at most, across every sender sharing the store; 0 for no limit.",
+        check=checks.at_least(0),
     )
     max_attempts: int = option(
         5,
