@@ -34,10 +34,10 @@ from digest import cycle, logs, pipeline, schedule
 from digest.config import Config
 from digest.cycle import key_of, local_time, now
 from digest.errors import DigestError
-from digest.leader import Leadership
+from digest.leader import LEASE, Leadership
 from digest.lock import AlreadyRunning, DataDirLock, Holder, holder
 from digest.models import FetchState
-from digest.store import EditionRecord, EditionRun, open_store
+from digest.store import EditionRecord, EditionRun, Lease, open_store
 
 STOP_GRACE = 4.0
 """Seconds the job in hand gets after SIGTERM/SIGINT before the process exits regardless."""
@@ -323,6 +323,8 @@ class Status:
     """The last edition's ledger: how many recipients are in each state."""
     last_run: EditionRun | None
     sources: dict[str, FetchState]
+    leader: Lease | None = None
+    """On a shared database: the lease of the daemon that leads (it may have run out)."""
 
 
 def status(config: Config) -> Status:
@@ -345,4 +347,5 @@ def status(config: Config) -> Status:
             deliveries=counts,
             last_run=store.latest_run(),
             sources={state.key: state for state in store.fetch_states()},
+            leader=store.lease(LEASE) if config.database_url else None,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -107,14 +107,25 @@ def test_digest_run_does_nothing_while_a_daemon_leads(
     first_config = daemon_config(demo_site, smtp)
     demo_site.use_database(fresh_postgres)
     second_config = second_machine(first_config, tmp_path)
-    leader = daemons.start(first_config, at=utc("2026-03-10T05:00:00"))
+    begin, started = utc("2026-03-10T05:00:00"), time.monotonic()
+    leader = daemons.start(first_config, at=begin)
     held_by = leader.wait_for("lead", timeout=30)
     assert held_by["term"] == 1
-    refused = digest(second_config, "run", at=utc("2026-03-10T05:00:30"))
+
+    def clock() -> datetime:
+        """The daemon's (fake) clock, give or take its start-up: leases need clocks that agree."""
+        return begin + timedelta(seconds=time.monotonic() - started)
+
+    refused = digest(second_config, "run", at=clock())
     assert refused.returncode == 2, refused.stderr
     assert refused.stderr.startswith("digest: error: ")
     assert f":{leader.pid}:" in refused.stderr
     assert "leads the digests sharing this database" in refused.stderr
     assert len(refused.stderr.splitlines()) == 1
+    shown = digest(second_config, "status", at=clock())
+    assert shown.returncode == 0, shown.stderr
+    line = shown.stdout.splitlines()[1]
+    assert line.startswith("leader        ") and f":{leader.pid}:" in line
+    assert "(term 1), held until 2026-03-10 05:" in line
     assert leader.stop()[0] == 0
     assert not smtp.messages
