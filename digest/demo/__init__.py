@@ -29,7 +29,15 @@ SUBSCRIBERS = (
     ("chloe.martin@example.com", "Chloé"),
 )
 
-__all__ = ["HOST", "PORT", "SUBSCRIBERS", "load_content", "serve_folder", "write_site"]
+__all__ = [
+    "HOST",
+    "PORT",
+    "SUBSCRIBERS",
+    "load_content",
+    "offline_copy",
+    "serve_folder",
+    "write_site",
+]
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -56,3 +64,15 @@ def serve_folder(folder: Path, *, host: str = HOST, port: int = PORT) -> Iterato
     finally:
         server.shutdown()
         server.server_close()
+
+
+def offline_copy(edition_html: Path, *, base_url: str, site: Path, to: Path) -> Path:
+    """A copy of the demo's web edition whose pictures and links open the site's files.
+
+    The demo site is served only while the demo runs; its files stay in ``site``. The demo's
+    own address (``base_url``, which the demo chose) becomes the folder's file URL, so the
+    copy still shows its pictures and opens its articles after the command ends.
+    """
+    html = edition_html.read_text(encoding="utf-8")
+    to.write_text(html.replace(f"{base_url}/", site.resolve().as_uri() + "/"), encoding="utf-8")
+    return to
