@@ -44,18 +44,29 @@ def second_machine(config_path: Path, tmp_path: Path) -> Path:
     return other
 
 
-@pytest.mark.slow
-def test_the_leader_killed_mid_send_is_replaced_and_the_edition_goes_out_once(
+Machines = tuple[DemoSite, SlowServer, Path, Path]
+
+
+@pytest.fixture
+def machines(
     demo_site: DemoSite,
     slow_smtp: tuple[SlowServer, SlowCollector],  # noqa: F811
-    daemons: Daemons,  # noqa: F811
     fresh_postgres: str,
     tmp_path: Path,
-) -> None:
+) -> Machines:
+    """The demo site, a slow SMTP server, and two machines' configs on one PostgreSQL."""
     smtp, _ = slow_smtp
     first_config = daemon_config(demo_site, smtp)
     demo_site.use_database(fresh_postgres)
-    second_config = second_machine(first_config, tmp_path)
+    return demo_site, smtp, first_config, second_machine(first_config, tmp_path)
+
+
+@pytest.mark.slow
+def test_the_leader_killed_mid_send_is_replaced_and_the_edition_goes_out_once(
+    machines: Machines,
+    daemons: Daemons,  # noqa: F811
+) -> None:
+    demo_site, smtp, first_config, second_config = machines
     config = demo_site.config()
     readers = [f"reader{n:02}@example.com" for n in range(40)]
     with open_store(config.data_dir, url=config.database_url) as store:
@@ -89,7 +100,7 @@ def test_the_leader_killed_mid_send_is_replaced_and_the_edition_goes_out_once(
         assert [e.key for e in store.edition_index()] == ["2026-03-10"]
         run = store.edition_run("2026-03-10")
         assert run is not None and run.outcome == "sent"
-    assert not (Path(tmp_path / "machine-b" / "data") / "digest.sqlite3").exists()
+    assert not (second_config.parent / "data" / "digest.sqlite3").exists()
 
 
 def _logs(started: list[Daemon]) -> str:
@@ -97,16 +108,10 @@ def _logs(started: list[Daemon]) -> str:
 
 
 def test_digest_run_does_nothing_while_a_daemon_leads(
-    demo_site: DemoSite,
-    slow_smtp: tuple[SlowServer, SlowCollector],  # noqa: F811
+    machines: Machines,
     daemons: Daemons,  # noqa: F811
-    fresh_postgres: str,
-    tmp_path: Path,
 ) -> None:
-    smtp, _ = slow_smtp
-    first_config = daemon_config(demo_site, smtp)
-    demo_site.use_database(fresh_postgres)
-    second_config = second_machine(first_config, tmp_path)
+    _, smtp, first_config, second_config = machines
     begin, started = utc("2026-03-10T05:00:00"), time.monotonic()
     leader = daemons.start(first_config, at=begin)
     held_by = leader.wait_for("lead", timeout=30)
