@@ -32,11 +32,8 @@ def build(config: Config, store: Store, *, now: datetime | None = None) -> Build
     now = now or utcnow()
     key = edition.edition_key(now, config.newsletter.timezone)
     existing = store.edition(key)
-    if existing is not None and store.deliveries(key):
-        paths = {name: store.data_dir / "editions" / key / name for name in ARCHIVE_FILES}
-        return BuildReport(
-            None, existing.email, paths, f"edition {key} is already being sent; kept as it is"
-        )
+    if existing is not None and existing.sealed:
+        return _kept(store, key)
     articles = _candidates(config, store, key=key, now=now)
     if len(articles) < max(config.edition.min_articles, 1):
         return BuildReport(
@@ -52,11 +49,30 @@ def build(config: Config, store: Store, *, now: datetime | None = None) -> Build
             None,
             message=f"no edition: the {len(articles)} new articles only repeat stories already sent",
         )
-    store.save_edition(
-        email, number=number, built=now, article_ids=built.article_ids, stories=_story_ids(built)
-    )
+    # A compare-and-set on the version read above: a send that claimed it meanwhile wins.
+    if not store.save_edition(
+        email,
+        number=number,
+        built=now,
+        article_ids=built.article_ids,
+        stories=_story_ids(built),
+        replacing=existing.version if existing else 0,
+    ):
+        return _kept(store, key)
     paths = store.write_archive(key, _archive_files(config, built, email, now=now))
     return BuildReport(built, email, paths)
+
+
+def _kept(store: Store, key: str) -> BuildReport:
+    """The report of a build that left the edition as it was: a send has claimed it."""
+    record = store.edition(key)
+    paths = {name: store.data_dir / "editions" / key / name for name in ARCHIVE_FILES}
+    return BuildReport(
+        None,
+        record.email if record else None,
+        paths,
+        f"edition {key} is already being sent; kept as it is",
+    )
 
 
 def _story_ids(built: Edition) -> dict[str, str]:
