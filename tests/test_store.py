@@ -307,12 +307,3 @@ def test_processes_asking_at_once_elect_one(engine_url: str, tmp_path: Path) -> 
     with context.Pool(4) as pool:
         terms = pool.starmap(_take, [(tmp_path, engine_url, f"p{n}", start) for n in range(4)])
     assert sorted(terms, key=str) == [1, None, None, None]
-
-
-def test_a_shared_rate_gives_slots_an_interval_apart(store: Store) -> None:
-    start = 1_800_000_000.25
-    slots = [store.reserve_slot("smtp", interval=0.02, now=start) for _ in range(3)]
-    assert slots == pytest.approx([start, start + 0.02, start + 0.04], abs=1e-9)
-    later = start + 10  # idle: no burst banked, the next slot is now
-    assert store.reserve_slot("smtp", interval=0.02, now=later) == pytest.approx(later, abs=1e-9)
-    assert store.reserve_slot("other", interval=1, now=start) == pytest.approx(start, abs=1e-9)

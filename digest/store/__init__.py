@@ -34,7 +34,6 @@ from digest.store.engine import (
     redact,
 )
 from digest.store.leases import Lease, LeaseTables
-from digest.store.limits import LimitTables
 from digest.store.rows import (
     EditionEntry,
     EditionRecord,
@@ -46,6 +45,7 @@ from digest.store.rows import (
 )
 from digest.store.schema import MIGRATIONS, check_sqlite_file, migrate, schema_version
 from digest.store.subscribers import SubscriberTables
+from digest.store.suppression import Suppression, SuppressionTables
 
 __all__ = [
     "CHUNK",
@@ -58,6 +58,7 @@ __all__ = [
     "RunOutcome",
     "Store",
     "Subscriber",
+    "Suppression",
     "content_hash",
     "migrate",
     "open_store",
@@ -75,7 +76,7 @@ class Store(
     SubscriberTables,
     DeliveryTables,
     LeaseTables,
-    LimitTables,
+    SuppressionTables,
 ):
     """The one door to the database. Open with :func:`open_store`."""
 

@@ -207,11 +207,34 @@ MIGRATIONS: tuple[Migration, ...] = (
     """
         + _CLAIMS,
     },
-    # 7: rates shared by every process (the SMTP send rate): each rate's next free slot.
+    # 7: deliverability: each subscriber's opaque reference (return paths, links), the
+    # suppression list, soft-bounce counts, the reports already applied, and the send-rate
+    # governor's row that every sender of this store reserves its slots from.
     """
-    CREATE TABLE rate_slots (
+    ALTER TABLE subscribers ADD COLUMN ref TEXT;
+    CREATE UNIQUE INDEX subscribers_by_ref ON subscribers (ref);
+    CREATE TABLE suppressions (
+        address_key TEXT PRIMARY KEY,
+        email TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        created TEXT NOT NULL
+    );
+    CREATE TABLE bounce_scores (
+        address_key TEXT PRIMARY KEY,
+        score INTEGER NOT NULL,
+        last_day TEXT NOT NULL,
+        updated TEXT NOT NULL
+    );
+    CREATE TABLE bounce_reports (
+        digest TEXT PRIMARY KEY,
+        received TEXT NOT NULL
+    );
+    CREATE TABLE send_rate (
         name TEXT PRIMARY KEY,
-        next_slot DOUBLE PRECISION NOT NULL
+        next_slot DOUBLE PRECISION NOT NULL DEFAULT 0,
+        day TEXT NOT NULL DEFAULT '',
+        day_count INTEGER NOT NULL DEFAULT 0
     );
     """,
 )
@@ -297,14 +320,6 @@ def _statements(script: str) -> list[str]:
 
 
 def _migrate_postgresql(db: Database) -> int:
-    import psycopg
-
-    try:  # the usual case, without a lock: a schema already up to date
-        row = db.execute("SELECT version FROM schema_version").fetchone()
-        if row is not None and int(row[0]) == len(MIGRATIONS):
-            return len(MIGRATIONS)
-    except psycopg.errors.UndefinedTable:
-        pass
     while True:
         with db:
             db.execute("SELECT pg_advisory_xact_lock(hashtext('digest schema'))")
