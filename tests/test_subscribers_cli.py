@@ -110,7 +110,10 @@ def test_send_reports_counts_and_deliveries_shows_each_recipient(tmp_path: Path)
         build_edition(config, "ana@example.com", "bad@example.com")
         sent = run("send", config=config)
     assert sent.returncode == 0, sent.stderr
-    assert sent.stderr == f"not delivered: bad@example.com: {REPLIES['550']}\n"
+    assert sent.stderr == (
+        f"not delivered: bad@example.com: {REPLIES['550']}\n"
+        "check: newsletter.base_url, dkim, bounces.address, delivery.secret_env: see `digest check`\n"
+    )
     assert sent.stdout == "edition 2026-03-10: 1 sent, 0 deferred, 1 failed, 0 skipped\n"
     listed = run("deliveries", config=config)
     assert listed.stdout.splitlines() == [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +15,10 @@ from digest.cycle import key_of, local_time
 from digest.errors import ConfigError, UsageError
 from digest.models import FetchState
 from digest.store import open_store, utcnow
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
 
 LOG_FORMAT = click.option(
     "--log-format",
@@ -53,6 +58,8 @@ def status(ctx: click.Context) -> None:
     when = functools.partial(local_time, config)
     daemon_line = f"running: {found.holder}" if found.holder else "not running"
     click.echo(f"daemon        {daemon_line}")
+    if config.database_url:
+        click.echo(f"leader        {_leader(found, when)}")
     click.echo(
         "next collect  "
         + (when(found.next_collect) if found.next_collect else "when the daemon runs")
@@ -71,6 +78,14 @@ def status(ctx: click.Context) -> None:
         )
     click.echo("")
     _print_sources(config, found.sources)
+
+
+def _leader(found: unattended.Status, when: Callable[[datetime], str]) -> str:
+    lease = found.leader
+    if lease is None:
+        return "none yet"
+    state = "held until" if lease.expires > utcnow() else "ran out at"
+    return f"{lease.holder} (term {lease.term}), {state} {when(lease.expires)}"
 
 
 def _last_edition(found: unattended.Status) -> str:
