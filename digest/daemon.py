@@ -84,15 +84,19 @@ def _exit_now(reason: str) -> None:
 # --- digest run ------------------------------------------------------------------------------
 
 
-def run_once(config: Config) -> None:
-    """`digest run`: one collect + build + send cycle now, keyed like the daemon's."""
+def run_once(config: Config) -> bool:
+    """`digest run`: one collect + build + send cycle now, keyed like the daemon's.
+
+    False when the cycle did not do its job (no source fetched, recipients left waiting).
+    """
     block_stop_signals()
     stop = Stop()
     failure: list[BaseException] = []
+    problems: list[str] = []
 
     def work() -> None:
         try:
-            cycle.edition_cycle(config, scheduled=now(), should_stop=stop)
+            problems.append(cycle.edition_cycle(config, scheduled=now(), should_stop=stop))
         except BaseException as error:  # handed to the main thread, which reports it
             failure.append(error)
 
@@ -108,6 +112,7 @@ def run_once(config: Config) -> None:
                 _exit_now(f"still busy after {STOP_GRACE:g}s; stopping anyway (safe to repeat)")
     if failure:
         raise failure[0]
+    return not any(problems)
 
 
 # --- digest daemon ---------------------------------------------------------------------------

@@ -64,9 +64,20 @@ def option(
     check: Check | None = None,
     example: Any = None,
     required: bool = False,
+    path: bool = False,
 ) -> Any:
-    """Declare one option: its default, a one-line help, an optional extra check."""
-    metadata = {"help": help, "check": check, "example": example, "required": required}
+    """Declare one option: its default, a one-line help, an optional extra check.
+
+    ``path``: the value is a file or folder; a relative one is relative to the config
+    file's directory (a URL is left as it is).
+    """
+    metadata = {
+        "help": help,
+        "check": check,
+        "example": example,
+        "required": required,
+        "path": path,
+    }
     return field(default=default, metadata=metadata)
 
 
@@ -121,6 +132,7 @@ class SourceConfig:
         "The feed: an http(s) URL or a path to a file.",
         check=checks.feed_location,
         required=True,
+        path=True,
     )
     section: str = option("News", "The edition section this source's articles go to.")
     priority: int = option(0, "Higher ranks earlier when stories tie (-10 to 10).")
@@ -190,7 +202,9 @@ class EditionConfig:
 
 @dataclass(frozen=True)
 class RenderConfig:
-    templates: str = option("", "Your template folder, searched before the default theme.")
+    templates: str = option(
+        "", "Your template folder, searched before the default theme.", path=True
+    )
     max_html_bytes: int = option(
         100_000,
         "HTML byte budget (Gmail clips at ~102 KB); the rest becomes a web-edition link.",
@@ -246,6 +260,7 @@ class SmtpConfig:
         "",
         "CA certificates (PEM) to trust instead of the system's, for a server with a private CA.",
         check=checks.optional_file,
+        path=True,
     )
 
 
@@ -255,6 +270,7 @@ class DkimConfig:
         "",
         "Private key (PEM) that DKIM-signs every message; empty for no signing.",
         check=checks.optional_file,
+        path=True,
     )
     selector: str = option(
         "",
@@ -287,7 +303,9 @@ class ScheduleConfig:
 
 @dataclass(frozen=True)
 class Config:
-    data_dir: Path = option(Path(".digest"), "Where the database, editions and outbox live.")
+    data_dir: Path = option(
+        Path(".digest"), "Where the database, editions and outbox live.", path=True
+    )
     newsletter: NewsletterConfig = option(NewsletterConfig(), "")
     collect: CollectConfig = option(CollectConfig(), "")
     summary: SummaryConfig = option(SummaryConfig(), "")
@@ -329,9 +347,16 @@ MIN_SECRET_LENGTH = 16
 
 
 def load_config(path: Path, *, overrides: dict[str, Any] | None = None) -> Config:
-    """Read and validate ``path``; raise ConfigError listing every problem."""
+    """Read and validate ``path``; raise ConfigError listing every problem.
+
+    Relative paths in it (data_dir, render.templates, a source's file...) are relative to
+    the file's directory, whatever the current directory: a cron job or a systemd unit
+    started elsewhere finds the same newsletter.
+    """
     data = loading.read_table(path)
     data.update(overrides or {})
+    data.setdefault("data_dir", str(Config.data_dir))
+    loading.anchor_paths(Config, data, path.absolute().parent)
     problems: list[str] = []
     config: Config = loading.from_table(Config, data, "", problems)
     problems.extend(checks.cross_checks(config))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import tomllib
 import typing
 from datetime import timedelta
@@ -39,6 +40,30 @@ def read_table(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([f"{path}: invalid TOML: {error}"]) from None
+
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+"""A scheme (http:, file:): not a path. One letter (C:) is a drive."""
+
+
+def anchor_paths(cls: type[Any], data: Any, base: Path) -> None:
+    """Make the relative paths in a raw TOML table (options declared ``path=True``) absolute,
+    relative to ``base``, in place. Values of the wrong type are left for validation."""
+    if not isinstance(data, dict):
+        return
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        value, hint = data.get(f.name), hints[f.name]
+        if f.metadata.get("path") and isinstance(value, str) and value.strip():
+            if not _URL.match(value):
+                data[f.name] = os.path.normpath(base / Path(value).expanduser())
+        elif dataclasses.is_dataclass(hint):
+            anchor_paths(typing.cast(type, hint), value, base)
+        elif typing.get_origin(hint) is tuple and isinstance(value, list):
+            item = typing.get_args(hint)[0]
+            if dataclasses.is_dataclass(item):
+                for entry in value:
+                    anchor_paths(typing.cast(type, item), entry, base)
 
 
 def from_table(cls: type[Any], data: Any, where: str, problems: list[str]) -> Any:

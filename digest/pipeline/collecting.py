@@ -27,6 +27,12 @@ class CollectReport:
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
 
+    @property
+    def fetched_any(self) -> bool:
+        """False when sources failed and not one could be fetched (nor was fresh enough to skip)."""
+        working = self.count("ok") + self.count("unchanged") + self.count("skipped")
+        return working > 0 or not (self.count("failed") + self.count("disabled"))
+
 
 def collect(
     config: Config,
