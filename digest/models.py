@@ -201,12 +201,16 @@ class Edition:
 
 @dataclass(frozen=True)
 class Email:
-    """A rendered edition, the same for every recipient until :func:`render.personalize`."""
+    """A rendered edition, the same for every recipient until :func:`render.personalize`.
+
+    ``html`` and ``text`` are sealed documents: the per-recipient slots are filled only by
+    :func:`digest.render.personalize`.
+    """
 
     edition_key: str
     subject: str
     html: str
-    """CSS already inlined; holds placeholders for the per-recipient parts."""
+    """CSS already inlined; opens with the line naming its slots (:mod:`digest.render.slots`)."""
     text: str
     preheader: str
 

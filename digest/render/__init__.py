@@ -3,8 +3,8 @@
 Templates are Jinja2, searched in the user's folder first, then in the default
 theme; the default theme is also reachable as ``default/NAME`` so an override
 can extend it. CSS is inlined by premailer once per edition; the parts that
-differ per recipient are placeholders filled in by :func:`personalize`, so
-inlining never runs per recipient.
+differ per recipient are slots (:mod:`digest.render.slots`) that only the template can
+place, filled in by :func:`personalize`, so inlining never runs per recipient.
 """
 
 from __future__ import annotations
@@ -31,16 +31,12 @@ from digest import resources
 from digest.config import NewsletterConfig, RenderConfig
 from digest.errors import TemplateError
 from digest.models import Edition, Email, Image, Item, Recipient
+from digest.render import slots
 
 HTML_TEMPLATE = "edition.html"
 TEXT_TEMPLATE = "edition.txt"
 SUBJECT_TEMPLATE = "subject.txt"
 TEXT_WIDTH = 72
-
-# Stand-ins for the per-recipient parts; plain ASCII so neither Jinja nor premailer alters them.
-UNSUBSCRIBE_URL = "DIGEST-PLACEHOLDER-UNSUBSCRIBE-URL"
-RECIPIENT_NAME = "DIGEST-PLACEHOLDER-RECIPIENT-NAME"
-"""Replaced by " Name" (with its leading space) or by nothing, so "Hello{{ recipient_name }}," reads well."""
 
 
 def default_theme() -> Path:
@@ -124,15 +120,23 @@ def _without_lowest(edition: Edition, count: int) -> Edition:
 def _render(
     edition: Edition, newsletter: NewsletterConfig, settings: RenderConfig, env: jinja2.Environment
 ) -> Email:
-    rendered = render_templates(edition, newsletter, settings, env)
-    return replace(rendered, html=inline_css(rendered.html))
+    marks = slots.new_slots()
+    rendered = render_templates(edition, newsletter, settings, env, marks=marks)
+    return replace(
+        rendered, html=marks.seal(inline_css(rendered.html)), text=marks.seal(rendered.text)
+    )
 
 
 def render_templates(
-    edition: Edition, newsletter: NewsletterConfig, settings: RenderConfig, env: jinja2.Environment
+    edition: Edition,
+    newsletter: NewsletterConfig,
+    settings: RenderConfig,
+    env: jinja2.Environment,
+    *,
+    marks: slots.Slots | None = None,
 ) -> Email:
-    """The Email as the templates make it, before the CSS is inlined."""
-    context = _context(edition, newsletter, settings)
+    """The Email as the templates make it, before the CSS is inlined (its slots unsealed)."""
+    context = _context(edition, newsletter, settings) | (marks or slots.new_slots()).markers()
     with _template_errors(env):
         subject = " ".join(env.get_template(SUBJECT_TEMPLATE).render(context).split())
         context["subject"] = subject
@@ -180,8 +184,6 @@ def _context(
         "SMALL_THUMB_WIDTH": SMALL_THUMB_WIDTH,
         "local_time": clock.time,
         "web_url": web_url(newsletter.base_url, edition.key),
-        "unsubscribe_url": UNSUBSCRIBE_URL,
-        "recipient_name": RECIPIENT_NAME,
         "more_count": len(edition.more),
     }
 
@@ -294,14 +296,16 @@ def inline_css(markup: str) -> str:
 
 
 def personalize(email: Email, recipient: Recipient) -> tuple[str, str]:
-    """The HTML and text bodies for one recipient: placeholders replaced, nothing re-rendered."""
+    """The HTML and text bodies for one recipient: the template's slots filled, nothing else.
+
+    ``recipient_name`` is " Name" (with its leading space) or nothing, so that
+    "Hello{{ recipient_name }}," reads well either way.
+    """
     name = f" {recipient.name}" if recipient.name else ""
     url = recipient.unsubscribe_url or recipient.unsubscribe_mailto
-    body = email.html.replace(UNSUBSCRIBE_URL, html.escape(url, quote=True)).replace(
-        RECIPIENT_NAME, html.escape(name)
-    )
-    text = email.text.replace(UNSUBSCRIBE_URL, url).replace(RECIPIENT_NAME, name)
-    return body, text
+    values = {"unsubscribe_url": url, "recipient_name": name}
+    escaped = {key: html.escape(value, quote=True) for key, value in values.items()}
+    return slots.fill(email.html, escaped), slots.fill(email.text, values)
 
 
 def edition_json(edition: Edition) -> dict[str, Any]:
