@@ -7,8 +7,11 @@ or config.
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -181,3 +184,49 @@ def test_no_edition_says_how_old_the_articles_are_and_which_option_to_change(
         "previewing the 2 latest collected articles instead (already sent or not, any age): "
         "this is not what `digest build` would make",
     ]
+
+
+PORTUGUESE = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Notícias</title><language>pt-BR</language>
+<item><title>Eleição: candidatos fazem último debate</title><link>https://noticias.example.com/1</link>
+<pubDate>Seg, 24 Set 2018 19:42:40 -0300</pubDate><description>Os candidatos à presidência
+fizeram o último debate antes do primeiro turno. O encontro durou três horas e tratou de
+saúde, segurança e emprego. Analistas dizem que ninguém saiu vencedor.</description></item>
+<item><title>Pesquisa mostra empate técnico</title><link>https://noticias.example.com/2</link>
+<pubDate>Dom, 23 Set 2018 08:15:00 -0300</pubDate><description>Uma nova pesquisa de intenção
+de voto mostra dois candidatos empatados dentro da margem de erro. O levantamento ouviu
+duas mil pessoas em todos os estados.</description></item>
+<item><title>Tribunal divulga calendário</title><link>https://noticias.example.com/3</link>
+<pubDate>Sáb, 22 Set 2018 21:00:00 -0300</pubDate><description>O tribunal eleitoral divulgou
+o calendário da apuração. Os primeiros resultados devem sair às oito da noite.</description></item>
+<item><title>Sem data: nota da redação</title><link>https://noticias.example.com/4</link>
+<description>A redação informa que a edição impressa de amanhã terá um caderno especial
+sobre cultura, com entrevistas, resenhas e a agenda da semana na cidade.</description></item>
+</channel></rss>"""
+
+
+def test_a_portuguese_feed_of_2018_makes_no_fresh_story_and_an_undated_entry_shows_no_time(
+    http_server: HttpServer, tmp_path: Path
+) -> None:
+    body = PORTUGUESE.encode()
+    http_server.routes["/noticias.xml"] = lambda h: respond(h, 200, body)
+    config = newsletter(tmp_path, http_server.url("noticias.xml"))
+    here = config.parent.parent
+
+    built = run("build", cwd=here)
+
+    assert built.returncode == 0, built.stderr
+    edition = json.loads(next((here / ".digest").glob("editions/*/edition.json")).read_text())
+    titles = [i["title"] for s in edition["sections"] for i in s["items"]] + [
+        i["title"] for i in edition.get("top", [])
+    ]
+    assert set(titles) == {"Sem data: nota da redação"}, "the 2018 stories are not today's news"
+    text = next((here / ".digest").glob("editions/*/edition.txt")).read_text()
+    assert "Sem data: nota da redação" in text
+    line = text.splitlines()[text.splitlines().index("Sem data: nota da redação") + 1]
+    assert line.strip() == "EconoTimes", "no invented time beside the source"
+    stories = run("stories", cwd=here)
+    assert " + 0.00 fresh)" in stories.stdout, "undated: no freshness on that basis"
+    with closing(sqlite3.connect(here / ".digest" / "digest.sqlite3")) as db:
+        dates = dict(db.execute("SELECT title, published FROM articles WHERE dated = 1"))
+    assert dates["Eleição: candidatos fazem último debate"] == "2018-09-24T22:42:40+00:00"

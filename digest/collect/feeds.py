@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 
+from digest.collect.dates import DateReader
 from digest.config import SourceConfig
 from digest.errors import SourceError
 from digest.models import Article, Image
@@ -57,8 +58,17 @@ def parse_feed(
     language = _language(parsed.feed.get("language", ""))
     guids = Counter(e.get("id", "") for e in parsed.entries)
     unique = {guid for guid, times in guids.items() if guid and times == 1}
+    read_date = DateReader(language)
     articles = (
-        _article(entry, source, base_url=base_url, unique_guids=unique, language=language, now=now)
+        _article(
+            entry,
+            source,
+            base_url=base_url,
+            unique_guids=unique,
+            language=language,
+            now=now,
+            read_date=read_date,
+        )
         for entry in parsed.entries
     )
     return [a for a in articles if a is not None]
@@ -95,6 +105,7 @@ def _article(
     unique_guids: set[str],
     language: str,
     now: datetime,
+    read_date: DateReader,
 ) -> Article | None:
     link = entry.get("link") or _alternate_link(entry)
     url = canonical_url(urljoin(base_url, link)) if link else ""
@@ -103,7 +114,7 @@ def _article(
         return None  # nothing to show a reader and nothing to link to
     text = html_to_text(_entry_html(entry))
     guid = entry.get("id", "")
-    published = _published(entry, now=now)
+    published = _published(entry, now=now, read_date=read_date)
     guessed = {GUESSED_TITLE} if not title else set()
     if published is None:
         guessed.add(GUESSED_PUBLISHED)
@@ -116,6 +127,7 @@ def _article(
         title=title or fallback_title(text, web_url or url),
         text=text,
         published=published or now,
+        dated=published is not None,
         author=clean_line(entry.get("author", "")),
         image=_image(entry, base_url),
         language=_language(entry.get("language", "")) or language,
@@ -149,9 +161,14 @@ def fallback_title(text: str, url: str) -> str:
     return " ".join(words[:12]) + ("…" if len(words) > 12 else "") or url
 
 
-def _published(entry: Any, *, now: datetime) -> datetime | None:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        parsed = entry.get(key)
+DATE_KEYS = ("published", "updated", "created")
+
+
+def _published(entry: Any, *, now: datetime, read_date: DateReader) -> datetime | None:
+    """The entry's date as feedparser read it, else as dateparser reads its text; else None."""
+    # dict.get: feedparser's own get() maps a missing 'updated' to 'published', with a warning.
+    for key in DATE_KEYS:
+        parsed = dict.get(entry, f"{key}_parsed")
         if parsed:
             try:
                 moment = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
@@ -159,6 +176,11 @@ def _published(entry: Any, *, now: datetime) -> datetime | None:
                 continue
             # A date in the future is a feed's mistake; it must not pin the item to the top.
             return min(moment, now)
+    for key in DATE_KEYS:
+        text = dict.get(entry, key)
+        found = read_date(text) if isinstance(text, str) and text.strip() else None
+        if found is not None:
+            return min(found, now)
     return None
 
 
@@ -258,8 +280,11 @@ def select(articles: Iterable[Article], source: SourceConfig) -> tuple[Article, 
     A feed that lists one story twice (same id, or same link under two guids)
     gives one article: the newest version.
     """
+    # Dated entries first, newest first; undated ones (first seen now) after them.
     kept = sorted(
-        (a for a in articles if _wanted(a, source)), key=lambda a: a.published, reverse=True
+        (a for a in articles if _wanted(a, source)),
+        key=lambda a: (a.dated, a.published),
+        reverse=True,
     )
     seen: set[str] = set()
     chosen = []

@@ -135,8 +135,9 @@ def _with_page(article: Article, found: Extracted, *, now: datetime) -> Article:
     if "title" in guessed and found.title:
         title = found.title
         guessed.discard("title")
+    dated = article.dated
     if "published" in guessed and found.published:
-        published = min(found.published, now)
+        published, dated = min(found.published, now), True
         guessed.discard("published")
     longer = word_count(found.text) > word_count(article.text)
     return replace(
@@ -144,6 +145,7 @@ def _with_page(article: Article, found: Extracted, *, now: datetime) -> Article:
         text=found.text if longer else article.text,
         title=title,
         published=published,
+        dated=dated,
         author=article.author or found.author,
         image=article.image or found.image,
         language=article.language or found.language,
@@ -158,6 +160,7 @@ def _with_stored(article: Article, stored: Article) -> Article:
         text=stored.text,
         title=stored.title if "title" in article.guessed else article.title,
         published=stored.published if "published" in article.guessed else article.published,
+        dated=stored.dated if "published" in article.guessed else article.dated,
         author=article.author or stored.author,
         image=article.image or stored.image,
         language=article.language or stored.language,

@@ -103,6 +103,11 @@ MIGRATIONS: tuple[str, ...] = (
         text = COALESCE((SELECT text FROM articles WHERE id = article_id), '');
     CREATE INDEX edition_articles_by_article ON edition_articles (article_id);
     """,
+    # 4: whether an article's date was read (0: the feed's date was missing or unreadable, and
+    # published is when digest first saw it)
+    """
+    ALTER TABLE articles ADD COLUMN dated INTEGER NOT NULL DEFAULT 1;
+    """,
 )
 
 
