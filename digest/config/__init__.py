@@ -356,9 +356,8 @@ def load_config(path: Path, *, overrides: dict[str, Any] | None = None) -> Confi
     data = loading.read_table(path)
     data.update(overrides or {})
     data.setdefault("data_dir", str(Config.data_dir))
-    loading.anchor_paths(Config, data, path.absolute().parent)
     problems: list[str] = []
-    config: Config = loading.from_table(Config, data, "", problems)
+    config: Config = loading.from_table(Config, data, "", problems, path.absolute().parent)
     problems.extend(checks.cross_checks(config))
     if problems:
         raise ConfigError([f"{path}: {problem}" for problem in problems])
