@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from digest.collect import article_id, canonical_url, collect_feeds, parse_feed
+from digest.collect import article_id, canonical_url, collect_feeds, parse_feed, select
 from digest.config import CollectConfig, SourceConfig
 from digest.models import FetchState
 
@@ -115,6 +115,24 @@ def test_canonical_urls_and_ids() -> None:
     assert article_id("", "https://e.com/a", "feed", "c") == "https://e.com/a"
     assert article_id("", "", "feed", "c").startswith("sha256:")
     assert article_id("", "", "feed", "c") == article_id("", "", "feed", "c")
+
+
+def test_a_feed_keeps_posts_that_share_a_link_and_drops_a_story_listed_twice() -> None:
+    def item(guid: str, title: str, link: str = "https://podcast.example.com/#play") -> str:
+        return (
+            f"<item><guid>{guid}</guid><title>{title}</title><link>{link}</link>"
+            "<pubDate>Tue, 10 Mar 2026 05:00:00 GMT</pubDate><description>Text.</description></item>"
+        )
+
+    feed = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>P</title>'
+        + "".join(item(f"ep-{n}", f"Episode {n}") for n in range(4))
+        + item("ep-3-again", "Episode 3")  # the same story under a second guid
+        + "</channel></rss>"
+    ).encode()
+    src = source()
+    found = select(parse_feed(feed, src, base_url="https://podcast.example.com/", now=NOW), src)
+    assert sorted(a.title for a in found) == [f"Episode {n}" for n in range(4)]
 
 
 def test_include_and_exclude_filters() -> None:

@@ -277,8 +277,10 @@ def article_id(guid: str, url: str, source_key: str, content: str) -> str:
 def select(articles: Iterable[Article], source: SourceConfig) -> tuple[Article, ...]:
     """The source's newest wanted articles, each story once, at most ``max_items``.
 
-    A feed that lists one story twice (same id, or same link under two guids)
-    gives one article: the newest version.
+    A feed that lists one story twice (the same id, or the same link and headline under
+    two guids) gives one article: the newest version. Entries that only share a link
+    (a podcast's episodes all pointing at its home page, a blog's posts at one page with
+    different #fragments) are different posts and all kept.
     """
     # Dated entries first, newest first; undated ones (first seen now) after them.
     kept = sorted(
@@ -289,12 +291,18 @@ def select(articles: Iterable[Article], source: SourceConfig) -> tuple[Article, 
     seen: set[str] = set()
     chosen = []
     for article in kept:
-        keys = {article.id, article.url} - {""}
+        keys = {article.id, story_key(article)} - {""}
         if keys & seen:
             continue
         seen |= keys
         chosen.append(article)
     return tuple(chosen[: source.max_items])
+
+
+def story_key(article: Article) -> str:
+    """Link and headline: the same story under another id (re-published, or in a second
+    feed); "" for an article without a link, which only its id identifies."""
+    return f"{article.url}\n{article.title}" if article.url else ""
 
 
 def _wanted(article: Article, source: SourceConfig) -> bool:
