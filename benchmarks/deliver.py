@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,13 +57,7 @@ def main() -> None:
 
 
 def throughput(folder: Path, recipients: int, peer_messages: int) -> None:
-    certificate = make_certificate(folder / "tls")
-    control, child = multiprocessing.Pipe()
-    server = multiprocessing.get_context("spawn").Process(
-        target=_serve, args=(certificate, child), daemon=True
-    )
-    server.start()
-    config = _config(folder / "digest", control.recv(), certificate)
+    config, control, server = start_sink(folder)
     addresses = [f"reader{i:05}@example.com" for i in range(recipients)]
     messages = _composed(folder / "outbox", config, addresses)
     with open_store(config.data_dir) as store:
@@ -102,6 +97,17 @@ def throughput(folder: Path, recipients: int, peer_messages: int) -> None:
         print(
             f"{name:<38} {count:>8} {received:>8} {seconds:>8.2f} {rate:>8.1f} {rate / peer_rate:>9.1f}x"
         )
+
+
+def start_sink(folder: Path) -> tuple[Config, Connection, BaseProcess]:
+    """aiosmtpd with STARTTLS in a process of its own; a config sending to it, and its control."""
+    certificate = make_certificate(folder / "tls")
+    control, child = multiprocessing.Pipe()
+    server = multiprocessing.get_context("spawn").Process(
+        target=_serve, args=(certificate, child), daemon=True
+    )
+    server.start()
+    return _config(folder / "digest", control.recv(), certificate), control, server
 
 
 def _edition(store: Store, config: Config, addresses: list[str]) -> None:

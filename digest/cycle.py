@@ -36,7 +36,7 @@ def edition_cycle(config: Config, *, scheduled: datetime, should_stop: ShouldSto
     A cycle in which not one source could be fetched settles nothing: the next one tries again.
     """
     key = key_of(config, scheduled)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         finish_unfinished(config, store, should_stop=should_stop)
         run = store.edition_run(key)
         if run is not None and run.final:

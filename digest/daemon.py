@@ -9,6 +9,10 @@ one cycle now, for cron or a systemd timer. What makes each edition go out once 
   A persistent job store would not help either: the decision needs digest's own record of
   what was sent, which the store already has.
 - **One sender per data directory** (lock.py).
+- **One leader per shared database** (leader.py): with ``database_url`` set, daemons on
+  several machines each run a scheduler, but only the one holding the lease acts; when it
+  gains the lease, it catches up as a daemon does at start-up (and so resumes a send its
+  predecessor left half-done).
 - **SIGTERM/SIGINT**: the message in flight is finished, the rest stays in the ledger, and
   the process exits 0 within STOP_GRACE seconds.
 """
@@ -29,6 +33,7 @@ from digest import cycle, logs, pipeline, schedule
 from digest.config import Config
 from digest.cycle import key_of, local_time, now
 from digest.errors import DigestError
+from digest.leader import Leadership
 from digest.lock import DataDirLock, Holder, holder
 from digest.models import FetchState
 from digest.store import EditionRecord, EditionRun, open_store
@@ -126,44 +131,73 @@ class Daemon:
         self.stop = Stop()
         self._busy = threading.Lock()
         self._scheduler: schedule.Scheduler | None = None
+        self._leadership: Leadership | None = None
 
     def run(self) -> None:
         block_stop_signals()
         with DataDirLock(self.config.data_dir, "daemon"):
-            with open_store(self.config.data_dir) as store:
-                catch_up = cycle.startup_catch_up(self.config, store)
-            if catch_up is not None:
-                late = cycle.span(now() - catch_up)
-                logs.event(
-                    "catch-up",
-                    f"edition {key_of(self.config, catch_up)} was due at "
-                    f"{local_time(self.config, catch_up)}: sending it now, {late} late",
-                )
+            shared = bool(self.config.database_url)
+            catch_up = None if shared else self._catch_up()
             self._scheduler = schedule.Scheduler(
                 self.config,
                 collect=self._job("collect", self._collect),
                 send=self._job("edition", self._edition),
                 missed=self._missed,
                 send_first=catch_up,
-                collect_first=None if catch_up else now(),
+                collect_first=None if catch_up or shared else now(),
             )
             self._scheduler.start()
+            if shared:
+                self._leadership = Leadership(self.config, on_gain=self._gained)
+                self._leadership.start()
             self._log_start(self._scheduler)
             received = wait_for_stop_signal(lambda: not self._scheduler_running())
             self._shut_down(received)
 
+    def leads(self) -> bool:
+        """Whether this daemon acts: always on SQLite, while it holds the lease on PostgreSQL."""
+        return self._leadership is None or self._leadership.leads()
+
+    def _should_stop(self) -> bool:
+        return self.stop() or not self.leads()
+
+    def _catch_up(self) -> datetime | None:
+        """The send time this daemon was down for (or its predecessor died at), if still due."""
+        with open_store(self.config.data_dir, url=self.config.database_url) as store:
+            catch_up = cycle.startup_catch_up(self.config, store)
+        if catch_up is not None:
+            late = cycle.span(now() - catch_up)
+            logs.event(
+                "catch-up",
+                f"edition {key_of(self.config, catch_up)} was due at "
+                f"{local_time(self.config, catch_up)}: sending it now, {late} late",
+            )
+        return catch_up
+
+    def _gained(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.run_now(self._job("take-over", self._take_over), name="take over")
+
+    def _take_over(self) -> None:
+        """As a daemon starting: send the edition still due (resuming it), else collect."""
+        due = self._catch_up()
+        if due is not None:
+            cycle.edition_cycle(self.config, scheduled=due, should_stop=self._should_stop)
+        else:
+            self._collect()
+
     def _collect(self) -> None:
-        with open_store(self.config.data_dir) as store:
+        with open_store(self.config.data_dir, url=self.config.database_url) as store:
             cycle.log_collect(pipeline.collect(self.config, store, now=now()))
-            cycle.finish_unfinished(self.config, store, should_stop=self.stop)
+            cycle.finish_unfinished(self.config, store, should_stop=self._should_stop)
 
     def _edition(self) -> None:
         due = schedule.send_trigger(self.config).latest(now())
         if due is not None:
-            cycle.edition_cycle(self.config, scheduled=due, should_stop=self.stop)
+            cycle.edition_cycle(self.config, scheduled=due, should_stop=self._should_stop)
 
     def _missed(self, scheduled: datetime) -> None:
-        with open_store(self.config.data_dir) as store:
+        with open_store(self.config.data_dir, url=self.config.database_url) as store:
             cycle.record_missed(self.config, store, scheduled)
 
     def _job(self, name: str, work: Callable[[], None]) -> Callable[[], None]:
@@ -171,7 +205,7 @@ class Daemon:
 
         def job() -> None:
             with self._busy:
-                if self.stop():
+                if self._should_stop():
                     return
                 try:
                     work()
@@ -212,6 +246,8 @@ class Daemon:
             _exit_now(
                 f"a job was still busy after {STOP_GRACE:g}s; stopping anyway (safe to repeat)"
             )
+        if self._leadership is not None:
+            self._leadership.stop()
         _state_path(self.config.data_dir).unlink(missing_ok=True)
         logs.event("stopped", "stopped cleanly")
 
@@ -281,7 +317,7 @@ def status(config: Config) -> Status:
         times = schedule.NextTimes(
             None, schedule.send_trigger(config).get_next_fire_time(None, now())
         )
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         last = store.latest_edition()
         counts: dict[str, int] = {}
         for delivery in store.deliveries(last.key) if last else []:

@@ -47,7 +47,7 @@ class LivePreview:
             except DigestError as error:
                 self._stamp = None
                 return self._publish(str(error))
-            with open_store(config.data_dir) as store:
+            with open_store(config.data_dir, url=config.database_url) as store:
                 stamp = inputs_stamp(config, store.articles_stamp())
                 if stamp == self._stamp:
                     return self._state

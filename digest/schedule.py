@@ -233,6 +233,10 @@ class Scheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
+    def run_now(self, job: Callable[[], None], *, name: str) -> None:
+        """Run ``job`` once, as soon as the job in hand (if any) is done."""
+        self._scheduler.add_job(job, name=name, misfire_grace_time=None)
+
     @property
     def running(self) -> bool:
         return bool(self._scheduler.running)

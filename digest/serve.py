@@ -78,11 +78,8 @@ class Site:
 
     @contextmanager
     def store(self) -> Iterator[Store]:
-        with open_store(self.config.data_dir) as store:
+        with open_store(self.config.data_dir, url=self.config.database_url) as store:
             yield store
-
-    def archive(self, key: str) -> Path:
-        return self.config.data_dir / "editions" / key
 
 
 def _mtime(path: Path) -> float:
@@ -111,10 +108,10 @@ def latest(site: Site, request: Request) -> Response:
 
 def archive_index(site: Site, request: Request) -> Response:
     with site.store() as store:
-        records = store.editions()
+        records = store.edition_index()
     rows = "".join(
         f'<li><a href="/editions/{r.key}/">{r.key}</a> — issue {r.number}: '
-        f"{html.escape(r.email.subject)} <small>{_view_links(r.key)}</small></li>"
+        f"{html.escape(r.subject)} <small>{_view_links(r.key)}</small></li>"
         for r in records
     )
     preview = '<p><a href="/preview">Live preview</a> of the next edition.</p>'
@@ -175,11 +172,11 @@ def _archived(site: Site, key: str, name: str, content_type: str) -> Response:
     if key == PREVIEW_KEY:
         site.preview.refresh(lambda: site.config)
         headers = NO_STORE
-    path = site.archive(key) / name
-    try:
-        return Response(path.read_bytes(), content_type=content_type, headers=headers)
-    except OSError:
+    with site.store() as store:
+        content = store.archive_file(key, name)
+    if content is None:
         return page("Not found", f"<p>No edition {html.escape(key)}.</p>", 404)
+    return Response(content, content_type=content_type, headers=headers)
 
 
 NO_STORE = (("Cache-Control", "no-store"),)

@@ -24,11 +24,13 @@ from sumy.summarizers.luhn import LuhnSummarizer
 from sumy.summarizers.sum_basic import SumBasicSummarizer
 from sumy.summarizers.text_rank import TextRankSummarizer
 
+from digest import attribution
 from digest.models import Article, Summary
 from digest.sentences import (
     WORD,
     Tokenizer,
     detect_language,
+    join_quotes,
     language_name,
     stemmer,
     stop_words,
@@ -106,7 +108,7 @@ class Settings:
     @property
     def key(self) -> str:
         """Identifies the settings (and the summarizer's version) in the summary cache."""
-        return f"{self.method}:{self.sentences}:{self.max_words}:v2"
+        return f"{self.method}:{self.sentences}:{self.max_words}:v3"
 
 
 def summarize(article: Article, settings: Settings | None = None) -> Summary:
@@ -149,34 +151,58 @@ class Candidate:
     """Its length in words, as the word budget counts them."""
     opener: str
     """Its first word, lower-cased."""
+    needs: frozenset[int] | None = frozenset()
+    """The earlier candidates (indexes) that say who its subject is; None: it cannot be shown."""
 
 
 def candidate_sentences(text: str, *, title: str, language: str) -> list[Candidate]:
-    """Sentences a reader would accept alone: no captions, bylines, headline repeats or fragments."""
+    """Sentences a reader would accept alone: no captions, bylines, headline repeats or fragments.
+
+    Each knows the earlier candidates it needs for its subject (see digest/attribution.py); one
+    that needs a sentence that is not a candidate has ``needs`` None and is never shown.
+    """
     tokenizer = Tokenizer(language)
     terms = term_maker(language)
     headline = _normalized(WORD.findall(title))
-    candidates: list[Candidate] = []
+    sentences: list[str] = []
+    kept: dict[int, tuple[str, tuple[str, ...]]] = {}
+    """Sentence index -> the candidate's text (dateline removed) and words."""
     for paragraph in paragraphs(text):
         if not SENTENCE_END.search(paragraph) and word_count(paragraph) < LONG_PARAGRAPH:
             continue  # a headline, menu, caption or ticker: prose ends a sentence
-        sentences = tokenizer.to_sentences(paragraph)
-        for sentence in sentences:
-            if not candidates:
+        for sentence in join_quotes(tokenizer.to_sentences(paragraph)):
+            sentences.append(sentence)
+            if not kept:
                 sentence = DATELINE.sub("", sentence)
             words = tokenizer.to_words(sentence)
-            if not _stands_alone(sentence, words) or _normalized(words) in headline:
-                continue  # the headline again, whole or in part: articles often open with it
-            candidates.append(
-                Candidate(
-                    len(candidates),
-                    sentence,
-                    terms(words),
-                    word_count(sentence),
-                    words[0].lower(),
-                )
-            )
-    return candidates
+            if _stands_alone(sentence, words) and _normalized(words) not in headline:
+                # (not the headline again, whole or in part: articles often open with it)
+                kept[len(sentences) - 1] = (sentence, words)
+    position = {index: n for n, index in enumerate(kept)}
+    needed = _needed_candidates(attribution.needs(sentences, language), position)
+    return [
+        Candidate(n, sentence, terms(words), word_count(sentence), words[0].lower(), needed[index])
+        for n, (index, (sentence, words)) in enumerate(kept.items())
+    ]
+
+
+def _needed_candidates(
+    needs: Sequence[frozenset[int]], position: dict[int, int]
+) -> dict[int, frozenset[int] | None]:
+    """Sentence index -> every candidate it needs, directly or through another; None if it
+    needs a sentence that is not a candidate."""
+    closure: dict[int, frozenset[int] | None] = {}
+    for index, direct in enumerate(needs):
+        found: set[int] = set()
+        for earlier in direct:
+            further = closure[earlier]
+            if earlier not in position or further is None:
+                closure[index] = None
+                break
+            found |= {position[earlier], *further}
+        else:
+            closure[index] = frozenset(found)
+    return closure
 
 
 def term_maker(language: str) -> Callable[[Sequence[str]], frozenset[str]]:
@@ -286,7 +312,7 @@ def _stock(summarizer_class: type) -> Method:
         summarizer = summarizer_class(stemmer(language))
         summarizer.stop_words = stop_words(language)
         chosen = {str(s) for s in summarizer(document, settings.sentences)}
-        return [c for c in candidates if c.text in chosen]
+        return attributed([c for c in candidates if c.text in chosen])
 
     return method
 
@@ -303,24 +329,46 @@ METHODS: dict[str, Method] = {
 
 
 def pick(candidates: Sequence[Candidate], scores: Scores, settings: Settings) -> list[Candidate]:
-    """Best first, skipping near-repeats, within the sentence and word budgets; in text order."""
-    chosen: list[Candidate] = []
+    """Best first, skipping near-repeats, within the sentence and word budgets; in text order.
+
+    A sentence comes with the earlier ones it needs for its subject, or not at all.
+    """
+    chosen: dict[int, Candidate] = {}
     words = 0
     for c in sorted(candidates, key=lambda c: (-scores[c.index], c.index)):
         if len(chosen) == settings.sentences:
             break
-        if chosen and words + c.words > settings.max_words:
+        if c.index in chosen or c.needs is None:
             continue
-        if any(_overlap(c, other) > 0.6 for other in chosen):
+        group = [candidates[i] for i in sorted(c.needs - chosen.keys())] + [c]
+        added = sum(g.words for g in group)
+        if len(chosen) + len(group) > settings.sentences:
             continue
-        chosen.append(c)
-        words += c.words
+        if chosen and words + added > settings.max_words:
+            continue
+        if any(_overlap(c, other) > 0.6 for other in chosen.values()):
+            continue
+        chosen.update((g.index, g) for g in group)
+        words += added
     if len(chosen) == 1 and words > settings.max_words:
         # One long sentence blew the budget: a shorter good one serves the reader better.
-        shorter = [c for c in candidates if c.words <= settings.max_words]
+        shorter = [
+            c for c in candidates if c.words <= settings.max_words and c.needs == frozenset()
+        ]
         if shorter:
-            chosen = [max(shorter, key=lambda c: scores[c.index])]
-    return sorted(chosen, key=lambda c: c.index)
+            chosen = {0: max(shorter, key=lambda c: scores[c.index])}
+    return sorted(chosen.values(), key=lambda c: c.index)
+
+
+def attributed(chosen: Sequence[Candidate]) -> list[Candidate]:
+    """``chosen`` less every sentence whose subject is in a sentence left out."""
+    kept = list(chosen)
+    while True:
+        indexes = {c.index for c in kept}
+        shown = [c for c in kept if c.needs is not None and c.needs <= indexes]
+        if len(shown) == len(kept):
+            return kept
+        kept = shown
 
 
 def _overlap(a: Candidate, b: Candidate) -> float:

@@ -22,6 +22,7 @@ from digest.config import Config, load_config
 from digest.pipeline import BuildReport
 from digest.store import Store, open_store
 
+from .databases import empty_schema, postgres_database
 from .mailserver import Certificate, MailServer, free_port, make_certificate
 
 __all__ = ["free_port"]
@@ -127,6 +128,14 @@ class DemoSite:
     def config(self) -> Config:
         return load_config(self.config_path)
 
+    def use_database(self, url: str, *, data_dir: Path | None = None) -> None:
+        """Keep the store in the PostgreSQL at ``url`` (and, optionally, files in ``data_dir``)."""
+        text = self.config_path.read_text(encoding="utf-8")
+        if data_dir is not None:
+            text = re.sub(r'(?m)^data_dir = ".*"$', f'data_dir = "{data_dir.as_posix()}"', text)
+        text = re.sub(r"(?m)^data_dir = .*$", rf'\g<0>\ndatabase_url = "{url}"', text, count=1)
+        self.config_path.write_text(text, encoding="utf-8")
+
     def set_newsletter(self, **options: str) -> None:
         """Set these [newsletter] options in the demo's config file."""
         text = self.config_path.read_text(encoding="utf-8")
@@ -144,7 +153,7 @@ class DemoSite:
         config = self.config()
 
         def collect_and_build() -> BuildReport:
-            with open_store(config.data_dir) as store:
+            with open_store(config.data_dir, url=config.database_url) as store:
                 pipeline.collect(config, store, now=self.now)
                 return pipeline.build(config, store, now=self.now)
 
@@ -176,6 +185,37 @@ def demo_site(http_server: HttpServer, tmp_path: Path) -> DemoSite:
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     opened = open_store(tmp_path / "store")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """This test run's own PostgreSQL database (tests/databases.py); skips where none answers."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_postgres(postgres_url: str) -> str:
+    """The run's PostgreSQL database, emptied for this test."""
+    empty_schema(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_url(request: pytest.FixtureRequest) -> str:
+    """A store URL per engine: '' (SQLite in the data directory), then an empty PostgreSQL."""
+    if request.param == "sqlite":
+        return ""
+    url: str = request.getfixturevalue("fresh_postgres")
+    return url
+
+
+@pytest.fixture
+def engine_store(engine_url: str, tmp_path: Path) -> Iterator[Store]:
+    """A new store on each engine in turn: the store's contract holds on both."""
+    opened = open_store(tmp_path / "store", url=engine_url)
     yield opened
     opened.close()
 

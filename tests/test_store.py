@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,25 +35,37 @@ def article(id: str = "tag:a", url: str = "https://example.com/a", **changes: ob
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
+@pytest.fixture
+def store(engine_store: Store) -> Store:
+    """Every test here runs on SQLite and on PostgreSQL (tests/conftest.py: engine_store)."""
+    return engine_store
+
+
 def test_a_new_store_is_at_the_latest_schema_version(store: Store) -> None:
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert store.schema_version() == len(MIGRATIONS)
 
 
-def test_reopening_keeps_the_data_and_runs_no_migration_twice(tmp_path: Path) -> None:
-    first = open_store(tmp_path)
+def test_reopening_keeps_the_data_and_runs_no_migration_twice(
+    engine_url: str, tmp_path: Path
+) -> None:
+    first = open_store(tmp_path, url=engine_url)
     first.save_articles([article()], now=NOW)
     first.close()
-    second = open_store(tmp_path)
+    second = open_store(tmp_path, url=engine_url)
     assert second.article("tag:a") == article()
+    assert second.schema_version() == len(MIGRATIONS)
     second.close()
 
 
-def test_a_database_from_a_newer_digest_is_refused(tmp_path: Path) -> None:
-    open_store(tmp_path).close()
-    with sqlite3.connect(tmp_path / "digest.sqlite3") as db:
-        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+def test_a_database_from_a_newer_digest_is_refused(engine_url: str, tmp_path: Path) -> None:
+    with open_store(tmp_path, url=engine_url) as store:
+        newer = len(MIGRATIONS) + 1
+        if store.engine == "sqlite":
+            store.db.execute(f"PRAGMA user_version = {newer}")
+        else:
+            store.db.execute("UPDATE schema_version SET version = ?", (newer,))
     with pytest.raises(StoreError, match="newer than this digest knows"):
-        open_store(tmp_path)
+        open_store(tmp_path, url=engine_url)
 
 
 def test_articles_round_trip(store: Store) -> None:
@@ -233,3 +247,92 @@ def test_migrating_a_first_version_database_keeps_what_editions_carried(tmp_path
     assert [(s.story, s.title, s.text) for s in sent] == [
         ("tag:a", "Growth slows", "The economy grew.")
     ]
+
+
+def test_subscribers_are_one_whatever_the_case_of_their_address(store: Store) -> None:
+    assert store.add_subscriber("Ana@Example.com", now=NOW)
+    assert not store.add_subscriber("ana@example.com", now=NOW)
+    assert store.subscriber_status("ANA@EXAMPLE.COM") == "confirmed"
+    assert [s.email for s in store.subscribers()] == ["Ana@Example.com"]
+
+
+def test_an_edition_keeps_the_order_of_its_articles(store: Store) -> None:
+    ids = ["tag:c", "tag:a", "tag:b", "tag:a"]
+    store.save_edition(
+        Email("2026-03-10", "s", "<p>", "t", "p"), number=1, built=NOW, article_ids=ids
+    )
+    record = store.edition("2026-03-10")
+    assert record is not None and record.article_ids == ("tag:c", "tag:a", "tag:b")
+
+
+def test_the_archive_is_kept_in_the_store(store: Store, tmp_path: Path) -> None:
+    files: dict[str, str | bytes] = {"edition.html": "<p>Ünïcode</p>", "sample.eml": b"\x00raw"}
+    paths = store.write_archive("2026-03-10", files)
+    assert paths["edition.html"].read_text(encoding="utf-8") == "<p>Ünïcode</p>"
+    for path in paths.values():
+        path.unlink()  # another machine has no local copy: the store serves the files
+    assert store.archive_file("2026-03-10", "edition.html") == "<p>Ünïcode</p>".encode()
+    assert store.archive_file("2026-03-10", "sample.eml") == b"\x00raw"
+    assert store.archive_file("2026-03-10", "edition.txt") is None
+    store.write_archive("2026-03-10", {"edition.txt": "rebuilt"})
+    assert store.archive_file("2026-03-10", "edition.html") is None
+    assert store.archive_file("2026-03-10", "edition.txt") == b"rebuilt"
+
+
+def test_an_edition_archived_before_the_store_kept_files_is_read_from_its_folder(
+    store: Store,
+) -> None:
+    folder = store.data_dir / "editions" / "2025-01-01"
+    folder.mkdir(parents=True)
+    (folder / "edition.html").write_text("<p>old</p>", encoding="utf-8")
+    assert store.archive_file("2025-01-01", "edition.html") == b"<p>old</p>"
+    assert store.archive_file("2025-01-01", "../2025-01-01/edition.html") is None
+    assert store.archive_file("..", "digest.sqlite3") is None
+
+
+def test_the_edition_index_reads_no_content(store: Store) -> None:
+    for number, key in enumerate(("2026-03-08", "2026-03-09", "2026-03-10"), start=1):
+        email = Email(key, f"Issue {number}", "<p>" * 1000, "text", f"pre {number}")
+        store.save_edition(email, number=number, built=NOW, article_ids=["tag:a", "tag:b"][:number])
+    entries = store.edition_index()
+    assert [(e.key, e.number, e.subject, e.articles) for e in entries] == [
+        ("2026-03-10", 3, "Issue 3", 2),
+        ("2026-03-09", 2, "Issue 2", 2),
+        ("2026-03-08", 1, "Issue 1", 1),
+    ]
+    assert entries[0].built == NOW
+    assert [e.key for e in store.edition_index(limit=1, before="2026-03-10")] == ["2026-03-09"]
+    assert not hasattr(entries[0], "email")
+
+
+def test_a_lease_is_held_by_one_holder_until_it_runs_out(store: Store) -> None:
+    ttl = timedelta(seconds=15)
+    assert store.take_lease("leader", "a", now=NOW, ttl=ttl) == 1
+    assert store.take_lease("leader", "b", now=NOW + timedelta(seconds=14), ttl=ttl) is None
+    assert store.take_lease("leader", "a", now=NOW + timedelta(seconds=10), ttl=ttl) == 1
+    assert store.take_lease("leader", "b", now=NOW + timedelta(seconds=24), ttl=ttl) is None
+    assert store.take_lease("leader", "b", now=NOW + timedelta(seconds=25), ttl=ttl) == 2
+    assert store.take_lease("leader", "a", now=NOW + timedelta(seconds=26), ttl=ttl) is None
+    lease = store.lease("leader")
+    assert lease is not None and (lease.holder, lease.term) == ("b", 2)
+    assert lease.expires == NOW + timedelta(seconds=40)
+    assert not store.release_lease("leader", "a", now=NOW + timedelta(seconds=27))
+    assert store.release_lease("leader", "b", now=NOW + timedelta(seconds=27))
+    assert store.take_lease("leader", "a", now=NOW + timedelta(seconds=27), ttl=ttl) == 3
+    assert store.lease("other") is None
+
+
+def _take(data_dir: Path, url: str, holder: str, start: float) -> int | None:
+    """In a process of its own: wait for the common start, then try to take the lease."""
+    with open_store(data_dir, url=url) as store:
+        time.sleep(max(0.0, start - time.time()))
+        return store.take_lease("leader", holder, now=NOW, ttl=timedelta(seconds=15))
+
+
+def test_processes_asking_at_once_elect_one(engine_url: str, tmp_path: Path) -> None:
+    open_store(tmp_path, url=engine_url).close()
+    start = time.time() + 2.0
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        terms = pool.starmap(_take, [(tmp_path, engine_url, f"p{n}", start) for n in range(4)])
+    assert sorted(terms, key=str) == [1, None, None, None]

@@ -27,7 +27,7 @@ def subscribers_add(ctx: click.Context, email: str, name: str) -> None:
 
     address = subscriptions.valid_address(email)
     config = config_of(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         added = store.add_subscriber(address, name=name, now=utcnow())
     click.echo(f"{'added' if added else 'already subscribed'}: {address}")
 
@@ -41,7 +41,7 @@ def subscribers_remove(ctx: click.Context, email: str) -> None:
     from digest.store import open_store, utcnow
 
     config = existing_config(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         removed = subscriptions.unsubscribe(store, email.strip(), now=utcnow())
     if not removed:
         raise UsageError(f"{email}: not a current subscriber")
@@ -56,7 +56,7 @@ def subscribers_list(ctx: click.Context, show_all: bool) -> None:
     from digest.store import open_store
 
     config = existing_config(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         for s in store.subscribers(status=None if show_all else "confirmed"):
             click.echo(f"{s.email}\t{s.status}\t{s.name}")
 
@@ -74,7 +74,7 @@ def subscribers_import(ctx: click.Context, file: Path) -> None:
     from digest.store import open_store, utcnow
 
     config = config_of(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         report = subscriptions.import_csv(store, file, now=utcnow())
     for problem in report.problems:
         click.echo(f"skipped {problem}", err=True)
@@ -93,6 +93,6 @@ def subscribers_export(ctx: click.Context, show_all: bool) -> None:
     from digest.store import open_store
 
     config = existing_config(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         rows = store.subscribers(status=None if show_all else "confirmed")
     subscriptions.export_csv(rows, sys.stdout)

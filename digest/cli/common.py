@@ -25,7 +25,7 @@ def config_of(ctx: click.Context) -> Config:
 def existing_config(ctx: click.Context) -> Config:
     """The config, for a command that reads the data directory but must not create it."""
     config = config_of(ctx)
-    if not config.data_dir.is_dir():
+    if not config.database_url and not config.data_dir.is_dir():
         raise UsageError(
             f"{config.path}: data_dir: {config.data_dir} does not exist yet "
             "(`digest collect` or `digest build` creates it; check data_dir if it should be there)"

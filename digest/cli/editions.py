@@ -33,7 +33,7 @@ def collect(ctx: click.Context) -> None:
 
     config = config_of(ctx)
     require_sources(config)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         fetched = _collect(config, store)
     if not fetched:
         ctx.exit(1)
@@ -99,7 +99,7 @@ def build(ctx: click.Context, no_collect: bool) -> None:
     config = config_of(ctx) if not no_collect else existing_config(ctx)
     if not no_collect:
         require_sources(config)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         fetched = no_collect or _collect(config, store)
         report = pipeline.build(config, store, now=pipeline.utcnow())
     _print_build(report)
@@ -116,7 +116,7 @@ def stories(ctx: click.Context) -> None:
     from digest.store import open_store
 
     config = existing_config(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         report = pipeline.stories(config, store, now=pipeline.utcnow())
     if report.why_empty:
         click.echo(report.why_empty)
@@ -152,7 +152,7 @@ def preview(ctx: click.Context, do_collect: bool, no_browser: bool) -> None:
     from digest.store import open_store
 
     config = config_of(ctx) if do_collect else existing_config(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         if do_collect:
             _collect(config, store)
         report = pipeline.preview(config, store, now=pipeline.utcnow())
@@ -183,7 +183,7 @@ def send(ctx: click.Context) -> None:
 
     config = existing_config(ctx)
     progress = _SendProgress() if sys.stderr.isatty() else None
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         report = pipeline.send(config, store, now=pipeline.utcnow(), progress=progress)
         recipients = len(store.deliveries(report.edition_key))
     if progress:
@@ -261,7 +261,7 @@ def deliveries(ctx: click.Context, edition: str | None) -> None:
     from digest.store import open_store
 
     config = existing_config(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         record = store.edition(edition) if edition else store.latest_edition()
         if record is None:
             raise UsageError(
@@ -305,7 +305,7 @@ def demo(ctx: click.Context) -> None:
     now = pipeline.utcnow()
     with demo_site.serve_folder(config.data_dir / "site") as base_url:
         config = demo_site.pointed_at(config, base_url)
-        with open_store(config.data_dir) as store:
+        with open_store(config.data_dir, url=config.database_url) as store:
             demo_site.write_site(config.data_dir / "site", base_url=base_url, now=now)
             for email, name in demo_site.SUBSCRIBERS:
                 store.add_subscriber(email, name=name, now=now)

@@ -144,7 +144,7 @@ def sources(ctx: click.Context) -> None:
     from digest.store import open_store
 
     config = existing_config(ctx)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=config.database_url) as store:
         states = {s.key: s for s in store.fetch_states()}
     _print_sources(config, states)
 

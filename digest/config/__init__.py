@@ -306,6 +306,12 @@ class Config:
     data_dir: Path = option(
         Path(".digest"), "Where the database, editions and outbox live.", path=True
     )
+    database_url: str = option(
+        "",
+        "PostgreSQL shared by several machines ('postgresql://host/digest'); empty: SQLite in data_dir. A password goes in PGPASSWORD or ~/.pgpass, not here.",
+        check=checks.database_url,
+        example="postgresql://db.example.com/digest",
+    )
     newsletter: NewsletterConfig = option(NewsletterConfig(), "")
     collect: CollectConfig = option(CollectConfig(), "")
     summary: SummaryConfig = option(SummaryConfig(), "")

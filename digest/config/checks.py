@@ -57,6 +57,12 @@ def optional_http_url(value: str) -> str | None:
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
+def database_url(value: str) -> str | None:
+    if not value or value.startswith(("postgresql://", "postgres://")):
+        return None
+    return "a postgresql:// URL, or nothing for SQLite in data_dir"
+
+
 def feed_location(value: str) -> str | None:
     """A source is an http(s) URL, a file: URL or a path to an existing file."""
     if _SCHEME.match(value) and not re.match(r"^[A-Za-z]:[\\/]", value):

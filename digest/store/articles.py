@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 
 from digest.models import Article, FetchState, Summary
+from digest.store.engine import Database, Record, upsert
 from digest.store.rows import (
     article_from,
     article_row,
@@ -23,7 +23,7 @@ CHUNK = 500
 class ArticleTables:
     """Sources' fetch state, articles and their summaries: a part of :class:`digest.store.Store`."""
 
-    db: sqlite3.Connection
+    db: Database
 
     # --- sources ----------------------------------------------------------------------------
 
@@ -43,10 +43,21 @@ class ArticleTables:
         """Remember each source's state, all in one transaction."""
         with self.db:
             self.db.executemany(
-                """INSERT OR REPLACE INTO sources
-                   (key, url, etag, last_modified, not_before, last_success, last_error,
-                    failures, disabled)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                upsert(
+                    "sources",
+                    (
+                        "key",
+                        "url",
+                        "etag",
+                        "last_modified",
+                        "not_before",
+                        "last_success",
+                        "last_error",
+                        "failures",
+                        "disabled",
+                    ),
+                    key=("key",),
+                ),
                 [
                     (
                         state.key,
@@ -93,15 +104,15 @@ class ArticleTables:
                     updated += 1
         return new, updated
 
-    def _stored_match(self, article: Article) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.db.execute(
+    def _stored_match(self, article: Article) -> Record | None:
+        row: Record | None = self.db.execute(
             "SELECT id, source_key, content_hash FROM articles WHERE id = ?", (article.id,)
         ).fetchone()
         if row is None and article.url:
             row = self.db.execute(
                 """SELECT id, source_key, content_hash FROM articles
                    WHERE url = ? AND (title = ? OR (text = ? AND text != ''))
-                   ORDER BY first_seen, rowid LIMIT 1""",
+                   ORDER BY first_seen, id LIMIT 1""",
                 (article.url, article.title, article.text),
             ).fetchone()
         return row
@@ -152,7 +163,7 @@ class ArticleTables:
             chunk = unique[start : start + CHUNK]
             rows = self.db.execute(
                 f"""SELECT * FROM articles WHERE {column} IN ({", ".join("?" * len(chunk))})
-                    ORDER BY first_seen DESC, rowid DESC""",
+                    ORDER BY first_seen DESC, id DESC""",
                 chunk,
             )
             found.extend(article_from(row) for row in rows)
@@ -198,7 +209,11 @@ class ArticleTables:
     def save_summary(self, article: Article, settings: str, summary: Summary) -> None:
         with self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO summaries VALUES (?, ?, ?, ?, ?)",
+                upsert(
+                    "summaries",
+                    ("article_id", "settings", "content_hash", "method", "sentences"),
+                    key=("article_id", "settings"),
+                ),
                 (
                     article.id,
                     settings,

@@ -1,13 +1,12 @@
-"""The editions tables: editions, the articles each carried, the archive, the scheduler's runs."""
+"""The editions tables: editions, the articles each carried, the scheduler's runs."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from pathlib import Path
 
 from digest.models import Email, SentArticle
+from digest.store.engine import Database, Record, upsert
 from digest.store.rows import (
     EditionRecord,
     EditionRun,
@@ -20,10 +19,9 @@ from digest.store.rows import (
 
 
 class EditionTables:
-    """Editions, their articles and files, and the edition runs: a part of :class:`digest.store.Store`."""
+    """Editions, their articles, and the edition runs: a part of :class:`digest.store.Store`."""
 
-    db: sqlite3.Connection
-    data_dir: Path
+    db: Database
 
     # --- editions ---------------------------------------------------------------------------
 
@@ -47,7 +45,11 @@ class EditionTables:
                 "DELETE FROM edition_articles WHERE edition_key = ?", (email.edition_key,)
             )
             self.db.execute(
-                "INSERT OR REPLACE INTO editions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                upsert(
+                    "editions",
+                    ("key", "number", "built", "subject", "html", "text", "preheader"),
+                    key=("key",),
+                ),
                 (
                     email.edition_key,
                     number,
@@ -59,13 +61,21 @@ class EditionTables:
                 ),
             )
             self.db.executemany(
-                """INSERT OR IGNORE INTO edition_articles (edition_key, article_id, story, title, text)
+                """INSERT INTO edition_articles
+                       (edition_key, article_id, story, title, text, position)
                    VALUES (:edition, :id, :story,
                            COALESCE((SELECT title FROM articles WHERE id = :id), ''),
-                           COALESCE((SELECT text FROM articles WHERE id = :id), ''))""",
+                           COALESCE((SELECT text FROM articles WHERE id = :id), ''),
+                           :position)
+                   ON CONFLICT DO NOTHING""",
                 [
-                    {"edition": email.edition_key, "id": i, "story": stories.get(i, i)}
-                    for i in article_ids
+                    {
+                        "edition": email.edition_key,
+                        "id": i,
+                        "story": stories.get(i, i),
+                        "position": position,
+                    }
+                    for position, i in enumerate(article_ids, start=1)
                 ],
             )
 
@@ -96,20 +106,6 @@ class EditionTables:
             for row in rows
         ]
 
-    def write_archive(self, key: str, files: dict[str, str | bytes]) -> dict[str, Path]:
-        """Write an edition's files into DATA_DIR/editions/KEY/, each atomically; return their paths."""
-        folder = self.data_dir / "editions" / key
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = {}
-        for name, content in files.items():
-            path = folder / name
-            partial = path.with_name(path.name + ".partial")
-            data = content.encode("utf-8") if isinstance(content, str) else content
-            partial.write_bytes(data)
-            partial.replace(path)
-            paths[name] = path
-        return paths
-
     def edition(self, key: str) -> EditionRecord | None:
         row = self.db.execute("SELECT * FROM editions WHERE key = ?", (key,)).fetchone()
         return self._edition_record(row) if row else None
@@ -131,9 +127,9 @@ class EditionTables:
         row = self.db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM editions").fetchone()
         return int(row[0])
 
-    def _edition_record(self, row: sqlite3.Row) -> EditionRecord:
+    def _edition_record(self, row: Record) -> EditionRecord:
         ids = self.db.execute(
-            "SELECT article_id FROM edition_articles WHERE edition_key = ? ORDER BY rowid",
+            "SELECT article_id FROM edition_articles WHERE edition_key = ? ORDER BY position",
             (row["key"],),
         )
         email = Email(row["key"], row["subject"], row["html"], row["text"], row["preheader"])
@@ -149,6 +145,7 @@ class EditionTables:
             ).fetchone():
                 return False
             self.db.execute("DELETE FROM edition_articles WHERE edition_key = ?", (key,))
+            self.db.execute("DELETE FROM edition_files WHERE edition_key = ?", (key,))
             cursor = self.db.execute("DELETE FROM editions WHERE key = ?", (key,))
         return cursor.rowcount > 0
 
@@ -165,7 +162,11 @@ class EditionTables:
     ) -> None:
         with self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO edition_runs VALUES (?, ?, ?, ?, ?)",
+                upsert(
+                    "edition_runs",
+                    ("key", "scheduled", "outcome", "detail", "updated"),
+                    key=("key",),
+                ),
                 (key, iso(scheduled), outcome, detail, iso(now)),
             )
 

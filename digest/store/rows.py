@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from digest.models import Article, Email, FetchState, Image
+from digest.store.engine import Record
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -34,6 +34,18 @@ class EditionRecord:
     built: datetime
     email: Email
     article_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EditionEntry:
+    """An edition as a list of editions shows it: no HTML, no text, no files."""
+
+    key: str
+    number: int
+    built: datetime
+    subject: str
+    articles: int
+    """How many articles it carried."""
 
 
 RunOutcome = Literal["started", "sent", "skipped", "missed"]
@@ -98,7 +110,7 @@ def article_row(article: Article, *, now: datetime) -> dict[str, Any]:
     }
 
 
-def article_from(row: sqlite3.Row) -> Article:
+def article_from(row: Record) -> Article:
     published = from_iso(row["published"])
     assert published is not None
     return Article(
@@ -119,18 +131,18 @@ def article_from(row: sqlite3.Row) -> Article:
     )
 
 
-def edition_run_from(row: sqlite3.Row) -> EditionRun:
+def edition_run_from(row: Record) -> EditionRun:
     scheduled, updated = from_iso(row["scheduled"]), from_iso(row["updated"])
     assert scheduled is not None and updated is not None
     return EditionRun(row["key"], scheduled, row["outcome"], row["detail"], updated)
 
 
-def subscriber_from(row: sqlite3.Row) -> Subscriber:
+def subscriber_from(row: Record) -> Subscriber:
     created = from_iso(row["created"]) or utcnow()
     return Subscriber(row["email"], row["name"], row["status"], created, from_iso(row["updated"]))
 
 
-def fetch_state_from(row: sqlite3.Row) -> FetchState:
+def fetch_state_from(row: Record) -> FetchState:
     return FetchState(
         key=row["key"],
         url=row["url"],

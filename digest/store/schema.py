@@ -1,12 +1,37 @@
-"""The database schema: one SQL script per version (append, never edit), applied on open."""
+"""The database schema: one SQL script per version (append, never edit), applied on open.
+
+One history for both engines. A migration is a script both speak, or a mapping from
+engine to script where they differ (:func:`script_for`). SQLite keeps its version in
+``PRAGMA user_version``; PostgreSQL in the one-row table ``schema_version``, and migrates
+under an advisory lock, so machines that start together apply each migration once.
+PostgreSQL reads SQLite's ``COLLATE NOCASE`` as the case-insensitive ICU collation
+``nocase`` that its first migration creates (unquoted names fold to lower case).
+"""
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Mapping
 
 from digest.errors import StoreError
+from digest.store.engine import Database, Engine
 
-MIGRATIONS: tuple[str, ...] = (
+Migration = str | Mapping[Engine, str]
+
+_NOCASE = """
+    CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+"""
+
+_ARCHIVE = """
+    ALTER TABLE edition_articles ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE edition_files (
+        edition_key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        content {blob} NOT NULL,
+        PRIMARY KEY (edition_key, name)
+    );
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
     # 1: the first schema
     """
     CREATE TABLE sources (
@@ -103,7 +128,22 @@ MIGRATIONS: tuple[str, ...] = (
         text = COALESCE((SELECT text FROM articles WHERE id = article_id), '');
     CREATE INDEX edition_articles_by_article ON edition_articles (article_id);
     """,
-    # 4: whether an article's date was read (0: the feed's date was missing or unreadable, and
+    # 4: the order of an edition's articles in a column (PostgreSQL has no rowid), and the
+    # archive's files in the store, so `digest serve` on any machine serves every edition.
+    {
+        "sqlite": _ARCHIVE.format(blob="BLOB") + "UPDATE edition_articles SET position = rowid;",
+        "postgresql": _ARCHIVE.format(blob="BYTEA"),
+    },
+    # 5: leases: a role (the daemons' leader) held by one process until it stops renewing.
+    """
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        term INTEGER NOT NULL,
+        expires TEXT NOT NULL
+    );
+    """,
+    # 6: whether an article's date was read (0: the feed's date was missing or unreadable, and
     # published is when digest first saw it)
     """
     ALTER TABLE articles ADD COLUMN dated INTEGER NOT NULL DEFAULT 1;
@@ -111,15 +151,54 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-def migrate(connection: sqlite3.Connection) -> int:
+def script_for(migration: Migration, engine: Engine, *, number: int) -> str:
+    script = migration if isinstance(migration, str) else migration[engine]
+    if engine == "postgresql" and number == 1:
+        script = _NOCASE + script
+    return script
+
+
+def migrate(db: Database, engine: Engine) -> int:
     """Apply the migrations the database has not seen; return its schema version."""
-    version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+    if engine == "postgresql":
+        return _migrate_postgresql(db)
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    _check_known(version)
+    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        script = script_for(migration, engine, number=number)
+        # executescript commits first, so each migration runs in a transaction of its own.
+        db.executescript(  # type: ignore[attr-defined]
+            f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+        )
+    return len(MIGRATIONS)
+
+
+def _migrate_postgresql(db: Database) -> int:
+    while True:
+        with db:
+            db.execute("SELECT pg_advisory_xact_lock(hashtext('digest schema'))")
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            version = int(row[0]) if row else 0
+            _check_known(version)
+            if version == len(MIGRATIONS):
+                return version
+            number = version + 1
+            db.execute(script_for(MIGRATIONS[version], "postgresql", number=number))
+            db.execute("DELETE FROM schema_version")
+            db.execute("INSERT INTO schema_version VALUES (?)", (number,))
+
+
+def schema_version(db: Database, engine: Engine) -> int:
+    if engine == "postgresql":
+        row = db.execute("SELECT version FROM schema_version").fetchone()
+        return int(row[0]) if row else 0
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _check_known(version: int) -> None:
     if version > len(MIGRATIONS):
         raise StoreError(
             f"database schema version {version} is newer than this digest knows "
             f"({len(MIGRATIONS)}): upgrade digest"
         )
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        # executescript commits first, so each migration runs in a transaction of its own.
-        connection.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
-    return len(MIGRATIONS)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from digest.models import Delivery, DeliveryStatus
+from digest.store.engine import Database
 from digest.store.rows import Subscriber, from_iso, iso, subscriber_from
 
 
 class SubscriberTables:
     """Subscribers and their deliveries: a part of :class:`digest.store.Store`."""
 
-    db: sqlite3.Connection
+    db: Database
 
     # --- subscribers ------------------------------------------------------------------------
 
@@ -33,7 +33,7 @@ class SubscriberTables:
                    VALUES (?, ?, ?, ?, ?)
                    ON CONFLICT (email) DO UPDATE
                    SET status = excluded.status, updated = excluded.updated,
-                       name = CASE WHEN excluded.name != '' THEN excluded.name ELSE name END""",
+                       name = CASE WHEN excluded.name != '' THEN excluded.name ELSE subscribers.name END""",
                 (email, name, status, iso(now), iso(now)),
             )
         return True
@@ -46,8 +46,8 @@ class SubscriberTables:
                    VALUES (?, ?, 'pending', ?, ?)
                    ON CONFLICT (email) DO UPDATE
                    SET status = 'pending', updated = excluded.updated,
-                       name = CASE WHEN excluded.name != '' THEN excluded.name ELSE name END
-                   WHERE status != 'confirmed'""",
+                       name = CASE WHEN excluded.name != '' THEN excluded.name ELSE subscribers.name END
+                   WHERE subscribers.status != 'confirmed'""",
                 (email, name, iso(now), iso(now)),
             )
 
@@ -82,8 +82,8 @@ class SubscriberTables:
         """Add a pending ledger row for each recipient who has none for this edition yet."""
         with self.db:
             self.db.executemany(
-                """INSERT OR IGNORE INTO deliveries (edition_key, email, status, updated)
-                   VALUES (?, ?, 'pending', ?)""",
+                """INSERT INTO deliveries (edition_key, email, status, updated)
+                   VALUES (?, ?, 'pending', ?) ON CONFLICT DO NOTHING""",
                 [(edition_key, email, iso(now)) for email in emails],
             )
 
@@ -109,7 +109,7 @@ class SubscriberTables:
 
     def deliveries(self, edition_key: str) -> list[Delivery]:
         rows = self.db.execute(
-            "SELECT * FROM deliveries WHERE edition_key = ? ORDER BY rowid", (edition_key,)
+            "SELECT * FROM deliveries WHERE edition_key = ? ORDER BY email", (edition_key,)
         )
         return [
             Delivery(

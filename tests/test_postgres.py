@@ -1,0 +1,103 @@
+"""Several machines on one PostgreSQL: what one builds and sends, every other sees.
+
+Each "machine" is a config of its own with its own data directory and the same database_url;
+the second one runs as a real `digest` process.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from digest import demo, pipeline
+from digest.config import load_config
+from digest.store import open_store
+
+from .conftest import DemoSite, digest_command, wait_for
+from .mailserver import free_port
+
+
+@pytest.fixture
+def shared(demo_site: DemoSite, fresh_postgres: str) -> DemoSite:
+    demo_site.use_database(fresh_postgres)
+    return demo_site
+
+
+def other_machine(site: DemoSite, tmp_path: Path) -> Path:
+    """A second machine's config: the same database, an empty data directory of its own."""
+    config_path = tmp_path / "other" / "digest.toml"
+    config_path.parent.mkdir()
+    shutil.copy(site.config_path, config_path)
+    text = config_path.read_text(encoding="utf-8")
+    data_dir = (tmp_path / "other" / "data").as_posix()
+    config_path.write_text(
+        text.replace(
+            f'data_dir = "{site.config().data_dir.as_posix()}"', f'data_dir = "{data_dir}"'
+        ),
+        encoding="utf-8",
+    )
+    assert load_config(config_path).data_dir != site.config().data_dir
+    return config_path
+
+
+@pytest.fixture
+def serve_elsewhere(shared: DemoSite, tmp_path: Path) -> Iterator[str]:
+    """`digest serve` as a process on the other machine; its base URL."""
+    port = free_port()
+    config_path = other_machine(shared, tmp_path)
+    process = subprocess.Popen(
+        digest_command("--config", str(config_path), "serve", "--port", str(port)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_for(lambda: _answers(url), timeout=30), "digest serve did not start"
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(f"{url}/editions/", trust_env=False, timeout=1)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+def test_an_edition_built_on_one_machine_is_served_by_another(
+    shared: DemoSite, serve_elsewhere: str, tmp_path: Path
+) -> None:
+    report = shared.build()
+    assert report.edition is not None and report.email is not None
+    key = report.edition.key
+    with httpx.Client(base_url=serve_elsewhere, trust_env=False) as client:
+        assert key in client.get("/editions/").text
+        page = client.get(f"/editions/{key}/")
+        assert page.status_code == 200
+        assert page.content == report.paths["edition.html"].read_bytes()
+        assert client.get(f"/editions/{key}/eml").content == report.paths["sample.eml"].read_bytes()
+    assert not (tmp_path / "other" / "data" / "editions").exists(), "served from the store"
+
+
+def test_the_whole_cycle_on_postgresql_sends_each_subscriber_once(shared: DemoSite) -> None:
+    config = shared.config()
+    with open_store(config.data_dir, url=config.database_url) as store:
+        assert store.engine == "postgresql"
+        for address, name in demo.SUBSCRIBERS:
+            store.add_subscriber(address, name=name, now=shared.now)
+    report = shared.build()
+    assert report.edition is not None
+    with open_store(config.data_dir, url=config.database_url) as store:
+        assert pipeline.send(config, store, now=shared.now).counts["sent"] == len(demo.SUBSCRIBERS)
+        assert pipeline.send(config, store, now=shared.now).counts["sent"] == 0
+        statuses = [d.status for d in store.deliveries(report.edition.key)]
+    assert statuses == ["sent"] * len(demo.SUBSCRIBERS)
+    assert not (Path(config.data_dir) / "digest.sqlite3").exists(), "nothing went to SQLite"
