@@ -88,7 +88,12 @@ def test_the_same_url_under_a_new_id_is_one_article(store: Store) -> None:
 def test_posts_that_only_share_a_link_are_distinct_articles(store: Store) -> None:
     # A podcast whose episodes all link to its home page; a blog's posts at page#fragment.
     episodes = [
-        article(id=f"tag:episode-{n}", url="https://podcast.example.com/", title=f"Episode {n}")
+        article(
+            id=f"tag:episode-{n}",
+            url="https://podcast.example.com/",
+            title=f"Episode {n}",
+            text="Our weekly show about the economy. Subscribe!",  # the same blurb every week
+        )
         for n in range(5)
     ]
     assert store.save_articles(episodes, now=NOW) == (5, 0)

@@ -113,7 +113,7 @@ class ArticleTables:
                 """SELECT id, source_key, content_hash FROM articles
                    WHERE url = ? AND (title = ? OR (text = ? AND text != ''))
                    ORDER BY first_seen, id LIMIT 1""",
-                (article.url, article.title, article.text),
+                (article.url, article.title, _telling(article.text)),
             ).fetchone()
         return row
 
@@ -222,3 +222,13 @@ class ArticleTables:
                     json.dumps(summary.sentences),
                 ),
             )
+
+
+SAME_TEXT_WORDS = 30
+"""A text shared under one link names one story only when it is this long: a podcast's
+episodes may all carry the same two-line blurb."""
+
+
+def _telling(text: str) -> str:
+    """The text, when it is long enough to tell a story apart; else "" (which matches nothing)."""
+    return text if len(text.split()) >= SAME_TEXT_WORDS else ""
