@@ -79,6 +79,7 @@ HONORIFICS = _words(
 """Titles before a surname: "Mr Penrose" is still the bare surname."""
 PARTICLES = _words("van von der den de del della di da du la le al bin ibn dos das ter")
 """Lower-case parts of a surname ("van Rooij", "da Silva")."""
+NOT_GIVEN = PARTICLES | HONORIFICS
 TOKEN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 POSSESSIVE = re.compile(r"['’]s?$")
 APOSTROPHE = re.compile(r"['’]")
@@ -165,7 +166,9 @@ def _names(tokens: Sequence[str], lowercase: set[str]) -> list[tuple[str, bool]]
         while run and run[-1].lower() in PARTICLES:
             run.pop()
         if run and run[-1].lower() not in HONORIFICS:
-            given = [t for t in run[:-1] if t.lower() not in PARTICLES | HONORIFICS | lowercase]
+            given = [
+                t for t in run[:-1] if t.lower() not in NOT_GIVEN and t.lower() not in lowercase
+            ]
             found.append((run[-1], bool(given)))
         run = []
     return found

@@ -12,18 +12,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from digest import logs, pipeline, schedule
+from digest import logs, schedule
 from digest.config import Config, format_duration
 from digest.edition import edition_key
-from digest.store import Store, open_store
+from digest.store import Store, open_store, utcnow
+
+if TYPE_CHECKING:
+    # The pipeline (every stage) is imported where a cycle runs: `digest status` reads this
+    # module's clock and keys without paying for summarize, render and extract.
+    from digest import pipeline
 
 ShouldStop = Callable[[], bool]
 
 
 def now() -> datetime:
-    return pipeline.utcnow()
+    return utcnow()
 
 
 # --- one edition ------------------------------------------------------------------------------
@@ -53,6 +59,8 @@ def edition_cycle(config: Config, *, scheduled: datetime, should_stop: ShouldSto
             scheduled=scheduled.isoformat(),
             late_seconds=round(late.total_seconds(), 1),
         )
+        from digest import pipeline
+
         store.record_run(key, "started", scheduled=scheduled, now=now())
         collected = pipeline.collect(config, store, now=now())
         log_collect(collected)
@@ -146,6 +154,8 @@ def startup_catch_up(config: Config, store: Store) -> datetime | None:
 
 def _send(config: Config, store: Store, *, should_stop: ShouldStop) -> str:
     """Send the latest edition; why some recipients are still without it, or ""."""
+    from digest import pipeline
+
     report = pipeline.send(config, store, now=now(), should_stop=should_stop)
     key, c = report.edition_key, report.counts
     for problem in report.problems:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from digest import cycle, logs, pipeline, schedule
+from digest import cycle, logs, schedule
 from digest.config import Config
 from digest.cycle import key_of, local_time, now
 from digest.errors import DigestError
@@ -188,6 +188,8 @@ class Daemon:
 
     def _collect(self) -> None:
         with open_store(self.config.data_dir, url=self.config.database_url) as store:
+            from digest import pipeline
+
             cycle.log_collect(pipeline.collect(self.config, store, now=now()))
             cycle.finish_unfinished(self.config, store, should_stop=self._should_stop)
 

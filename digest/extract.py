@@ -1,7 +1,7 @@
 """Extract: an article page's main text and metadata, without the site around it.
 
-trafilatura finds the main content; what it lets through of the site's
-furniture (sign-up boxes, image credits, market tickers, "Read more" lines) is
+trafilatura finds the main content, tables included (their rows become "cell | cell"
+lines); what it lets through of the site's furniture (sign-up boxes, image credits, market tickers, "Read more" lines) is
 dropped paragraph by paragraph by :func:`is_furniture`.
 """
 
@@ -58,6 +58,8 @@ BREADCRUMB = re.compile(r"^\W*[^|›»\n]{0,25}(?:\s*[|›»]\s*[^|›»\n]{1,25
 """Home | Politics | World: a trail of short links."""
 TICKER = re.compile(r"^(?:[A-Z&./\s]{2,20}\s*\$?[-+]?[\d,.]+\s*[-+▲▼]?\s*[\d.,]+%?\s*){2,}$")
 """DOW 38,512.30 +0.42% S&P 500 5,120.75 -0.18%"""
+TABLE_ROW = re.compile(r"^\|.*\|$")
+"""A table row as trafilatura writes it: "| cell | cell |"."""
 SHORT_WORDS = 30
 """Calls to action and credits are furniture only in paragraphs up to this long."""
 DATE_SEARCH = {
@@ -97,7 +99,7 @@ def _bare_extraction(html: str, url: str) -> dict[str, Any] | None:
             url=url or None,
             with_metadata=True,
             include_comments=False,
-            include_tables=False,
+            include_tables=True,
             date_extraction_params=DATE_SEARCH,
         )
     except (ValueError, etree.LxmlError):
@@ -123,6 +125,10 @@ def clean_article_text(text: str) -> str:
     seen: set[str] = set()
     dropped = False
     for paragraph in clean_text(text.replace("\n", "\n\n")).split("\n\n"):
+        if TABLE_ROW.match(paragraph):  # content: a row is never furniture, however short
+            kept.extend(_table_row(paragraph))
+            dropped = False
+            continue
         key = paragraph.lower()
         continues = dropped and paragraph[:1].islower() and len(paragraph.split()) <= SHORT_WORDS
         dropped = continues or is_furniture(paragraph)
@@ -131,6 +137,13 @@ def clean_article_text(text: str) -> str:
         seen.add(key)
         kept.append(paragraph)
     return "\n\n".join(kept)
+
+
+def _table_row(row: str) -> list[str]:
+    """trafilatura's "| cell | cell |" as "cell | cell"; nothing for a "|---|---|" rule."""
+    cells = [c.strip() for c in row.strip().strip("|").split("|")]
+    cells = [c for c in cells if c and not set(c) <= set("-:")]
+    return [" | ".join(cells)] if cells else []
 
 
 def is_furniture(paragraph: str) -> bool:

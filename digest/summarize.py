@@ -35,7 +35,7 @@ from digest.sentences import (
     stemmer,
     stop_words,
 )
-from digest.text import paragraphs, word_count
+from digest.text import paragraphs, strip_boilerplate, word_count
 
 __all__ = ["METHODS", "Settings", "language_name", "summarize", "summarize_text"]
 
@@ -128,12 +128,29 @@ def summarize_text(
     ``language`` is sumy's name for it (see `language_name`), detected when None; ''
     (a language sumy has nothing for) makes the summary language-neutral.
     """
+    text = strip_boilerplate(text)
     language = detect_language(text) if language is None else language
-    candidates = candidate_sentences(text, title=title, language=language)
-    if not candidates:
+    candidates = candidate_sentences(text, title=title, language=language) or (
+        candidate_sentences(text, title=title, language=language, loose=True)
+    )
+    chosen = METHODS[settings.method](candidates, title, language, settings) if candidates else []
+    return [c.text for c in chosen] or first_sentence(text, language=language, settings=settings)
+
+
+def first_sentence(text: str, *, language: str, settings: Settings) -> list[str]:
+    """When no sentence qualifies: the first one that is not a byline or furniture (else the
+    first one), cut at the word budget. Empty only for a text without words."""
+    tokenizer = Tokenizer(language)
+    sentences = [s for p in paragraphs(text) for s in tokenizer.to_sentences(p) if WORD.search(s)]
+    if not sentences:
         return []
-    method = METHODS[settings.method]
-    return [c.text for c in method(candidates, title, language, settings)]
+    prose = (s for s in sentences if not (BYLINE.match(s) or _is_furniture(s.lower())))
+    sentence = next(prose, sentences[0])
+    words = sentence.split()[: settings.max_words + 1]
+    while word_count(" ".join(words)) > settings.max_words:
+        words.pop()
+    cut = " ".join(words)
+    return [sentence if cut == sentence else cut.rstrip(",;:") + "…"]
 
 
 # --- the sentences worth choosing from -------------------------------------------------------
@@ -155,8 +172,13 @@ class Candidate:
     """The earlier candidates (indexes) that say who its subject is; None: it cannot be shown."""
 
 
-def candidate_sentences(text: str, *, title: str, language: str) -> list[Candidate]:
+def candidate_sentences(
+    text: str, *, title: str, language: str, loose: bool = False
+) -> list[Candidate]:
     """Sentences a reader would accept alone: no captions, bylines, headline repeats or fragments.
+
+    A short paragraph that does not end a sentence is left out (a caption, a menu), unless
+    ``loose`` and it holds more than one sentence (a teaser without its last full stop).
 
     Each knows the earlier candidates it needs for its subject (see digest/attribution.py); one
     that needs a sentence that is not a candidate has ``needs`` None and is never shown.
@@ -168,9 +190,13 @@ def candidate_sentences(text: str, *, title: str, language: str) -> list[Candida
     kept: dict[int, tuple[str, tuple[str, ...]]] = {}
     """Sentence index -> the candidate's text (dateline removed) and words."""
     for paragraph in paragraphs(text):
-        if not SENTENCE_END.search(paragraph) and word_count(paragraph) < LONG_PARAGRAPH:
+        prose = _is_prose(paragraph)
+        if not (prose or loose):
             continue  # a headline, menu, caption or ticker: prose ends a sentence
-        for sentence in join_quotes(tokenizer.to_sentences(paragraph)):
+        split = join_quotes(tokenizer.to_sentences(paragraph))
+        if not (prose or len(split) > 1):
+            continue
+        for sentence in split:
             sentences.append(sentence)
             if not kept:
                 sentence = DATELINE.sub("", sentence)
@@ -184,6 +210,10 @@ def candidate_sentences(text: str, *, title: str, language: str) -> list[Candida
         Candidate(n, sentence, terms(words), word_count(sentence), words[0].lower(), needed[index])
         for n, (index, (sentence, words)) in enumerate(kept.items())
     ]
+
+
+def _is_prose(paragraph: str) -> bool:
+    return bool(SENTENCE_END.search(paragraph)) or word_count(paragraph) >= LONG_PARAGRAPH
 
 
 def _needed_candidates(

@@ -100,3 +100,53 @@ def word_count(text: str) -> int:
 
 def paragraphs(text: str) -> list[str]:
     return [p for p in text.split("\n\n") if p.strip()]
+
+
+# --- feed boilerplate ------------------------------------------------------------------------
+
+_AFTER_STOP = r"(?:^|(?<=[.!?…\]\)”\"'’|»›→:–—-]))\s*"
+"""Where boilerplate may start: a paragraph's start, or right after a sentence or a separator."""
+READ_MORE = re.compile(
+    _AFTER_STOP + r"[\[(<«]?\s*(?:read\s(?:more|on|the\sfull\s(?:story|article))"
+    r"|read\sfull\s(?:story|article)|continue\sreading|keep\sreading|full\sstory"
+    r"|leia\smais|continue\slendo|continuar\slendo|saiba\smais|weiterlesen|mehr\slesen"
+    r"|lire\sla\ssuite|lire\splus|leer\smás|seguir\sleyendo|ver\smás|leggi\sdi\spiù"
+    r"|continua\sa\sleggere|lees\smeer|lees\sverder|läs\smer|les\smer|læs\smere|lue\slisää"
+    r"|czytaj\swięcej)\b[^\n]{0,120}$",
+    re.I,
+)
+"""A link to the rest of the story at the end of a teaser, in several languages."""
+APPEARED_FIRST = re.compile(
+    _AFTER_STOP + r"(?:The\spost\s[^\n]{1,300}?\s(?:appeared\sfirst|first\sappeared)\son"
+    r"|O\spost\s[^\n]{1,300}?\sapareceu\sprimeiro\sem"
+    r"|Der\sBeitrag\s[^\n]{1,300}?\serschien\szuerst\sauf"
+    r"|L[’']article\s[^\n]{1,300}?\sest\sapparu\sen\spremier\ssur"
+    r"|La\sentrada\s[^\n]{1,300}?\sse\spublicó\sprimero\sen)\s[^\n]{1,200}$"
+)
+"""WordPress's "The post X appeared first on Y." (and its translations)."""
+CUT_MARK = re.compile(r"(?:[\[(](?:…|\.\s?\.\s?\.|\?|&hellip;|&#8230;)[\])]|\.\.\.|…)$")
+""""[…]", "[...]", "[?]" (an ellipsis that lost its encoding) or a bare ellipsis at the end."""
+SENTENCE_STOP = re.compile(r"[.!?…。！？][\"'”’)\]]*$")
+
+
+def strip_boilerplate(text: str) -> str:
+    """The text without feed boilerplate: read-more links, WordPress's "The post … appeared
+    first on …", and cut marks ("[…]", "[?]"); a paragraph cut short ends in "…"."""
+    kept = []
+    for paragraph in paragraphs(text):
+        stripped = _strip_paragraph(paragraph.strip())
+        if stripped != paragraph and stripped and not SENTENCE_STOP.search(stripped):
+            stripped += "…"
+        if stripped:
+            kept.append(stripped)
+    return "\n\n".join(kept)
+
+
+def _strip_paragraph(paragraph: str) -> str:
+    while True:
+        shorter = paragraph
+        for pattern in (APPEARED_FIRST, READ_MORE, CUT_MARK):
+            shorter = pattern.sub("", shorter).rstrip()
+        if shorter == paragraph:
+            return paragraph
+        paragraph = shorter

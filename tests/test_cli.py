@@ -9,7 +9,10 @@ import socket
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
+import lxml.html
 import pytest
 
 from digest import demo
@@ -68,6 +71,15 @@ def test_demo_builds_an_edition_and_fills_the_outbox(tmp_path: Path) -> None:
     message = email.message_from_bytes(outbox[0].read_bytes(), policy=email.policy.default)
     assert message.get_content_type() == "multipart/alternative"
     assert result.stdout.strip().splitlines()[-1].startswith("open file://")
+    # What it opens still shows its pictures and opens its articles once the demo site stopped.
+    opened = Path(url2pathname(urlsplit(result.stdout.split()[-1]).path))
+    doc = lxml.html.fromstring(opened.read_text(encoding="utf-8"))
+    pictures = [img.get("src") for img in doc.cssselect("img")]
+    articles = [a.get("href") for a in doc.cssselect(".headline a")]
+    assert pictures and len(articles) > 20
+    for url in pictures + articles:
+        assert url.startswith("file://"), url
+        assert Path(url2pathname(urlsplit(url).path)).is_file(), url
     # Running the demo again the same day sends nobody a second copy.
     again = run("demo", cwd=tmp_path)
     assert again.returncode == 0, again.stderr

@@ -107,3 +107,26 @@ def test_the_seed_page_loses_its_furniture_and_keeps_its_story() -> None:
         )
     assert "Welcome to EconoTimes" not in text and "Sign up" not in text
     assert "stories unfolding in the global economy" not in text, "the sign-up box's second line"
+
+
+TABLE_PAGE = """<!DOCTYPE html><html lang="en"><head><title>Rates by country</title></head>
+<body><article><h1>Where central banks stand</h1>
+<p>Central banks in the largest economies have moved in different directions this year, and
+the gap between their policy rates is now the widest in a decade, economists said on Monday.</p>
+<p>The table below shows each bank's main rate and its latest move, as of the end of March.</p>
+<table><thead><tr><th>Bank</th><th>Rate</th><th>Last move</th></tr></thead>
+<tbody><tr><td>Fed</td><td>4.25%</td><td>cut</td></tr>
+<tr><td>ECB</td><td>2.25%</td><td>cut</td></tr>
+<tr><td>BoJ</td><td>0.50%</td><td>hike</td></tr></tbody></table>
+<p>Economists expect the gap to narrow in the second half as inflation converges across the
+large economies and the Bank of Japan moves more slowly than markets once thought.</p>
+</article></body></html>"""
+
+
+def test_a_tables_rows_are_kept_as_lines_of_cells() -> None:
+    text = extract_page(Page(url="https://news.example.com/rates", html=TABLE_PAGE)).text
+    lines = text.split("\n\n")
+    for row in ("Bank | Rate | Last move", "Fed | 4.25% | cut", "BoJ | 0.50% | hike"):
+        assert row in lines
+    assert "---" not in text
+    assert lines[-1].startswith("Economists expect the gap to narrow")

@@ -82,5 +82,6 @@ def test_the_sample_eml_parses_back_into_text_and_html(demo_site: DemoSite) -> N
     assert text.splitlines()[0] == "WIRTSCHAFT TÄGLICH – ZÜRICH"
     assert "Dienstag, 10. März 2026" in text and "Dienstag, 10. März 2026" in html
     assert '<html lang="de"' in html
-    assert "Hello Reader," in html and "Hello Reader," in text, "personalized for the sample reader"
-    assert "DIGEST-PLACEHOLDER" not in html + text
+    greeting = "Hallo Reader, das ist heute wichtig."
+    assert greeting in html and greeting in text, "personalized for the sample reader, in German"
+    assert "digest-slot" not in html + text

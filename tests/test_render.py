@@ -48,7 +48,15 @@ def test_the_html_is_email_safe() -> None:
     assert not doc.cssselect('link[rel="stylesheet"]')
     for table in doc.cssselect("table"):
         assert table.get("role") == "presentation"
-    assert doc.cssselect("table.container")[0].get("width") == "600"
+    # Fluid by itself (no media query needed), 600 px wide at most; Outlook's fixed table is
+    # in a conditional comment only it reads.
+    container = doc.cssselect("table.container")[0]
+    assert container.get("width") == "100%" and "max-width:600px" in container.get("style")
+    assert '<!--[if mso]><table role="presentation" align="center" width="600"' in email.html
+    assert "<o:PixelsPerInch>96</o:PixelsPerInch>" in email.html
+    assert "mso-line-height-rule:exactly" in email.html
+    (masthead,) = doc.cssselect("h1")
+    assert masthead.text_content() == NEWSLETTER.name
 
 
 def test_every_article_shows_title_link_source_time_and_summary() -> None:
@@ -63,8 +71,10 @@ def test_every_article_shows_title_link_source_time_and_summary() -> None:
         assert link.get("href") == add_query(item.article.url, "utm_source=digest")
         meta = story.cssselect(".meta")[0].text_content()
         assert item.article.source in meta
-        assert re.search(r"\b\d{1,2}:\d\d\xa0[AP]M\b", meta), meta
-        assert story.cssselect(".summary")[0].text_content() == item.summary.text
+        assert re.search(r"\b\d{1,2}:\d\d\xa0[AP]M\xa0UTC\b", meta), meta
+        # Top stories show the whole summary, section stories their first two sentences.
+        shown = item.summary.sentences if item in edition.top else item.summary.sentences[:2]
+        assert story.cssselect(".summary")[0].text_content() == " ".join(shown)
 
 
 def test_feed_text_is_escaped() -> None:
@@ -80,9 +90,11 @@ def test_header_footer_and_preheader() -> None:
     assert "Issue 7" in email.html
     assert "1 Example St" in email.html
     assert "https://news.example.com/digest/editions/2026-03-10/" in email.html
-    assert email.preheader.startswith(edition.items[0].article.title)
-    assert "4 more stories" in email.preheader
-    assert email.subject.startswith("The Daily & Co: ")
+    assert email.subject == f"The Daily & Co: {edition.items[0].article.title}"
+    # The preheader adds to the subject: the next headlines, not the first one again.
+    assert edition.items[0].article.title not in email.preheader
+    assert email.preheader.startswith(f"Also: {edition.items[1].article.title}; ")
+    assert email.preheader.endswith("and 2 more stories")
 
 
 def test_personalizing_fills_only_the_templates_slots() -> None:
@@ -151,7 +163,8 @@ def test_an_own_edition_template_can_include_the_default_article(tmp_path: Path)
         '{% for item in edition.items %}{% include "_article.html" %}{% endfor %}',
         encoding="utf-8",
     )
-    email, _ = render_email(sample_edition(4), NEWSLETTER, RenderConfig(templates=str(tmp_path)))
+    settings = RenderConfig(templates=str(tmp_path), pictures="all")
+    email, _ = render_email(sample_edition(4), NEWSLETTER, settings)
     assert email.html.count('class="thumb-small"') == 2, "not a lead story: small pictures"
 
 
@@ -177,16 +190,17 @@ def test_dates_and_times_follow_the_time_zone_and_the_locale() -> None:
     email, _ = render_email(edition, german, RenderConfig())
     doc = lxml.html.fromstring(email.html)
     assert "Dienstag, 10. März 2026 · Issue 7" in doc.cssselect(".dateline")[0].text_content()
+    # Times carry their zone: MEZ is German for CET.
     times = {
         item.article.published: story.cssselect(".meta")[0].text_content()
         for item, story in zip(edition.items, doc.cssselect("td.story"), strict=True)
     }
-    assert times[datetime(2026, 3, 10, 6, 55, tzinfo=UTC)].endswith("07:55 · Reporter 0")
+    assert times[datetime(2026, 3, 10, 6, 55, tzinfo=UTC)].endswith("07:55\xa0MEZ · Reporter 0")
     english = replace(NEWSLETTER, date_format="EEEE d MMMM y", timezone="America/Bogota")
     late = render_email(edition, english, RenderConfig())[0].html
     assert "Tuesday 10 March 2026" in late
-    assert "Mar 10, 1:55\xa0AM" not in late and "1:55\xa0AM" in late  # 06:55 UTC, same day
-    assert "Mar 9, 11:39\xa0PM" in late  # 04:39 UTC is the evening before in Bogotá (UTC-5)
+    assert "Mar 10, 1:55\xa0AM" not in late and "1:55\xa0AM\xa0UTC\u22125" in late  # same day
+    assert "Mar 9, 11:39\xa0PM\xa0UTC\u22125" in late  # 04:39 UTC: the evening before in Bogotá
 
 
 def test_a_right_to_left_language_sets_dir() -> None:
@@ -196,19 +210,22 @@ def test_a_right_to_left_language_sets_dir() -> None:
     assert "الثلاثاء" in root.cssselect(".dateline")[0].text_content(), "the locale follows"
 
 
-def test_pictures_are_hosted_sized_and_described() -> None:
+@pytest.mark.parametrize("pictures", ["lead", "all", "none"])
+def test_pictures_are_hosted_sized_and_described(pictures: str) -> None:
     edition = sample_edition(8)  # even-numbered stories have a 600x320 picture
-    email, _ = render_email(edition, NEWSLETTER, RenderConfig())
+    email, _ = render_email(edition, NEWSLETTER, RenderConfig(pictures=pictures))  # type: ignore[arg-type]
     doc = lxml.html.fromstring(email.html)
     for item, story in zip(edition.items, doc.cssselect("td.story"), strict=True):
         images = story.cssselect("img")
-        if item.article.image is None:
+        lead = item in edition.top
+        shown = pictures == "all" or (pictures == "lead" and lead)
+        if item.article.image is None or not shown:
             assert not images
             continue
         (img,) = images
         assert img.get("src") == item.article.image.url
-        assert img.get("alt") == item.article.image.alt
-        lead = item in edition.top
+        # The lead picture says what it shows; a small one is decoration beside the headline.
+        assert img.get("alt") == (item.article.image.alt if lead else "")
         assert img.get("class") == ("thumb" if lead else "thumb-small")
         assert (img.get("width"), img.get("height")) == (("544", "290") if lead else ("120", "64"))
         # The big picture is a link too; a small one is not (a second copy of the link is bytes).
@@ -226,9 +243,12 @@ def test_a_picture_without_a_size_or_a_web_address() -> None:
         assert "javascript:" not in html, "only web links are linked"
         return lxml.html.fromstring(html).cssselect("img")  # type: ignore[no-any-return]
 
+    # Without a size from the feed: the column's width and a 16:9 height, so nothing jumps.
     (unsized,) = images(image=Image("https://cdn.example.com/a.jpg"))
-    assert (unsized.get("width"), unsized.get("height")) == ("544", None)
-    assert unsized.get("alt") == item.article.title
+    assert (unsized.get("width"), unsized.get("height")) == ("544", "306")
+    assert unsized.get("alt") == "", "never the headline again"
+    (titled,) = images(image=Image("https://cdn.example.com/a.jpg", f" {item.article.title} "))
+    assert titled.get("alt") == ""
     assert images(image=Image("data:image/png;base64,AAAA", "x"), url="javascript:x") == []
 
 
@@ -250,3 +270,51 @@ def test_css_is_inlined_once_per_edition_never_per_recipient(
     outbox = sorted((config.data_dir / "outbox" / report.edition.key).glob("*.eml"))  # type: ignore[union-attr]
     bodies = [o.read_bytes() for o in outbox]
     assert len(set(bodies)) == 5 and all(b"Hello Reader " in b for b in bodies)
+
+
+def test_the_subject_reads_as_a_subject_of_at_most_70_characters() -> None:
+    edition = long_edition(12)
+    email, _ = render_email(edition, NEWSLETTER, RenderConfig())
+    assert len(email.subject) <= 70
+    assert email.subject.startswith("The Daily & Co: ") and email.subject.endswith("…")
+    head = email.subject.removeprefix("The Daily & Co: ").removesuffix("…")
+    assert edition.items[0].article.title.startswith(head), "cut at a word, nothing invented"
+    assert edition.items[0].article.title[len(head)] == " "
+
+
+def test_in_this_issue_links_every_story_once() -> None:
+    edition = sample_edition(9)
+    email, _ = render_email(edition, NEWSLETTER, RenderConfig())
+    doc = lxml.html.fromstring(email.html)
+    links = doc.cssselect(".index-item a")
+    assert [a.text_content() for a in links] == [i.article.title for i in edition.items]
+    for link, item in zip(links, edition.items, strict=True):
+        (target,) = doc.xpath(f"//*[@id='{link.get('href')[1:]}']")
+        assert target.cssselect(".headline")[0].text_content() == item.article.title
+    assert doc.cssselect("h2.index-title")[0].text_content() == "In this issue"
+    one = render_email(sample_edition(1), NEWSLETTER, RenderConfig())[0].html
+    assert not lxml.html.fromstring(one).cssselect(".index"), "no index for a single story"
+
+
+def test_an_item_from_another_year_shows_its_year() -> None:
+    edition = sample_edition(2)
+    old = replace(edition.top[0].article, published=datetime(2019, 3, 1, 17, 0, tzinfo=UTC))
+    edition = replace(edition, top=(replace(edition.top[0], article=old), *edition.top[1:]))
+    email, _ = render_email(edition, NEWSLETTER, RenderConfig())
+    metas = [m.text_content() for m in lxml.html.fromstring(email.html).cssselect(".meta")]
+    assert any("Mar 1, 2019, 5:00\xa0PM\xa0UTC" in m for m in metas), metas
+    assert not any("2026" in m for m in metas), "this year's items need no year"
+
+
+def test_the_preheader_is_hidden_without_low_contrast_text() -> None:
+    email, _ = render_email(sample_edition(5), NEWSLETTER, RenderConfig())
+    (preheader,) = lxml.html.fromstring(email.html).cssselect(".preheader")
+    style = preheader.get("style")
+    assert "display:none" in style and "mso-hide:all" in style
+    assert "color" not in style and "opacity" not in style and "font-size" not in style
+
+
+def test_dark_mode_rules_for_outlook_com() -> None:
+    email, _ = render_email(sample_edition(2), NEWSLETTER, RenderConfig())
+    style = lxml.html.fromstring(email.html).cssselect("style")[-1].text
+    assert "[data-ogsc] .headline a" in style and "[data-ogsb] .container" in style

@@ -34,6 +34,10 @@ def test_the_wheel_carries_the_theme_and_the_demo_and_runs_it(tmp_path: Path) ->
     for expected in (
         "digest/_bundled/templates/base.html",
         "digest/_bundled/templates/edition.html",
+        "digest/_bundled/templates/_index.html",
+        "digest/_bundled/templates/preheader.txt",
+        "digest/render/locale/de/LC_MESSAGES/digest.mo",
+        "digest/render/locale/pt/LC_MESSAGES/digest.mo",
         "digest/_bundled/config/demo.toml",
         "digest/_bundled/config/digest.example.toml",
         "digest/demo/articles.toml",

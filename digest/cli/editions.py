@@ -316,4 +316,11 @@ def demo(ctx: click.Context) -> None:
     if not ctx.obj["config_file"]:
         click.echo(f"config        {config.data_dir / demo_site.CONFIG} (for `digest --config`)")
     if "edition.html" in report.paths:
-        click.echo(f"open {report.paths['edition.html'].resolve().as_uri()}")
+        # The site stops with the command; this copy opens its files instead.
+        offline = demo_site.offline_copy(
+            report.paths["edition.html"],
+            base_url=base_url,
+            site=config.data_dir / "site",
+            to=config.data_dir / "edition.html",
+        )
+        click.echo(f"open {offline.resolve().as_uri()}")

@@ -213,6 +213,15 @@ class RenderConfig:
     link_params: str = option(
         "", "Query parameters added to article links, e.g. 'utm_source=digest'.", check=checks.query
     )
+    pictures: Literal["lead", "all", "none"] = option(
+        "lead",
+        "Pictures in the email: 'lead' on the top stories only, 'all' small ones beside the others too, 'none'.",
+    )
+    section_sentences: int = option(
+        2,
+        "Sentences of a section story's summary (top stories show the whole summary); 0 for all.",
+        check=checks.at_least(0),
+    )
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ __all__ = [
     "PORT",
     "SUBSCRIBERS",
     "load_content",
+    "offline_copy",
     "pointed_at",
     "serve_folder",
     "write_config",
@@ -98,3 +99,15 @@ def write_config(data_dir: Path) -> Path:
     path = data_dir / CONFIG
     path.write_text(re.sub(r'(?m)^data_dir = ".*"$', 'data_dir = "."', text), encoding="utf-8")
     return path
+
+
+def offline_copy(edition_html: Path, *, base_url: str, site: Path, to: Path) -> Path:
+    """A copy of the demo's web edition whose pictures and links open the site's files.
+
+    The demo site is served only while the demo runs; its files stay in ``site``. The demo's
+    own address (``base_url``, which the demo chose) becomes the folder's file URL, so the
+    copy still shows its pictures and opens its articles after the command ends.
+    """
+    html = edition_html.read_text(encoding="utf-8")
+    to.write_text(html.replace(f"{base_url}/", site.resolve().as_uri() + "/"), encoding="utf-8")
+    return to

@@ -15,27 +15,27 @@ import math
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-import babel
-import babel.dates
 import jinja2
 from premailer import Premailer
 
 from digest import resources
 from digest.config import NewsletterConfig, RenderConfig
 from digest.errors import TemplateError
-from digest.models import Edition, Email, Image, Item, Recipient
-from digest.render import slots
+from digest.models import Edition, Email, Item, Recipient
+from digest.render import i18n, slots
+from digest.render.clock import Clock, locale_of
+from digest.render.pictures import SMALL_THUMB_WIDTH, is_web_url, thumbnail
 
 HTML_TEMPLATE = "edition.html"
 TEXT_TEMPLATE = "edition.txt"
 SUBJECT_TEMPLATE = "subject.txt"
+PREHEADER_TEMPLATE = "preheader.txt"
 TEXT_WIDTH = 72
 
 
@@ -55,12 +55,14 @@ def environment(user_templates: str = "") -> jinja2.Environment:
     )
     env = jinja2.Environment(
         loader=loader,
+        extensions=["jinja2.ext.i18n"],
         autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
     env.filters["wrap"] = wrap
+    env.filters["shorten"] = shorten
     env.globals["folders"] = folders
     return env
 
@@ -75,6 +77,16 @@ def wrap(text: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
         break_long_words=False,
         break_on_hyphens=False,
     )
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut at a word boundary to at most ``width`` characters, with "…" when cut."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    head = text[: width - 1]
+    cut = head.rsplit(" ", 1)[0] if " " in head else head
+    return cut.rstrip(" ,;:.-–—") + "…"
 
 
 def render_email(
@@ -137,8 +149,12 @@ def render_templates(
 ) -> Email:
     """The Email as the templates make it, before the CSS is inlined (its slots unsealed)."""
     context = _context(edition, newsletter, settings) | (marks or slots.new_slots()).markers()
+    words = i18n.translations(newsletter.language)
+    env.install_gettext_translations(words, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["translated"] = words.gettext  # the config's default wording, in this language
     with _template_errors(env):
-        subject = " ".join(env.get_template(SUBJECT_TEMPLATE).render(context).split())
+        subject = _one_line(env.get_template(SUBJECT_TEMPLATE).render(context))
+        context["preheader"] = _one_line(env.get_template(PREHEADER_TEMPLATE).render(context))
         context["subject"] = subject
         body = env.get_template(HTML_TEMPLATE).render(context)
         text = env.get_template(TEXT_TEMPLATE).render(context).strip() + "\n"
@@ -149,6 +165,10 @@ def render_templates(
         text=text,
         preheader=context["preheader"],
     )
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 @contextmanager
@@ -170,17 +190,20 @@ def _template_errors(env: jinja2.Environment) -> Iterator[None]:
 def _context(
     edition: Edition, newsletter: NewsletterConfig, settings: RenderConfig
 ) -> dict[str, Any]:
-    clock = Clock(ZoneInfo(newsletter.timezone), locale_of(newsletter), edition.date)
-    stories = len(edition.items)
-    top = edition.items[0].article.title if edition.items else ""
+    locale = locale_of(newsletter.locale or newsletter.language)
+    clock = Clock(ZoneInfo(newsletter.timezone), locale, edition.date)
+    anchors = {id(item): f"story-{n}" for n, item in enumerate(edition.items, 1)}
     return {
         "newsletter": newsletter,
         "edition": edition,
+        "language": newsletter.language or "en",
         "date": clock.date(newsletter.date_format),
-        "direction": "rtl" if clock.locale.character_order == "right-to-left" else "ltr",
-        "preheader": f"{top} — and {stories - 1} more stories" if stories > 1 else top,
+        "direction": "rtl" if locale.character_order == "right-to-left" else "ltr",
         "link": lambda url: add_query(url, settings.link_params) if is_web_url(url) else "",
+        "anchor": lambda item: anchors[id(item)],
         "thumbnail": thumbnail,
+        "pictures": settings.pictures,
+        "summary_of": lambda item, lead: _summary_text(item, lead, settings),
         "SMALL_THUMB_WIDTH": SMALL_THUMB_WIDTH,
         "local_time": clock.time,
         "web_url": web_url(newsletter.base_url, edition.key),
@@ -188,82 +211,12 @@ def _context(
     }
 
 
-def locale_of(newsletter: NewsletterConfig) -> babel.Locale:
-    code = newsletter.locale or newsletter.language or "en"
-    try:
-        return babel.Locale.parse(code.replace("-", "_"))
-    except (ValueError, babel.UnknownLocaleError):
-        return babel.Locale.parse("en")  # an unknown language code: dates in English, not a crash
-
-
-@dataclass(frozen=True)
-class Clock:
-    """Dates and times as the readers read them: their time zone, their locale."""
-
-    zone: ZoneInfo
-    locale: babel.Locale
-    edition_date: datetime
-
-    def date(self, fmt: str) -> str:
-        """The edition's date: a named format ('full') or a CLDR pattern."""
-        if fmt in ("full", "long", "medium", "short"):
-            fmt = str(self.locale.date_formats[fmt].pattern)
-        return babel.dates.format_datetime(
-            self.edition_date, fmt, tzinfo=self.zone, locale=self.locale
-        )
-
-    def time(self, moment: datetime) -> str:
-        """An article's time: just the time on the edition's day, else the day and the time."""
-        local = moment.astimezone(self.zone)
-        time = babel.dates.format_time(local, "short", tzinfo=self.zone, locale=self.locale)
-        # CLDR puts a narrow no-break space before "AM"; not every mail client's font has it.
-        time = time.replace("\u202f", "\xa0")
-        if local.date() == self.edition_date.astimezone(self.zone).date():
-            return time
-        day = babel.dates.format_skeleton("MMMd", local, tzinfo=self.zone, locale=self.locale)
-        return f"{day}, {time}"
-
-
-THUMB_WIDTH = 544
-"""The content column: 600 px less the side padding."""
-SMALL_THUMB_WIDTH = 120
-"""Beside a story in a section."""
-
-
-@dataclass(frozen=True)
-class Thumbnail:
-    """A picture as the email draws it: hosted URL, alt text, width and (when known) height."""
-
-    image: Image
-    alt: str
-    width: int
-    height: int | None
-
-    @property
-    def url(self) -> str:
-        return self.image.url
-
-    def scaled(self, most: int) -> Thumbnail:
-        """The picture at most ``most`` pixels wide (a width the feed did not give counts as large)."""
-        natural_width, natural_height = self.image.width, self.image.height
-        width = min(natural_width or most, most)
-        height = None
-        if natural_width and natural_height:
-            height = round(natural_height * width / natural_width)
-        return replace(self, width=width, height=height)
-
-
-def thumbnail(image: Image | None, title: str) -> Thumbnail | None:
-    """The article's picture at the content column's width, or None when it has no web URL."""
-    if image is None or not is_web_url(image.url):
-        return None
-    # A fixed pixel width (not only CSS) keeps Outlook's renderer inside the column.
-    return Thumbnail(image, image.alt or title, THUMB_WIDTH, None).scaled(THUMB_WIDTH)
-
-
-def is_web_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+def _summary_text(item: Item, lead: bool, settings: RenderConfig) -> str:
+    """A top story's whole summary; a section story's first ``render.section_sentences``."""
+    sentences = item.summary.sentences
+    if not lead and settings.section_sentences:
+        sentences = sentences[: settings.section_sentences]
+    return " ".join(sentences)
 
 
 def web_url(base_url: str, key: str) -> str:
@@ -283,8 +236,8 @@ def inline_css(markup: str) -> str:
     """premailer with the options that keep dark-mode and phone rules working."""
     premailer = Premailer(
         markup,
-        strip_important=False,  # the media queries need !important to beat the inlined styles
-        keep_style_tags=True,  # media queries cannot be inlined; they stay in <style>
+        strip_important=False,  # the kept rules need !important to beat the inlined styles
+        keep_style_tags=False,  # inlined rules go; the templates mark the kept block "ignore"
         remove_classes=False,
         disable_validation=True,
         allow_network=False,
