@@ -164,7 +164,9 @@ def _send(config: Config, store: Store, *, should_stop: ShouldStop) -> str:
     logs.event(
         "send",
         f"edition {key}: {c['sent']} sent, {c['deferred']} deferred, {c['failed']} failed, "
-        f"{c['skipped']} skipped" + (f"; {waiting} left for the next start" if waiting else ""),
+        f"{c['skipped']} skipped"
+        + (f", {c['unknown']} unknown" if c["unknown"] else "")
+        + (f"; {waiting} left for the next start" if waiting else ""),
         edition=key,
         waiting=waiting,
         **c,
@@ -176,7 +178,7 @@ def _send(config: Config, store: Store, *, should_stop: ShouldStop) -> str:
             "sent",
             scheduled=run.scheduled,
             now=now(),
-            detail=", ".join(f"{n} {state}" for state, n in c.items()),
+            detail=", ".join(f"{n} {state}" for state, n in c.items() if n or state != "unknown"),
         )
     if report.stopped:
         return f"edition {key}: {report.stopped}; the rest wait for the next run"

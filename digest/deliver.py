@@ -28,6 +28,7 @@ from typing import Protocol
 
 import dkim
 
+from digest.addresses import address_key
 from digest.config import Config, NewsletterConfig
 from digest.errors import ConfigError, TemporaryFailure
 from digest.models import Recipient
@@ -115,7 +116,7 @@ def _common_headers(
 
 def message_id(key: str, email: str, domain: str) -> str:
     """The same for a given edition and recipient, so a resent copy is recognisably the same mail."""
-    digest = hashlib.sha256(f"{key}\n{email.lower()}".encode()).hexdigest()[:20]
+    digest = hashlib.sha256(f"{key}\n{address_key(email)}".encode()).hexdigest()[:20]
     return f"<digest.{re.sub(r'[^A-Za-z0-9.-]', '-', key)}.{digest}@{domain}>"
 
 
@@ -268,13 +269,22 @@ def outbox_folder(data_dir: Path) -> Path:
 
 
 class OutboxTransport:
-    """Writes each message to OUTBOX/BATCH/RECIPIENT.eml, atomically."""
+    """Writes each message to OUTBOX/BATCH/RECIPIENT.eml (see path_for), atomically."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
     def path_for(self, batch: str, recipient: str) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient.lower())
+        """One file per recipient: the address's matching form, made safe for a file name.
+
+        Where characters had to be replaced (``josé``, ``josè`` -> ``jos_``), or the name
+        would be too long, a hash of the address follows a ``~`` (never in a safe name),
+        so no two recipients share a file.
+        """
+        key = address_key(recipient)
+        safe = re.sub(r"[^a-z0-9@._+-]", "_", key)
+        if safe != key or len(safe) > 200:
+            safe = f"{safe[:200]}~{hashlib.sha256(key.encode()).hexdigest()[:12]}"
         return self.folder / batch / f"{safe}.eml"
 
     def send(self, message: Outgoing) -> None:

@@ -8,9 +8,12 @@
     ├── DeliveryError           a message could not be handed to the transport
     │   ├── TemporaryFailure    worth retrying later (SMTP 4xx, dropped connection)
     │   ├── PermanentFailure    not worth retrying (SMTP 5xx, bad address)
+    │   ├── UnknownOutcome      handed over, but no reply to the end of DATA in time:
+    │   │                       maybe delivered, maybe not (retried once, later)
     │   └── TransportUnavailable  nothing can be sent now (server unreachable, TLS or
     │                           login refused): the run stops, the rest wait for the next
     └── StoreError              the data directory or database is unusable
+        └── ForeignDatabase     the database file is empty or not digest's (exit 2)
 
 Everything else is a bug and keeps its traceback.
 """
@@ -58,9 +61,22 @@ class PermanentFailure(DeliveryError):
     pass
 
 
+class UnknownOutcome(DeliveryError):
+    """The whole message went out but its reply never came: it may have been accepted."""
+
+
 class TransportUnavailable(DeliveryError):
     """Not about one message: the server cannot be reached or refuses us altogether."""
 
 
 class StoreError(DigestError):
     pass
+
+
+class ForeignDatabase(StoreError):
+    """The data directory's database file is empty, not SQLite, or another program's.
+
+    Never treated as a new store: that would hide the loss of subscribers and history.
+    """
+
+    exit_code = 2

@@ -89,10 +89,11 @@ def holder(data_dir: Path) -> Holder | None:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return found if _alive(found.pid) else None
+    return found if alive(found.pid) else None
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -227,7 +227,9 @@ class Recipient:
     unsubscribe_mailto: str = ""
 
 
-DeliveryStatus = Literal["pending", "sending", "sent", "deferred", "failed", "skipped"]
+DeliveryStatus = Literal["pending", "sending", "sent", "deferred", "failed", "skipped", "unknown"]
+"""``unknown``: the message was handed over but the server never answered the end of DATA
+(it may or may not have been accepted): retried once, later, then left as it is."""
 
 
 @dataclass(frozen=True)
@@ -241,11 +243,21 @@ class Delivery:
     reply: str = ""
     next_attempt: datetime | None = None
     updated: datetime | None = None
+    claimant: str = ""
+    """Who holds the row while it is ``sending`` (a sender's id)."""
+    lease_until: datetime | None = None
+    """When a ``sending`` row falls due again if its claimant has not finished it."""
+    unknowns: int = 0
+    """How many attempts ended without a reply to the end of DATA."""
 
     def is_due(self, moment: datetime) -> bool:
-        """Whether `digest send` at ``moment`` should try this row: new, cut short, or retry time."""
-        if self.status in ("pending", "sending"):
+        """Whether a sender at ``moment`` may claim this row (the store's rule, in Python)."""
+        if self.status == "pending":
             return True
+        if self.status == "sending":
+            return self.lease_until is None or self.lease_until <= moment
+        if self.status == "unknown":
+            return self.next_attempt is not None and self.next_attempt <= moment
         return self.status == "deferred" and (
             self.next_attempt is None or self.next_attempt <= moment
         )

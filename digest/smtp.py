@@ -2,7 +2,8 @@
 
 Each message is one transaction (MAIL, RCPT, DATA) for one recipient. Replies
 decide what the pipeline records: 4xx and a connection lost mid-transaction
-are :class:`TemporaryFailure`, 5xx :class:`PermanentFailure`; not being able
+are :class:`TemporaryFailure`, 5xx :class:`PermanentFailure`; no reply to the
+end of DATA within ``smtp.data_timeout`` is :class:`UnknownOutcome`; not being able
 to connect, to start TLS or to log in is :class:`TransportUnavailable`, and
 stops the run. A connection the server closed while idle is noticed at MAIL,
 before anything was handed over, and reopened at once.
@@ -15,6 +16,7 @@ last small segment waits for the peer's delayed ACK, about 40 ms per message.
 from __future__ import annotations
 
 import contextlib
+import re
 import smtplib
 import socket
 import ssl
@@ -22,7 +24,12 @@ import time
 from typing import TYPE_CHECKING
 
 from digest.config import SmtpConfig
-from digest.errors import PermanentFailure, TemporaryFailure, TransportUnavailable
+from digest.errors import (
+    PermanentFailure,
+    TemporaryFailure,
+    TransportUnavailable,
+    UnknownOutcome,
+)
 
 if TYPE_CHECKING:
     from digest.deliver import Outgoing
@@ -78,11 +85,14 @@ class SmtpTransport:
             if code not in (250, 251):
                 raise self._refused(code, reply)
             stage = "DATA"
-            code, reply = connection.data(message.data)
+            code, reply = connection.docmd("DATA")
+            if code != 354:
+                raise self._refused(code, reply)
+            connection.send(_dot_stuffed(message.data))
+            stage = "the end of DATA"
+            code, reply = self._final_reply(connection)
             if code != 250:
                 raise self._refused(code, reply)
-        except smtplib.SMTPDataError as error:  # DATA itself was refused
-            raise self._refused(error.smtp_code, error.smtp_error) from None
         except smtplib.SMTPNotSupportedError:
             raise PermanentFailure(
                 "the server does not accept internationalized addresses (no SMTPUTF8)"
@@ -93,6 +103,29 @@ class SmtpTransport:
             if stage == "MAIL FROM":
                 raise _NothingHandedOver(reason) from None
             raise TemporaryFailure(f"connection lost during {stage}: {reason}") from None
+
+    def _final_reply(self, connection: smtplib.SMTP) -> tuple[int, bytes]:
+        """The reply to the end of DATA, waited for ``smtp.data_timeout`` (RFC 5321 4.5.3.2.6).
+
+        No reply in time: the server has the whole message and may have accepted it, so the
+        outcome is unknown (UnknownOutcome), never a failure worth an immediate retry.
+        """
+        wait = self.settings.data_timeout.total_seconds()
+        assert connection.sock is not None
+        connection.sock.settimeout(wait)
+        try:
+            return connection.getreply()
+        except smtplib.SMTPServerDisconnected as error:
+            if not isinstance(error.__context__, TimeoutError):
+                raise
+            self._drop()
+            raise UnknownOutcome(
+                f"no reply to the end of DATA within {wait:g}s: "
+                "the server may or may not have accepted the message"
+            ) from None
+        finally:
+            if connection.sock is not None:
+                connection.sock.settimeout(self.settings.timeout.total_seconds())
 
     def _refused(self, code: int, reply: bytes | str) -> TemporaryFailure | PermanentFailure:
         """The failure a refusal means, with the connection made ready for the next message."""
@@ -174,6 +207,14 @@ class SmtpTransport:
                 self._connection.close()
             finally:
                 self._connection = None
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The message as DATA carries it: leading dots doubled, ended by CRLF . CRLF."""
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
 
 
 def _no_delay(connection: smtplib.SMTP) -> None:

@@ -7,10 +7,12 @@ import binascii
 import hashlib
 import hmac
 
+from digest.addresses import address_key
+
 
 def sign(email: str, purpose: str, secret: str) -> str:
-    """A URL-safe token that names ``email`` and can only be made with ``secret``."""
-    payload = _b64(email.lower().encode())
+    """A URL-safe token that names ``email`` (its matching form) and only ``secret`` can make."""
+    payload = _b64(address_key(email).encode())
     return f"{payload}.{_mac(payload, purpose, secret)}"
 
 

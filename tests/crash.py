@@ -1,6 +1,6 @@
-"""Crash trials: `digest send` to many subscribers, SIGKILLed at random moments, run again until
-it finishes; then count what the SMTP server received. Used by tests/test_crash.py and
-benchmarks/deliver.py.
+"""Crash trials: `digest send` to many subscribers (one sender, or several at once),
+SIGKILLed at random moments, run again until it finishes; then count what the SMTP server
+received. Used by tests/test_crash.py and benchmarks/deliver.py.
 
 A kill is aimed at a random message: once the server has accepted it (the most dangerous
 moment, when the ledger may not yet say "sent"), the process is killed after a random
@@ -66,9 +66,18 @@ def prepare(folder: Path, server: MailServer, subscribers: int) -> Config:
 
 
 def crash_trial(
-    folder: Path, rng: random.Random, *, subscribers: int = 300, max_kills: int = 3
+    folder: Path,
+    rng: random.Random,
+    *,
+    subscribers: int = 300,
+    max_kills: int = 3,
+    senders: int = 1,
 ) -> Trial:
-    """One trial: 1 to ``max_kills`` kills, then a run that finishes."""
+    """One trial: ``senders`` at once, 1 to ``max_kills`` kills, then runs until one finishes.
+
+    With several senders, each round starts them all together and kills one of them (the
+    others go on); a round without a kill must end with every sender done and exit 0.
+    """
     started = time.monotonic()
     with MailServer() as server:
         config = prepare(folder, server, subscribers)
@@ -76,28 +85,37 @@ def crash_trial(
         kills = runs = 0
         while True:
             runs += 1
-            process = subprocess.Popen(
-                [sys.executable, "-m", "digest", "--config", str(config.path), "send"],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env={k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")},
-            )
+            processes = [_send(config) for _ in range(senders)]
             left = subscribers - len(server.per_recipient())
-            if (
-                kills < planned
-                and left > 1
-                and _kill_at(process, server, rng.randint(1, left - 1), rng)
-            ):
-                kills += 1
-                continue
-            _, err = process.communicate(timeout=300)
-            if process.returncode != 0:
-                raise AssertionError(f"digest send failed ({process.returncode}): {err.decode()}")
+            if kills < planned and left > 1:
+                victim = rng.choice(processes)
+                if _kill_at(victim, server, rng.randint(1, left - 1), rng):
+                    kills += 1
+                    processes.remove(victim)
+                    _finish(processes)
+                    continue
+            _finish(processes)
             break
         received = server.per_recipient()
     with open_store(config.data_dir) as store:
         ledger = Counter(d.status for d in store.deliveries("2026-03-10"))
     return Trial(subscribers, kills, runs, received, ledger, time.monotonic() - started)
+
+
+def _send(config: Config) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", "--config", str(config.path), "send"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")},
+    )
+
+
+def _finish(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        _, err = process.communicate(timeout=300)
+        if process.returncode != 0:
+            raise AssertionError(f"digest send failed ({process.returncode}): {err.decode()}")
 
 
 def _kill_at(

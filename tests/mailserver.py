@@ -8,6 +8,8 @@ Faults are scripted per recipient, one action per attempt, e.g.
     "451", "421", "550"   the reply to RCPT TO (421 also closes the connection)
     "554"                 the reply at the end of DATA (after the whole message arrived)
     "drop"                the connection is closed in the middle of DATA
+
+``reply_delay`` makes the server slow to answer the end of DATA (after it has the message).
 """
 
 from __future__ import annotations
@@ -109,6 +111,8 @@ class _Handler:
     faults: dict[str, list[str | None]]
     close_after: int = 0
     """Close the connection silently after this many messages on it (0: never)."""
+    reply_delay: float = 0.0
+    """Seconds to wait, with the message received, before answering the end of DATA."""
     received: list[Received] = field(default_factory=list)
     attempts: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -148,6 +152,8 @@ class _Handler:
             on_this_connection = sum(1 for r in self.received if r.peer == session.peer)
         if self.close_after and on_this_connection % self.close_after == 0:
             asyncio.get_running_loop().call_soon(server.transport.close)
+        if self.reply_delay:
+            await asyncio.sleep(self.reply_delay)
         return "250 2.0.0 Accepted"
 
 
@@ -179,10 +185,13 @@ class MailServer:
         faults: dict[str, list[str | None]] | None = None,
         close_after: int = 0,
         smtputf8: bool = True,
+        reply_delay: float = 0.0,
     ) -> None:
         self.host, self.port = "127.0.0.1", free_port()
         self.security = security
-        self.handler = _Handler({k: list(v) for k, v in (faults or {}).items()}, close_after)
+        self.handler = _Handler(
+            {k: list(v) for k, v in (faults or {}).items()}, close_after, reply_delay
+        )
         kwargs: dict[str, Any] = {"server_hostname": "mail.test", "enable_SMTPUTF8": smtputf8}
         if security != "none":
             assert certificate is not None, "TLS needs a certificate"

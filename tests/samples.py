@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from digest.config import EditionConfig
 from digest.edition import build_edition, group_stories
 from digest.models import Article, Edition, Image, Item, Summary
+from digest.store import Store
 
 NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 SECTIONS = ("Economy", "Markets", "Politics", "Commodities", "Central Banks")
@@ -200,3 +201,14 @@ def long_edition(count: int) -> Edition:
             replace(s, items=tuple(stories[id(i)] for i in s.items)) for s in edition.sections
         ),
     )
+
+
+def claim_one(store: Store, key: str, email: str = "reader@example.com") -> None:
+    """Somebody is being sent edition ``key``: one ledger row, claimed (the version is sealed)."""
+    record = store.edition(key)
+    assert record is not None
+    store.plan_deliveries(key, [email], now=NOW)
+    won = store.claim_deliveries(
+        key, version=record.version, claimant="test", now=NOW, lease_until=NOW, limit=1
+    )
+    assert won, f"nothing to claim in {key}"

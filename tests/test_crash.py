@@ -1,21 +1,22 @@
 """`digest send` killed with SIGKILL at random moments, run again until it finishes: everyone
-gets the edition, and a kill costs at most one duplicate. benchmarks/deliver.py runs 10 trials."""
+gets the edition, and a kill costs at most one duplicate; also with two senders at once, one
+of them killed while the other goes on. benchmarks/deliver.py runs more trials."""
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
 
+import pytest
+
 from .crash import crash_trial
 
 
-def test_killed_sends_resume_without_losing_anyone_and_duplicate_at_most_once_per_kill(
-    tmp_path: Path,
-) -> None:
+def trials(tmp_path: Path, count: int, *, senders: int) -> None:
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
-    for number in range(2):
-        trial = crash_trial(tmp_path / f"trial{number}", rng, subscribers=300)
+    for number in range(count):
+        trial = crash_trial(tmp_path / f"trial{number}", rng, subscribers=300, senders=senders)
         where = f"seed {seed}, trial {number}: {trial}"
         assert trial.kills >= 1, where
         assert trial.missing == 0, where
@@ -24,3 +25,20 @@ def test_killed_sends_resume_without_losing_anyone_and_duplicate_at_most_once_pe
         print(
             f"trial {number}: {trial.kills} kills, {trial.duplicates} duplicates, {trial.runs} runs"
         )
+
+
+def test_killed_sends_resume_without_losing_anyone_and_duplicate_at_most_once_per_kill(
+    tmp_path: Path,
+) -> None:
+    trials(tmp_path, 1, senders=1)
+
+
+def test_two_senders_with_one_killed_lose_nobody_and_duplicate_at_most_once_per_kill(
+    tmp_path: Path,
+) -> None:
+    trials(tmp_path, 1, senders=2)
+
+
+@pytest.mark.slow
+def test_ten_crash_trials_with_two_senders(tmp_path: Path) -> None:
+    trials(tmp_path, 10, senders=2)

@@ -71,7 +71,7 @@ def test_starttls_and_auth_deliver_exactly_one_complete_message_per_recipient(
     ) as server:
         config = smtp_config(tmp_path, server, username="digest", ca_file=str(certificate.cert))
         report = pipeline.send(config, store, now=NOW)
-        assert report.counts == {"sent": 3, "deferred": 0, "failed": 0, "skipped": 0}
+        assert report.counts == {"sent": 3, "deferred": 0, "failed": 0, "skipped": 0, "unknown": 0}
         assert server.per_recipient() == dict.fromkeys(addresses, 1)
         assert server.connections() == 1, "one connection carried every message"
         for received in server.received:
@@ -130,7 +130,7 @@ def test_an_untrusted_certificate_stops_the_run_and_sends_nothing(
         f"127.0.0.1:{server.port}: the server's certificate is not trusted"
     )
     assert report.stopped.endswith("(smtp.ca_file can name the CA that issued it)")
-    assert report.counts == {"sent": 0, "deferred": 0, "failed": 0, "skipped": 0}
+    assert report.counts == {"sent": 0, "deferred": 0, "failed": 0, "skipped": 0, "unknown": 0}
     assert {status for status, _, _ in ledger(store).values()} == {"pending"}
 
 
@@ -186,7 +186,7 @@ def test_temporary_failures_are_retried_in_the_run_and_permanent_ones_recorded(
         report = pipeline.send(smtp_config(tmp_path, server), store, now=NOW)
         received = server.per_recipient()
         attempts = server.handler.attempts
-    assert report.counts == {"sent": 7, "deferred": 0, "failed": 2, "skipped": 0}
+    assert report.counts == {"sent": 7, "deferred": 0, "failed": 2, "skipped": 0, "unknown": 0}
     assert sorted(report.problems) == [
         f"refused@example.com: {REPLIES['554']}",
         f"unknown@example.com: {REPLIES['550']}",
@@ -213,7 +213,7 @@ def test_what_still_fails_is_deferred_to_a_later_run_until_max_attempts(
     with MailServer(faults=faults) as server:
         config = smtp_config(tmp_path, server, delivery)
         first = pipeline.send(config, store, now=NOW)
-        assert first.counts == {"sent": 0, "deferred": 2, "failed": 0, "skipped": 0}
+        assert first.counts == {"sent": 0, "deferred": 2, "failed": 0, "skipped": 0, "unknown": 0}
         row = store.deliveries("2026-03-10")[0]
         assert row.status == "deferred" and row.reply == REPLIES["451"]
         assert row.next_attempt is not None and row.next_attempt - NOW >= pipeline.BACKOFF[0]
@@ -221,7 +221,7 @@ def test_what_still_fails_is_deferred_to_a_later_run_until_max_attempts(
         early = pipeline.send(config, store, now=NOW + timedelta(seconds=30))
         assert early.counts["deferred"] == 2 and sum(server.handler.attempts.values()) == 2
         later = pipeline.send(config, store, now=NOW + timedelta(minutes=2))
-        assert later.counts == {"sent": 1, "deferred": 0, "failed": 1, "skipped": 0}
+        assert later.counts == {"sent": 1, "deferred": 0, "failed": 1, "skipped": 0, "unknown": 0}
         assert server.per_recipient() == {"later@example.com": 1}
     assert ledger(store)["never@example.com"] == ("failed", 2, REPLIES["451"])
 

@@ -13,6 +13,8 @@ from digest.errors import StoreError
 from digest.models import Article, Email, FetchState, Image, Summary
 from digest.store import MIGRATIONS, Store, open_store
 
+from .samples import claim_one
+
 NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 
 
@@ -136,6 +138,9 @@ def test_candidates_exclude_old_articles_and_those_in_other_editions(store: Stor
         Email("2026-03-09", "s", "<p>", "t", "p"), number=1, built=NOW, article_ids=["tag:sent"]
     )
     since = NOW - timedelta(days=1)
+    # Built but sent to nobody, an edition carries nothing yet.
+    assert {a.id for a in store.candidate_articles(since=since)} == {"tag:new", "tag:sent"}
+    claim_one(store, "2026-03-09")
     assert [a.id for a in store.candidate_articles(since=since)] == ["tag:new"]
     # Rebuilding edition 2026-03-09 may use its own articles again.
     assert {a.id for a in store.candidate_articles(since=since, edition_key="2026-03-09")} == {
@@ -169,22 +174,6 @@ def test_fetch_state_round_trips(store: Store) -> None:
     assert store.fetch_state("https://e.com/feed") == state
 
 
-def test_the_delivery_ledger(store: Store) -> None:
-    store.save_edition(
-        Email("2026-03-10", "s", "<p>", "t", "p"), number=1, built=NOW, article_ids=[]
-    )
-    store.plan_deliveries("2026-03-10", ["a@example.com", "b@example.com"], now=NOW)
-    store.plan_deliveries("2026-03-10", ["a@example.com", "c@example.com"], now=NOW)
-    assert [(d.email, d.status) for d in store.deliveries("2026-03-10")] == [
-        ("a@example.com", "pending"),
-        ("b@example.com", "pending"),
-        ("c@example.com", "pending"),
-    ]
-    store.mark_delivery("2026-03-10", "a@example.com", "sent", now=NOW, attempted=True)
-    assert store.deliveries("2026-03-10")[0].status == "sent"
-    assert store.deliveries("2026-03-10")[0].attempts == 1
-
-
 def test_subscribers(store: Store) -> None:
     assert store.add_subscriber("a@example.com", name="A", now=NOW)
     assert not store.add_subscriber("A@example.com", name="A", now=NOW)
@@ -205,6 +194,7 @@ def test_sent_articles_remember_their_story_and_the_text_as_carried(store: Store
         article_ids=["tag:a", "tag:b"],
         stories={"tag:b": "tag:a"},
     )
+    claim_one(store, "2026-03-09")
     # The article changes after it was carried.
     store.save_articles(
         [article("tag:a", "https://e.com/a", text="The economy grew 0.9 percent, revised.")],
@@ -229,6 +219,7 @@ def test_an_article_carried_again_counts_as_its_latest_edition_carried_it(store:
         store.save_edition(
             Email(key, "s", "<p>", "t", "p"), number=number, built=NOW, article_ids=["tag:a"]
         )
+        claim_one(store, key)
     sent = store.sent_articles(since=NOW - timedelta(days=1), before="2026-03-10")
     assert [(s.article.id, s.edition_key) for s in sent] == [("tag:a", "2026-03-09")]
 
@@ -245,6 +236,10 @@ def test_migrating_a_first_version_database_keeps_what_editions_carried(tmp_path
         "INSERT INTO editions VALUES ('2026-03-09', 1, ?, 's', 'h', 't', 'p')", (NOW.isoformat(),)
     )
     connection.execute("INSERT INTO edition_articles VALUES ('2026-03-09', 'tag:a')")
+    connection.execute(
+        "INSERT INTO deliveries VALUES ('2026-03-09', 'a@example.com', 'sent', 1, '', NULL, ?)",
+        (NOW.isoformat(),),
+    )
     connection.commit()
     connection.close()
     with open_store(tmp_path) as store:

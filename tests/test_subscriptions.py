@@ -127,7 +127,7 @@ def test_the_page_asks_first_and_a_recipient_who_left_mid_edition_is_skipped(
         assert client.post(f"/unsubscribe?t={token}", data={"t": token}).status_code == 200
     with site.store() as store:
         report = pipeline.send(site.config(), store, now=NOW)
-    assert report.counts == {"sent": 1, "deferred": 0, "failed": 0, "skipped": 1}
+    assert report.counts == {"sent": 1, "deferred": 0, "failed": 0, "skipped": 1, "unknown": 0}
     assert site.mail.per_recipient() == {"bo@example.com": 1}
 
 
@@ -199,3 +199,30 @@ def test_without_the_secret_the_links_answer_503_and_the_operator_is_told(
     ]
     with site.store() as store, pytest.raises(ConfigError, match="DIGEST_SECRET is not set"):
         pipeline.send(site.config(), store, now=NOW)
+
+
+def test_elodie_unsubscribes_with_her_accented_address_and_the_next_send_skips_her(
+    site: Site,
+) -> None:
+    with site.store() as store:
+        for address in ("Élodie@example.com", "bo@example.com"):
+            store.add_subscriber(address, now=NOW)
+        assert pipeline.send(site.config(), store, now=NOW).counts["sent"] == 2
+    # The link in the mail she received; the page's button posts its form.
+    link = one_click_url(site.mail.received_by("Élodie@example.com")[0])
+    token = link.partition("t=")[2]
+    with site.client() as client:
+        done = client.post(link, data={"t": token})
+    assert done.status_code == 200 and "You are unsubscribed" in done.text
+    with site.store() as store:
+        # One matching form everywhere: whichever way her address is written.
+        for written in ("Élodie@example.com", "élodie@EXAMPLE.com", "E\u0301lodie@example.com"):
+            assert store.subscriber_status(written) == "unsubscribed"
+        assert not store.add_subscriber("ÉLODIE@example.com", status="unsubscribed", now=NOW)
+        record = store.latest_edition()
+        assert record is not None
+        next_day = replace(record.email, edition_key="2026-03-11")
+        store.save_edition(next_day, number=2, built=NOW, article_ids=[])
+        report = pipeline.send(site.config(), store, now=NOW)
+    assert (report.counts["sent"], report.counts["skipped"]) == (1, 0)
+    assert site.mail.per_recipient() == {"Élodie@example.com": 1, "bo@example.com": 2}

@@ -250,6 +250,7 @@ def _print_send(config: Config, report: pipeline.SendReport) -> None:
     click.echo(
         f"edition {report.edition_key}: {c['sent']} sent{where}, {c['deferred']} deferred, "
         f"{c['failed']} failed, {c['skipped']} skipped"
+        + (f", {c['unknown']} unknown (no reply to the end of DATA)" if c["unknown"] else "")
     )
 
 
@@ -271,7 +272,7 @@ def deliveries(ctx: click.Context, edition: str | None) -> None:
     for d in rows:
         retry = (
             f" (next try {d.next_attempt:%Y-%m-%d %H:%M} UTC)"
-            if d.status == "deferred" and d.next_attempt
+            if d.status in ("deferred", "unknown") and d.next_attempt
             else ""
         )
         click.echo(f"{d.status:<9} {d.attempts:>2}  {d.email}  {d.reply}{retry}".rstrip())
@@ -282,7 +283,7 @@ def deliveries(ctx: click.Context, edition: str | None) -> None:
     )
 
 
-DELIVERY_STATES = ("sent", "deferred", "failed", "skipped", "pending", "sending")
+DELIVERY_STATES = ("sent", "deferred", "failed", "skipped", "unknown", "pending", "sending")
 
 
 @click.command()

@@ -104,7 +104,7 @@ def _last_edition(found: unattended.Status) -> str:
         return "none yet"
     counts = ", ".join(
         f"{found.deliveries.get(state, 0)} {state}"
-        for state in ("sent", "failed", "deferred", "pending", "sending", "skipped")
+        for state in ("sent", "failed", "deferred", "unknown", "pending", "sending", "skipped")
         if state in ("sent", "failed") or found.deliveries.get(state)
     )
     return f"{last.key} (issue {last.number}): {len(last.article_ids)} articles; {counts}"

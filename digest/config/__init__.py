@@ -265,6 +265,10 @@ class SmtpConfig:
         check=checks.env_name,
     )
     timeout: timedelta = option(timedelta(seconds=30), "Socket timeout.")
+    data_timeout: timedelta = option(
+        timedelta(minutes=10),
+        "How long to wait for the reply to the end of a message (RFC 5321 4.5.3.2.6); without one the outcome is unknown, retried once, later.",
+    )
     ca_file: str = option(
         "",
         "CA certificates (PEM) to trust instead of the system's, for a server with a private CA.",

@@ -33,10 +33,8 @@ def build(config: Config, store: Store, *, now: datetime | None = None) -> Build
     now = now or utcnow()
     key = edition.edition_key(now, config.newsletter.timezone)
     existing = store.edition(key)
-    ledger = store.deliveries(key) if existing is not None else []
-    if existing is not None and ledger:
-        paths = {name: store.data_dir / "editions" / key / name for name in ARCHIVE_FILES}
-        return BuildReport(None, existing.email, paths, _kept(key, ledger))
+    if existing is not None and existing.sealed:
+        return _kept(store, key)
     articles = _candidates(config, store, key=key, now=now)
     if len(articles) < max(config.edition.min_articles, 1):
         return BuildReport(None, None, message=_why_empty(config, store, articles, now=now))
@@ -48,21 +46,38 @@ def build(config: Config, store: Store, *, now: datetime | None = None) -> Build
             None,
             message=f"no edition: the {len(articles)} new articles only repeat stories already sent",
         )
-    store.save_edition(
-        email, number=number, built=now, article_ids=built.article_ids, stories=_story_ids(built)
-    )
+    # A compare-and-set on the version read above: a send that claimed it meanwhile wins.
+    if not store.save_edition(
+        email,
+        number=number,
+        built=now,
+        article_ids=built.article_ids,
+        stories=_story_ids(built),
+        replacing=existing.version if existing else 0,
+    ):
+        return _kept(store, key)
     paths = store.write_archive(key, _archive_files(config, built, email, now=now))
     return BuildReport(built, email, paths)
 
 
-def _kept(key: str, ledger: Sequence[Delivery]) -> str:
+def _kept(store: Store, key: str) -> BuildReport:
+    """The report of a build that left the edition as it was: a send has claimed it."""
+    record = store.edition(key)
+    paths = {name: store.data_dir / "editions" / key / name for name in ARCHIVE_FILES}
+    return BuildReport(
+        None, record.email if record else None, paths, _kept_why(key, store.deliveries(key))
+    )
+
+
+def _kept_why(key: str, ledger: Sequence[Delivery]) -> str:
     """Why a rebuild keeps the edition: it is being sent, or it was sent."""
     states = Counter(d.status for d in ledger)
     waiting = states["pending"] + states["sending"] + states["deferred"]
-    if waiting:
-        return f"edition {key} is being sent ({len(ledger) - waiting} of {len(ledger)} done); kept as it is"
-    done = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
-    return f"edition {key} was already sent ({done}); kept as it is"
+    if waiting or not ledger:
+        done = len(ledger) - waiting
+        return f"edition {key} is being sent ({done} of {len(ledger)} done); kept as it is"
+    done_states = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    return f"edition {key} was already sent ({done_states}); kept as it is"
 
 
 def _why_empty(config: Config, store: Store, articles: Sequence[Article], *, now: datetime) -> str:

@@ -60,9 +60,9 @@ def collect(
         articles, page_errors = _complete_from_pages(
             articles, by_key, config, store, workers, now=now
         )
-    # 3. Remember the sources' state and the articles (deduplicated, updated in place).
-    store.save_fetch_states(r.state for r in results)
-    new, updated = store.save_articles(articles, now=now)
+    # 3. Remember the sources' state and the articles (deduplicated, updated in place),
+    #    in one transaction: a feed's new ETag is never kept without what it brought.
+    new, updated = store.save_collected((r.state for r in results), articles, now=now)
     return CollectReport(results, new, updated, page_errors)
 
 

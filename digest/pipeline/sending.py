@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from digest import deliver
+from digest.addresses import address_key
 from digest.config import Config
 from digest.errors import (
     PermanentFailure,
     TemporaryFailure,
     TransportUnavailable,
+    UnknownOutcome,
     UsageError,
 )
-from digest.models import Delivery, DeliveryStatus, Email
+from digest.lock import alive
+from digest.models import Delivery, DeliveryStatus
 from digest.pipeline.messages import compose_message, recipient_for
-from digest.store import Store, utcnow
+from digest.store import EditionRecord, Store, utcnow
 
 
 @dataclass(frozen=True)
 class SendReport:
     edition_key: str
     counts: dict[str, int]
-    """Recipients by what this run left them at: sent, deferred, failed, skipped."""
+    """Recipients by what this run left them at: sent, deferred, failed, skipped, unknown."""
     problems: list[str]
     """'address: reply' for each recipient this run left deferred or failed."""
     stopped: str = ""
@@ -33,6 +39,19 @@ class SendReport:
 
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2))
 """How long a deferred recipient waits for a later run, by the attempts made so far."""
+
+
+BATCH = 20
+"""Ledger rows claimed at a time: a sender holds few rows it has not tried yet."""
+UNKNOWN_RETRY = timedelta(hours=1)
+"""How long a message whose outcome is unknown waits before its one retry."""
+RENEW_EVERY = timedelta(minutes=1)
+"""How often a sender extends the lease on the rows it holds."""
+
+
+def lease_for(config: Config) -> timedelta:
+    """How long a claim lasts: longer than one message can take at its slowest."""
+    return config.smtp.data_timeout + 4 * config.smtp.timeout + 2 * RENEW_EVERY
 
 
 def send(
@@ -46,11 +65,13 @@ def send(
 ) -> SendReport:
     """Deliver the latest edition to every confirmed subscriber who has not received it yet.
 
-    A temporary failure is retried within the run (``delivery.retries_per_run`` times,
-    after ``delivery.retry_pause``, doubling); a recipient it still fails for is deferred
-    to a later run (after BACKOFF), up to ``delivery.max_attempts`` attempts in all.
-    ``should_stop`` is asked before each message: once it says True, the rest stay in the
-    ledger for the next run (the daemon's SIGTERM).
+    Any number of sends may run at once, in any processes: each claims a few due ledger
+    rows at a time (see digest.store.deliveries) and sends only what it won. A temporary
+    failure is retried within the run (``delivery.retries_per_run`` times, after
+    ``delivery.retry_pause``, doubling) while the row stays claimed; a recipient it still
+    fails for is deferred to a later run (after BACKOFF), up to ``delivery.max_attempts``
+    attempts in all. ``should_stop`` is asked before each message: once it says True, the
+    rows still held are handed back for the next run (the daemon's SIGTERM).
     """
     now = now or utcnow()
     record = store.latest_edition()
@@ -62,11 +83,11 @@ def send(
     # 2. A ledger row for every confirmed subscriber who has none for this edition yet.
     emails = [s.email for s in store.subscribers(status="confirmed")]
     store.plan_deliveries(record.key, emails, now=now)
-    # 3. Hand the due ones to the transport, one at a time, through the ledger.
+    # 3. Claim due rows a batch at a time, hand each to the transport, record the outcome.
     run = _SendRun(
         config,
         store,
-        record.email,
+        record,
         transport or deliver.make_transport(config),
         signer=signer,
         secret=secret,
@@ -75,22 +96,23 @@ def send(
     )
     stopped = ""
     try:
-        run.deliver_due(should_stop)
+        run.deliver_due(should_stop or (lambda: False))
     except TransportUnavailable as error:
         stopped = str(error)
     finally:
+        run.release()
         run.transport.close()
     return run.report(stopped)
 
 
 class _SendRun:
-    """One `digest send`: walks the ledger rows that are due and records each outcome."""
+    """One send: claims due ledger rows, delivers them, records each outcome by compare-and-set."""
 
     def __init__(
         self,
         config: Config,
         store: Store,
-        email: Email,
+        record: EditionRecord,
         transport: deliver.Transport,
         *,
         signer: deliver.DkimSigner | None,
@@ -98,92 +120,155 @@ class _SendRun:
         start: datetime,
         progress: Callable[[str, str], None] | None,
     ) -> None:
-        self.config, self.store, self.email, self.transport = config, store, email, transport
+        self.config, self.store, self.transport = config, store, transport
+        self.record, self.email = record, record.email
         self.signer, self.secret, self.start, self.progress = signer, secret, start, progress
-        self.names = {s.email.lower(): s.name for s in store.subscribers(status=None)}
+        self.names = {address_key(s.email): s.name for s in store.subscribers(status=None)}
         self.outcomes: dict[str, tuple[str, str]] = {}
+        self.claimant = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+        self.lease = lease_for(config)
         self._started = time.monotonic()
+        self._renewed = start
 
     def now(self) -> datetime:
         """The run's clock: ``start`` moved on by the time spent since."""
         return self.start + timedelta(seconds=time.monotonic() - self._started)
 
-    def deliver_due(self, should_stop: Callable[[], bool] | None = None) -> None:
-        settings = self.config.delivery
-        stop = should_stop or (lambda: False)
-        due = [d for d in self.store.deliveries(self.email.edition_key) if d.is_due(self.start)]
-        for retry in range(settings.retries_per_run + 1):
-            if retry:
-                if stop():
-                    return
-                time.sleep(settings.retry_pause.total_seconds() * 2 ** (retry - 1))
-            deferred = []
-            for delivery in due:
-                if stop():
-                    return  # the rest stay in the ledger as they are, for the next run
-                if self.deliver_one(delivery) == "deferred":
-                    deferred.append(delivery)
-            if not deferred:
-                break
-            due = self._reloaded(deferred)
+    # --- the rows ---------------------------------------------------------------------------
 
-    def deliver_one(self, delivery: Delivery) -> str:
-        """Send one recipient the edition, with the ledger around it; return the new status."""
-        key, address = self.email.edition_key, delivery.email
+    def deliver_due(self, stop: Callable[[], bool]) -> None:
+        settings = self.config.delivery
+        retrying: list[Delivery] = []
+        for delivery in self._claimed():
+            if stop():
+                return  # release() hands the rows still held back to the ledger
+            outcome = self.deliver_one(delivery, may_retry=settings.retries_per_run > 0)
+            if isinstance(outcome, Delivery):
+                retrying.append(outcome)
+        for retry in range(1, settings.retries_per_run + 1):
+            if not retrying or stop():
+                return
+            time.sleep(settings.retry_pause.total_seconds() * 2 ** (retry - 1))
+            again = [
+                self.deliver_one(d, may_retry=retry < settings.retries_per_run) for d in retrying
+            ]
+            retrying = [d for d in again if isinstance(d, Delivery)]
+
+    def _claimed(self) -> Iterator[Delivery]:
+        """The due rows this run wins, a batch at a time, until none are left to claim."""
+        self._take_over_from_the_dead()
+        while True:
+            batch = self.store.claim_deliveries(
+                self.record.key,
+                version=self.record.version,
+                claimant=self.claimant,
+                now=self.now(),
+                lease_until=self.now() + self.lease,
+                limit=BATCH,
+            )
+            if batch is None:
+                self._reload()  # rebuilt before anyone was sent it: send the new version
+                continue
+            if not batch and not self._take_over_from_the_dead():
+                return
+            yield from batch
+
+    def _reload(self) -> None:
+        record = self.store.edition(self.record.key)
+        if record is None:
+            raise TransportUnavailable(f"edition {self.record.key} was discarded meanwhile")
+        self.record, self.email = record, record.email
+
+    def _take_over_from_the_dead(self) -> bool:
+        """End the leases of claimants on this machine whose process is gone; True if any.
+
+        A convenience: the lease alone makes their rows due again, later.
+        """
+        host = socket.gethostname()
+        found = False
+        for claimant in self.store.claimants(self.record.key):
+            owner_host, _, rest = claimant.partition("/")
+            pid = rest.partition("/")[0]
+            if owner_host == host and pid.isdigit() and not alive(int(pid)):
+                found |= (
+                    self.store.expire_claims(self.record.key, claimant=claimant, now=self.now()) > 0
+                )
+        return found
+
+    def _still_held(self, delivery: Delivery) -> bool:
+        """Renew the lease now and then; False when this run no longer holds the row."""
+        if self.now() - self._renewed < RENEW_EVERY:
+            return True
+        self._renewed = self.now()
+        held = self.store.renew_claims(
+            self.record.key, claimant=self.claimant, lease_until=self.now() + self.lease
+        )
+        return delivery.email in held
+
+    def release(self) -> None:
+        self.store.release_claims(self.record.key, claimant=self.claimant, now=self.now())
+
+    # --- one recipient ----------------------------------------------------------------------
+
+    def deliver_one(self, delivery: Delivery, *, may_retry: bool) -> Delivery | str:
+        """Send one claimed row's recipient the edition and record how it went.
+
+        The new status, or the row itself (one more attempt made) when it is to be retried
+        within this run. A crash between the hand-over and the record leaves the row
+        "sending": it is sent again once its lease ends, the one duplicate a crash can cost.
+        """
+        if not self._still_held(delivery):
+            return "lost"
+        address = delivery.email
         if self.store.subscriber_status(address) != "confirmed":
             return self._record(delivery, "skipped", "no longer subscribed", attempted=False)
-        message = self.message_for(address)
-        # Recorded before the hand-over: a "sending" row found after a crash is sent again,
-        # so a crash costs at most the one duplicate whose acceptance was not yet recorded.
-        self.store.mark_delivery(key, address, "sending", now=self.now())
         try:
-            self.transport.send(message)
-        except TransportUnavailable:
-            # Nothing was handed over: the row waits for the next run as it was.
-            self.store.mark_delivery(
-                key,
-                address,
-                "deferred" if delivery.status == "deferred" else "pending",
-                now=self.now(),
-                reply=delivery.reply,
-                next_attempt=delivery.next_attempt,
-            )
-            raise
+            self.transport.send(self.message_for(address))
+        except UnknownOutcome as error:
+            retry_at = self.now() + UNKNOWN_RETRY if delivery.unknowns == 0 else None
+            return self._record(delivery, "unknown", str(error), retry_at=retry_at, unknown=True)
         except TemporaryFailure as failure:
             if delivery.attempts + 1 >= self.config.delivery.max_attempts:
                 return self._record(delivery, "failed", str(failure))
-            return self._record(delivery, "deferred", str(failure))
+            if may_retry:
+                self._record(delivery, "sending", str(failure))
+                return replace(delivery, attempts=delivery.attempts + 1, reply=str(failure))
+            retry_at = self.now() + BACKOFF[min(delivery.attempts, len(BACKOFF) - 1)]
+            return self._record(delivery, "deferred", str(failure), retry_at=retry_at)
         except PermanentFailure as failure:
             return self._record(delivery, "failed", str(failure))
         return self._record(delivery, "sent", "")
 
     def _record(
-        self, delivery: Delivery, status: DeliveryStatus, reply: str, *, attempted: bool = True
+        self,
+        delivery: Delivery,
+        status: DeliveryStatus,
+        reply: str,
+        *,
+        attempted: bool = True,
+        retry_at: datetime | None = None,
+        unknown: bool = False,
     ) -> str:
-        now = self.now()
-        retry_at = None
-        if status == "deferred":
-            retry_at = now + BACKOFF[min(delivery.attempts, len(BACKOFF) - 1)]
-        self.store.mark_delivery(
-            self.email.edition_key,
+        held = self.store.finish_delivery(
+            self.record.key,
             delivery.email,
-            status,
-            now=now,
+            claimant=self.claimant,
+            status=status,
+            now=self.now(),
             reply=reply,
             next_attempt=retry_at,
             attempted=attempted,
+            unknown=unknown,
         )
+        if not held or status == "sending":
+            return status
         self.outcomes[delivery.email] = (status, reply)
         if self.progress:
             self.progress(delivery.email, status)
         return status
 
-    def _reloaded(self, deliveries: list[Delivery]) -> list[Delivery]:
-        rows = {d.email: d for d in self.store.deliveries(self.email.edition_key)}
-        return [rows[d.email] for d in deliveries]
-
     def message_for(self, address: str) -> deliver.Outgoing:
-        name = self.names.get(address.lower(), "")
+        name = self.names.get(address_key(address), "")
         recipient = recipient_for(self.config, address, secret=self.secret, name=name)
         data = compose_message(self.config, self.email, recipient, now=self.start)
         return deliver.Outgoing(
@@ -194,7 +279,7 @@ class _SendRun:
         )
 
     def report(self, stopped: str) -> SendReport:
-        counts = dict.fromkeys(("sent", "deferred", "failed", "skipped"), 0)
+        counts = dict.fromkeys(("sent", "deferred", "failed", "skipped", "unknown"), 0)
         for status, _ in self.outcomes.values():
             counts[status] += 1
         waiting = [
@@ -206,7 +291,7 @@ class _SendRun:
         problems = [
             f"{address}: {reply}"
             for address, (status, reply) in self.outcomes.items()
-            if status in ("deferred", "failed")
+            if status in ("deferred", "failed", "unknown")
         ]
         return SendReport(self.email.edition_key, counts, problems, stopped)
 

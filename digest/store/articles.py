@@ -42,37 +42,51 @@ class ArticleTables:
     def save_fetch_states(self, states: Iterable[FetchState]) -> None:
         """Remember each source's state, all in one transaction."""
         with self.db:
-            self.db.executemany(
-                upsert(
-                    "sources",
-                    (
-                        "key",
-                        "url",
-                        "etag",
-                        "last_modified",
-                        "not_before",
-                        "last_success",
-                        "last_error",
-                        "failures",
-                        "disabled",
-                    ),
-                    key=("key",),
+            self._save_fetch_states(states)
+
+    def save_collected(
+        self, states: Iterable[FetchState], articles: Iterable[Article], *, now: datetime
+    ) -> tuple[int, int]:
+        """What a collect brought, in one transaction: the sources' new state (ETag,
+        Last-Modified) and their articles, so that a crash never keeps the one without the
+        other (a feed that answers 304 to the saved ETag would never give them again).
+        Returns (new, updated) as :meth:`save_articles`."""
+        with self.db:
+            self._save_fetch_states(states)
+            return self._save_articles(articles, now=now)
+
+    def _save_fetch_states(self, states: Iterable[FetchState]) -> None:
+        self.db.executemany(
+            upsert(
+                "sources",
+                (
+                    "key",
+                    "url",
+                    "etag",
+                    "last_modified",
+                    "not_before",
+                    "last_success",
+                    "last_error",
+                    "failures",
+                    "disabled",
                 ),
-                [
-                    (
-                        state.key,
-                        state.url,
-                        state.etag,
-                        state.last_modified,
-                        iso(state.not_before),
-                        iso(state.last_success),
-                        state.last_error,
-                        state.failures,
-                        state.disabled,
-                    )
-                    for state in states
-                ],
-            )
+                key=("key",),
+            ),
+            [
+                (
+                    state.key,
+                    state.url,
+                    state.etag,
+                    state.last_modified,
+                    iso(state.not_before),
+                    iso(state.last_success),
+                    state.last_error,
+                    state.failures,
+                    state.disabled,
+                )
+                for state in states
+            ],
+        )
 
     # --- articles ---------------------------------------------------------------------------
 
@@ -85,23 +99,26 @@ class ArticleTables:
         link to its home page. Its source may update it in place when the content changed; a
         second source's copy changes nothing.
         """
-        new = updated = 0
         with self.db:
-            for article in articles:
-                stored = self._stored_match(article)
-                if stored is None:
-                    row = article_row(article, now=now)
-                    names = ", ".join(row)
-                    self.db.execute(
-                        f"INSERT INTO articles ({names}) VALUES (:{names.replace(', ', ', :')})",
-                        row,
-                    )
-                    new += 1
-                elif stored["source_key"] == article.source_key and stored[
-                    "content_hash"
-                ] != content_hash(article):
-                    self._update_article(stored["id"], article, now)
-                    updated += 1
+            return self._save_articles(articles, now=now)
+
+    def _save_articles(self, articles: Iterable[Article], *, now: datetime) -> tuple[int, int]:
+        new = updated = 0
+        for article in articles:
+            stored = self._stored_match(article)
+            if stored is None:
+                row = article_row(article, now=now)
+                names = ", ".join(row)
+                self.db.execute(
+                    f"INSERT INTO articles ({names}) VALUES (:{names.replace(', ', ', :')})",
+                    row,
+                )
+                new += 1
+            elif stored["source_key"] == article.source_key and stored[
+                "content_hash"
+            ] != content_hash(article):
+                self._update_article(stored["id"], article, now)
+                updated += 1
         return new, updated
 
     def _stored_match(self, article: Article) -> Record | None:
@@ -174,11 +191,17 @@ class ArticleTables:
         return article_from(row) if row else None
 
     def candidate_articles(self, *, since: datetime, edition_key: str = "") -> list[Article]:
-        """Articles published since ``since`` that no other edition carried, newest first."""
+        """Articles published since ``since`` that no other edition carried, newest first.
+
+        Carried means: by an edition whose version somebody was sent (sealed); one built
+        but never sent carries nothing.
+        """
         rows = self.db.execute(
             """SELECT * FROM articles
                WHERE published >= ?
-                 AND id NOT IN (SELECT article_id FROM edition_articles WHERE edition_key != ?)
+                 AND id NOT IN (SELECT c.article_id FROM edition_articles c
+                                JOIN editions e ON e.key = c.edition_key
+                                WHERE c.edition_key != ? AND e.sealed = 1)
                ORDER BY published DESC, id""",
             (iso(since), edition_key),
         )

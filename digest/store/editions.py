@@ -33,32 +33,56 @@ class EditionTables:
         built: datetime,
         article_ids: Iterable[str],
         stories: Mapping[str, str] | None = None,
-    ) -> None:
-        """Save (or rebuild) an edition and the articles it carries, in one transaction.
+        replacing: int | None = None,
+    ) -> bool:
+        """Save a new version of an edition and the articles it carries, in one transaction.
 
-        ``stories`` maps an article id to the story it tells (default: its own id); each
-        article's headline and text are kept as carried, to tell later whether it changed.
+        ``replacing`` is the version this one replaces (0: there is none yet; None: whatever
+        is there). A compare-and-set: False, and nothing saved, when the stored version is
+        another by now or a delivery of it has been claimed (sealed), since a version that
+        is being sent never changes. ``stories`` maps an article id to the story it tells
+        (default: its own id); each article's headline and text are kept as carried.
         """
         stories = stories or {}
+        values = {
+            "key": email.edition_key,
+            "number": number,
+            "built": iso(built),
+            "subject": email.subject,
+            "html": email.html,
+            "text": email.text,
+            "preheader": email.preheader,
+            "replacing": replacing,
+        }
         with self.db:
+            if replacing == 0:
+                cursor = self.db.execute(
+                    """INSERT INTO editions (key, number, built, subject, html, text, preheader)
+                       VALUES (:key, :number, :built, :subject, :html, :text, :preheader)
+                       ON CONFLICT (key) DO NOTHING""",
+                    values,
+                )
+            else:
+                expected = "" if replacing is None else " AND version = :replacing"
+                cursor = self.db.execute(
+                    """UPDATE editions SET number = :number, built = :built, subject = :subject,
+                              html = :html, text = :text, preheader = :preheader,
+                              version = version + 1
+                       WHERE key = :key AND sealed = 0"""
+                    + expected,
+                    values,
+                )
+                if cursor.rowcount == 0 and replacing is None:
+                    cursor = self.db.execute(
+                        """INSERT INTO editions (key, number, built, subject, html, text, preheader)
+                           VALUES (:key, :number, :built, :subject, :html, :text, :preheader)
+                           ON CONFLICT (key) DO NOTHING""",
+                        values,
+                    )
+            if cursor.rowcount == 0:
+                return False
             self.db.execute(
                 "DELETE FROM edition_articles WHERE edition_key = ?", (email.edition_key,)
-            )
-            self.db.execute(
-                upsert(
-                    "editions",
-                    ("key", "number", "built", "subject", "html", "text", "preheader"),
-                    key=("key",),
-                ),
-                (
-                    email.edition_key,
-                    number,
-                    iso(built),
-                    email.subject,
-                    email.html,
-                    email.text,
-                    email.preheader,
-                ),
             )
             self.db.executemany(
                 """INSERT INTO edition_articles
@@ -78,9 +102,10 @@ class EditionTables:
                     for position, i in enumerate(article_ids, start=1)
                 ],
             )
+        return True
 
     def sent_articles(self, *, since: datetime, before: str) -> list[SentArticle]:
-        """Articles published since ``since`` that an edition older than ``before`` carried.
+        """Articles published since ``since`` that a sent edition older than ``before`` carried.
 
         Each once, as its latest such edition carried it; oldest story first.
         """
@@ -90,8 +115,10 @@ class EditionTables:
                FROM articles a
                JOIN edition_articles e ON e.article_id = a.id
                WHERE a.published >= ? AND e.edition_key < ?
-                 AND e.edition_key = (SELECT MAX(edition_key) FROM edition_articles
-                                      WHERE article_id = a.id AND edition_key < ?)
+                 AND e.edition_key = (SELECT MAX(c.edition_key) FROM edition_articles c
+                                      JOIN editions s ON s.key = c.edition_key
+                                      WHERE c.article_id = a.id AND c.edition_key < ?
+                                        AND s.sealed = 1)
                ORDER BY e.edition_key, e.story, a.id""",
             (iso(since), before, before),
         )
@@ -135,19 +162,36 @@ class EditionTables:
         email = Email(row["key"], row["subject"], row["html"], row["text"], row["preheader"])
         built = from_iso(row["built"])
         assert built is not None
-        return EditionRecord(row["key"], row["number"], built, email, tuple(r[0] for r in ids))
+        return EditionRecord(
+            row["key"],
+            row["number"],
+            built,
+            email,
+            tuple(r[0] for r in ids),
+            version=row["version"],
+            sealed=bool(row["sealed"]),
+        )
 
     def discard_unsent_edition(self, key: str) -> bool:
-        """Forget an edition nobody was sent, so its articles go to the next one; False if sent."""
+        """Forget an edition nobody was sent, so its articles go to the next one; False if sent.
+
+        Sealing it first (compare-and-set on ``sealed``) keeps any send from claiming it
+        meanwhile; rows planned but never claimed go with it.
+        """
         with self.db:
-            if self.db.execute(
-                "SELECT 1 FROM deliveries WHERE edition_key = ? LIMIT 1", (key,)
-            ).fetchone():
+            cursor = self.db.execute(
+                """UPDATE editions SET sealed = 1 WHERE key = ? AND sealed = 0
+                   AND NOT EXISTS (SELECT 1 FROM deliveries
+                                   WHERE edition_key = editions.key AND status != 'pending')""",
+                (key,),
+            )
+            if cursor.rowcount == 0:
                 return False
+            self.db.execute("DELETE FROM deliveries WHERE edition_key = ?", (key,))
             self.db.execute("DELETE FROM edition_articles WHERE edition_key = ?", (key,))
             self.db.execute("DELETE FROM edition_files WHERE edition_key = ?", (key,))
-            cursor = self.db.execute("DELETE FROM editions WHERE key = ?", (key,))
-        return cursor.rowcount > 0
+            self.db.execute("DELETE FROM editions WHERE key = ?", (key,))
+        return True
 
     # --- edition runs -----------------------------------------------------------------------
 

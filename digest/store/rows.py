@@ -34,6 +34,10 @@ class EditionRecord:
     built: datetime
     email: Email
     article_ids: tuple[str, ...]
+    version: int = 1
+    """Bumped by each rebuild; a send plans against one version."""
+    sealed: bool = False
+    """A delivery of this version has been claimed: it never changes again."""
 
 
 @dataclass(frozen=True)

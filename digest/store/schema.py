@@ -5,14 +5,20 @@ engine to script where they differ (:func:`script_for`). SQLite keeps its versio
 ``PRAGMA user_version``; PostgreSQL in the one-row table ``schema_version``, and migrates
 under an advisory lock, so machines that start together apply each migration once.
 PostgreSQL reads SQLite's ``COLLATE NOCASE`` as the case-insensitive ICU collation
-``nocase`` that its first migration creates (unquoted names fold to lower case).
+``nocase`` that its first migration creates (unquoted names fold to lower case). SQLite
+migrates inside BEGIN IMMEDIATE and reads the version again there, so processes that open
+one database together apply each migration once too.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
+from pathlib import Path
+from typing import cast
 
-from digest.errors import StoreError
+from digest.addresses import address_key
+from digest.errors import ForeignDatabase, StoreError
 from digest.store.engine import Database, Engine
 
 Migration = str | Mapping[Engine, str]
@@ -30,6 +36,21 @@ _ARCHIVE = """
         PRIMARY KEY (edition_key, name)
     );
 """
+
+_CLAIMS = """
+    CREATE INDEX deliveries_by_status ON deliveries (edition_key, status);
+    ALTER TABLE editions ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE editions ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
+    UPDATE editions SET sealed = 1 WHERE key IN (SELECT edition_key FROM deliveries);
+    DELETE FROM subscribers WHERE EXISTS (
+        SELECT 1 FROM subscribers other
+        WHERE other.address_key = subscribers.address_key
+          AND (other.updated > subscribers.updated
+               OR (other.updated = subscribers.updated AND other.email < subscribers.email)));
+    CREATE UNIQUE INDEX subscribers_by_key ON subscribers (address_key);
+"""
+"""Migration 6 on both engines: versions and seals, the ledger's index, one address each
+(of several spellings of one address, the most recently changed stays)."""
 
 MIGRATIONS: tuple[Migration, ...] = (
     # 1: the first schema
@@ -143,7 +164,50 @@ MIGRATIONS: tuple[Migration, ...] = (
         expires TEXT NOT NULL
     );
     """,
-    # 6: whether an article's date was read (0: the feed's date was missing or unreadable, and
+    # 6: delivery claims (claimant and lease), the 'unknown' outcome (no reply to the end of
+    # DATA), edition versions (a build never replaces a version once a delivery of it was
+    # claimed: sealed), and one matching form of each subscriber's address (address_key: on
+    # SQLite digest.addresses.address_key itself, registered on the connection; PostgreSQL
+    # lower-cases with ICU and normalises to NFC, leaving xn-- domains as they are).
+    {
+        "sqlite": """
+    CREATE TABLE deliveries_6 (
+        edition_key TEXT NOT NULL REFERENCES editions (key),
+        email TEXT NOT NULL COLLATE NOCASE,
+        status TEXT NOT NULL CHECK (status IN
+            ('pending', 'sending', 'sent', 'deferred', 'failed', 'skipped', 'unknown')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        reply TEXT NOT NULL DEFAULT '',
+        next_attempt TEXT,
+        updated TEXT NOT NULL,
+        claimant TEXT NOT NULL DEFAULT '',
+        lease_until TEXT,
+        unknowns INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (edition_key, email)
+    );
+    INSERT INTO deliveries_6 (edition_key, email, status, attempts, reply, next_attempt, updated)
+        SELECT edition_key, email, status, attempts, reply, next_attempt, updated
+        FROM deliveries ORDER BY rowid;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_6 RENAME TO deliveries;
+    ALTER TABLE subscribers ADD COLUMN address_key TEXT NOT NULL DEFAULT '';
+    UPDATE subscribers SET address_key = digest_address_key(email);
+    """
+        + _CLAIMS,
+        "postgresql": """
+    ALTER TABLE deliveries DROP CONSTRAINT IF EXISTS deliveries_status_check;
+    ALTER TABLE deliveries ADD CONSTRAINT deliveries_status_check CHECK (status IN
+        ('pending', 'sending', 'sent', 'deferred', 'failed', 'skipped', 'unknown'));
+    ALTER TABLE deliveries ADD COLUMN claimant TEXT NOT NULL DEFAULT '';
+    ALTER TABLE deliveries ADD COLUMN lease_until TEXT;
+    ALTER TABLE deliveries ADD COLUMN unknowns INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE subscribers ADD COLUMN address_key TEXT NOT NULL DEFAULT '';
+    UPDATE subscribers
+        SET address_key = normalize(lower(normalize(email, NFC) COLLATE "und-x-icu"), NFC);
+    """
+        + _CLAIMS,
+    },
+    # 7: whether an article's date was read (0: the feed's date was missing or unreadable, and
     # published is when digest first saw it)
     """
     ALTER TABLE articles ADD COLUMN dated INTEGER NOT NULL DEFAULT 1;
@@ -162,15 +226,72 @@ def migrate(db: Database, engine: Engine) -> int:
     """Apply the migrations the database has not seen; return its schema version."""
     if engine == "postgresql":
         return _migrate_postgresql(db)
-    version = int(db.execute("PRAGMA user_version").fetchone()[0])
-    _check_known(version)
-    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-        script = script_for(migration, engine, number=number)
-        # executescript commits first, so each migration runs in a transaction of its own.
-        db.executescript(  # type: ignore[attr-defined]
-            f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-        )
+    return _migrate_sqlite(cast(sqlite3.Connection, db))
+
+
+def _migrate_sqlite(connection: sqlite3.Connection) -> int:
+    """Every missing migration in one write transaction, the version read again inside it.
+
+    Safe when several processes open the database at once: only the first to take the
+    write lock (BEGIN IMMEDIATE) migrates; the others then find the work done.
+    """
+    connection.create_function("digest_address_key", 1, address_key, deterministic=True)
+    if _sqlite_version(connection) == len(MIGRATIONS):
+        return len(MIGRATIONS)
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = _sqlite_version(connection)
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            # One statement at a time: executescript would commit the transaction.
+            for statement in _statements(script_for(migration, "sqlite", number=number)):
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {number}")
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
     return len(MIGRATIONS)
+
+
+def _sqlite_version(connection: sqlite3.Connection) -> int:
+    version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+    _check_known(version)
+    return version
+
+
+def check_sqlite_file(path: Path) -> None:
+    """ForeignDatabase unless ``path`` is digest's SQLite database (read only, changes nothing).
+
+    Empty, not SQLite, or SQLite with tables but no digest schema version: never taken for a
+    new store, which would hide the loss of subscribers and history.
+    """
+    if path.stat().st_size == 0:
+        raise ForeignDatabase("the database file is empty (0 bytes), not a digest database")
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+            tables = connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as error:
+        if "not a database" not in str(error):
+            raise
+        raise ForeignDatabase(f"not a digest database ({error})") from None
+    if version == 0 and tables:
+        raise ForeignDatabase("not a digest database (it has tables but no digest schema version)")
+
+
+def _statements(script: str) -> list[str]:
+    """A script's statements, one by one."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    assert not current.strip(), f"an incomplete statement in a migration: {current!r}"
+    return statements
 
 
 def _migrate_postgresql(db: Database) -> int:
