@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from digest import logs
-from digest.cli.common import config_of, existing_config, require_sources
+from digest.cli.common import config_of, existing_config
 from digest.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ def daemon(ctx: click.Context, log_format: logs.LogFormat) -> None:
     from digest import daemon as unattended
 
     config = config_of(ctx)
-    require_sources(config)
     logs.setup(log_format, verbose=ctx.obj["verbose"])
     unattended.Daemon(config).run()
 
@@ -46,7 +45,6 @@ def run(ctx: click.Context, log_format: logs.LogFormat) -> None:
     from digest import daemon as unattended
 
     config = config_of(ctx)
-    require_sources(config)
     logs.setup(log_format, verbose=ctx.obj["verbose"])
     if not unattended.run_once(config):
         ctx.exit(1)
