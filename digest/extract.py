@@ -38,9 +38,9 @@ CALL_TO_ACTION = re.compile(
     | \bnewsletters?\b.{0,20}\b(?:sign|subscri)
     | \b(?:in|to)\syour\sinbox\b
     | ^\W*follow\s.{0,40}\bon\s(?:twitter|facebook|instagram|linkedin|tiktok|threads|bluesky|x)\b
-    | ^\W*welcome\sto\b
+    | ^\W*welcome\sto\s\S+(?:\s\S+){0,4}$
     | \bcookies?\s(?:policy|settings|consent|preferences)\b
-    | \ball\srights\sreserved\b | ^\W*(?:©|\(c\)\s|copyright\b)
+    | \ball\srights\sreserved\b | ^\W*(?:©|\(c\)\s|copyright\s(?:©\s?)?\d{4})
     """,
     re.I | re.X,
 )

@@ -81,6 +81,8 @@ def test_furniture_lines(line: str) -> None:
         "The central bank held its main interest rate at 4% on Thursday.",
         "Shares rose 3% after the company said it would sign up 2,000 new clients.",
         "Gold rose to a record $2,950 an ounce.",
+        "Copyright holders won a ruling against the platform on Tuesday.",
+        "Welcome to the new normal of higher rates, the bank's chief economist said.",
     ],
 )
 def test_story_lines_are_kept(line: str) -> None:
