@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -153,6 +154,15 @@ def positive_weights(value: Weights) -> str | None:
 
 
 # --- checks across options -----------------------------------------------------------------
+
+
+def networks(value: tuple[str, ...]) -> str | None:
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return "IP addresses or networks ('127.0.0.1', '10.0.0.0/8')"
+    return None
 
 
 def cross_checks(config: Config) -> list[str]:
