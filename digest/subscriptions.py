@@ -75,7 +75,7 @@ def _rows(reader: Iterable[list[str]], path: Path) -> Iterator[tuple[int, tuple[
     """(line, (email, name, status)) per non-empty row; a header row names the columns."""
     columns = {"email": 0, "name": 1, "status": 2}
     for number, row in enumerate(reader, start=1):
-        cells = [c.strip() for c in row]
+        cells = [_unguarded(c.strip()) for c in row]
         if not any(cells):
             continue
         if number == 1 and "email" in (c.lower() for c in cells):
@@ -112,6 +112,21 @@ def export_csv(subscribers: Iterable[Subscriber], out: TextIO) -> int:
     writer.writerow(["email", "name", "status", "created"])
     count = 0
     for s in subscribers:
-        writer.writerow([s.email, s.name, s.status, s.created.isoformat(timespec="seconds")])
+        cells = [s.email, s.name, s.status, s.created.isoformat(timespec="seconds")]
+        writer.writerow([_guarded(cell) for cell in cells])
         count += 1
     return count
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet reads a cell starting with one of these as a formula (CSV injection)."""
+
+
+def _guarded(cell: str) -> str:
+    """The cell with a leading apostrophe when it would start a formula (spreadsheets hide it)."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def _unguarded(cell: str) -> str:
+    """A cell as :func:`_guarded` wrote it, back to its value."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell

@@ -34,6 +34,8 @@ SHARED = next(
 )
 """../shared beside the checkout, or beside the folder of worktrees the checkout is in."""
 FIXED_NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
+LOCAL = ("127.0.0.1",)
+"""collect.allow_hosts for the test servers: internal addresses are refused by default."""
 
 
 # --- HTTP ------------------------------------------------------------------------------------

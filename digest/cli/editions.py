@@ -7,10 +7,15 @@ config problems.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -48,6 +53,19 @@ def _collect(config: Config, store: Store, *, now: datetime | None = None) -> bo
 
     names = {s.url: s.name for s in config.sources}
     now = now or pipeline.utcnow()
+    with interrupted_by_sigterm():
+        report = _collect_with_progress(config, store, names, now=now)
+    _print_collect_summary(report)
+    if not report.fetched_any:
+        click.echo("not one source could be fetched: see the lines above", err=True)
+    return report.fetched_any
+
+
+def _collect_with_progress(
+    config: Config, store: Store, names: dict[str, str], *, now: datetime
+) -> pipeline.CollectReport:
+    from digest import pipeline
+
     if not sys.stdout.isatty():
         report = pipeline.collect(
             config, store, now=now, progress=lambda r: _print_feed(r, names[r.state.key])
@@ -65,10 +83,24 @@ def _collect(config: Config, store: Store, *, now: datetime | None = None) -> bo
         for result in report.results:
             if result.status in ("failed", "disabled"):
                 _print_feed(result, names[result.state.key])
-    _print_collect_summary(report)
-    if not report.fetched_any:
-        click.echo("not one source could be fetched: see the lines above", err=True)
-    return report.fetched_any
+    return report
+
+
+@contextmanager
+def interrupted_by_sigterm() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C here, so collect keeps what arrived."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        signal.raise_signal(signal.SIGINT)  # whoever handles Ctrl-C now (asyncio.run does)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_feed(result: FeedResult, name: str) -> None:

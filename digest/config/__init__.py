@@ -164,6 +164,18 @@ class CollectConfig:
         check=checks.positive,
     )
     user_agent: str = option("", "User-Agent header; empty for digest's own.")
+    allow_hosts: tuple[str, ...] = option(
+        (),
+        "Internal hosts, addresses or networks feeds and pages may come from "
+        "(e.g. '127.0.0.1', '10.0.0.0/8', 'intranet.example'); all other loopback, "
+        "private, link-local, multicast and reserved addresses are refused.",
+        check=checks.hosts_or_networks,
+    )
+    page_budget: timedelta = option(
+        timedelta(seconds=20),
+        "Longest time extracting one article page may take; a page over it fails alone.",
+        check=checks.at_least_duration(timedelta(seconds=1)),
+    )
 
 
 @dataclass(frozen=True)
