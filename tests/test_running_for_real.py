@@ -61,6 +61,8 @@ def newsletter(tmp_path: Path, feed_url: str, smtp: MailServer | None = None) ->
     text = config.read_text(encoding="utf-8")
     text = text.replace("https://www.econotimes.com/rss/economy.xml", feed_url)
     text = text.replace('full_text = "auto"', 'full_text = "never"')
+    assert text.count("\nallow_hosts = []\n") == 1
+    text = text.replace("\nallow_hosts = []\n", '\nallow_hosts = ["127.0.0.1"]\n')
     if smtp is not None:
         for old, new in (
             ('transport = "outbox"', 'transport = "smtp"'),
