@@ -218,6 +218,27 @@ def span(duration: timedelta) -> str:
 # --- logging reports -------------------------------------------------------------------------
 
 
+def read_bounces(config: Config, store: Store) -> None:
+    """The daemon reads bounces with each collect, so suppressions are in before the next send.
+
+    Nothing to do without bounces.mailbox; a mailbox that cannot be read is a warning, never
+    the end of the collect.
+    """
+    if not (config.bounces.mailbox and config.bounces.address):
+        return
+    from digest.errors import DigestError
+    from digest.pipeline.bouncing import read_mailbox
+
+    try:
+        report = read_mailbox(config, store, config.bounces.mailbox, now=now())
+    except DigestError as error:
+        logs.warning("bounces", str(error))
+        return
+    for line in report.lines:
+        logs.event("bounce", line)
+    logs.event("bounces", report.summary(), suppressed=report.counts["suppressed"])
+
+
 def log_collect(report: pipeline.CollectReport) -> None:
     for result in report.results:
         if result.status == "failed":

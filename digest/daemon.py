@@ -24,7 +24,8 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,10 +34,10 @@ from digest import cycle, logs, schedule
 from digest.config import Config
 from digest.cycle import key_of, local_time, now
 from digest.errors import DigestError
-from digest.leader import Leadership
-from digest.lock import DataDirLock, Holder, holder
+from digest.leader import LEASE, Leadership
+from digest.lock import AlreadyRunning, DataDirLock, Holder, holder
 from digest.models import FetchState
-from digest.store import EditionRecord, EditionRun, open_store
+from digest.store import EditionRecord, EditionRun, Lease, open_store
 
 STOP_GRACE = 4.0
 """Seconds the job in hand gets after SIGTERM/SIGINT before the process exits regardless."""
@@ -101,11 +102,12 @@ def run_once(config: Config) -> bool:
 
     def work() -> None:
         try:
-            problems.append(cycle.edition_cycle(config, scheduled=now(), should_stop=stop))
+            problems.append(cycle.edition_cycle(config, scheduled=now(), should_stop=stop_or_lost))
         except BaseException as error:  # handed to the main thread, which reports it
             failure.append(error)
 
-    with DataDirLock(config.data_dir, "run"):
+    with DataDirLock(config.data_dir, "run"), _lead_for_run(config) as leads:
+        stop_or_lost = (lambda: stop() or not leads()) if leads else stop
         worker = threading.Thread(target=work, name="digest-run")
         worker.start()
         received = wait_for_stop_signal(lambda: not worker.is_alive())
@@ -118,6 +120,24 @@ def run_once(config: Config) -> bool:
     if failure:
         raise failure[0]
     return not any(problems)
+
+
+@contextmanager
+def _lead_for_run(config: Config) -> Iterator[Callable[[], bool] | None]:
+    """On a shared database, `digest run` acts only while it holds the daemons' lease."""
+    if not config.database_url:
+        yield None
+        return
+    leadership = Leadership(config, on_gain=lambda: None, quiet=True)
+    try:
+        if not leadership.first_try():
+            raise AlreadyRunning(
+                f"{leadership.leader or 'another digest'} leads the digests sharing this "
+                "database: it collects and sends; `digest run` does nothing meanwhile"
+            )
+        yield leadership.leads
+    finally:
+        leadership.stop()
 
 
 # --- digest daemon ---------------------------------------------------------------------------
@@ -191,6 +211,7 @@ class Daemon:
             from digest import pipeline
 
             cycle.log_collect(pipeline.collect(self.config, store, now=now()))
+            cycle.read_bounces(self.config, store)
             cycle.finish_unfinished(self.config, store, should_stop=self._should_stop)
 
     def _edition(self) -> None:
@@ -310,6 +331,8 @@ class Status:
     """The last edition's ledger: how many recipients are in each state."""
     last_run: EditionRun | None
     sources: dict[str, FetchState]
+    leader: Lease | None = None
+    """On a shared database: the lease of the daemon that leads (it may have run out)."""
 
 
 def status(config: Config) -> Status:
@@ -332,4 +355,5 @@ def status(config: Config) -> Status:
             deliveries=counts,
             last_run=store.latest_run(),
             sources={state.key: state for state in store.fetch_states()},
+            leader=store.lease(LEASE) if config.database_url else None,
         )

@@ -34,6 +34,8 @@ LEASE = "scheduler"
 TTL = timedelta(seconds=15)
 RENEW = 5.0
 """Seconds between renewals (and, for a daemon that waits, between tries)."""
+CONNECT_WAIT = 30.0
+"""Seconds `digest run` waits for its first try at the lease (the store's connect timeout)."""
 
 
 def holder_name() -> str:
@@ -48,14 +50,23 @@ class Leadership:
     process becomes the leader.
     """
 
-    def __init__(self, config: Config, *, on_gain: Callable[[], None]) -> None:
+    def __init__(self, config: Config, *, on_gain: Callable[[], None], quiet: bool = False) -> None:
         self.config = config
         self.holder = holder_name()
         self._on_gain = on_gain
         self._deadline = 0.0
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._keep, name="digest-lease", daemon=True)
-        self._waiting_logged = False
+        self._waiting_logged = quiet  # `digest run` says it once, as its error
+        self._tried = threading.Event()
+        self.leader = ""
+        """Who held the lease at the last try this process lost."""
+
+    def first_try(self) -> bool:
+        """Start, and wait for the first attempt: whether this process leads now."""
+        self.start()
+        self._tried.wait(CONNECT_WAIT)
+        return self.leads()
 
     def leads(self) -> bool:
         return time.monotonic() < self._deadline
@@ -77,7 +88,10 @@ class Leadership:
 
     def _keep(self) -> None:
         while not self._stopping.is_set():
-            self._try()
+            try:
+                self._try()
+            finally:
+                self._tried.set()
             self._stopping.wait(RENEW)
 
     def _try(self) -> None:
@@ -99,6 +113,7 @@ class Leadership:
                 self._on_gain()
             return
         self._deadline = 0.0
+        self.leader = current.holder if current else ""
         if led:
             logs.warning("follow", "lost the lease: another daemon leads now")
         if not self._waiting_logged and current is not None:

@@ -45,20 +45,23 @@ class Trial:
         return self.subscribers - len(self.received)
 
 
-def prepare(folder: Path, server: MailServer, subscribers: int) -> Config:
+def prepare(
+    folder: Path, server: MailServer, subscribers: int, *, database_url: str = ""
+) -> Config:
     """A config sending over SMTP to ``server``, a built edition, and the subscribers."""
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / "digest.toml"
     config_path.write_text(
         f'data_dir = "{folder / "data"}"\n'
-        '[newsletter]\nfrom_address = "daily@news.example.com"\n'
+        + (f'database_url = "{database_url}"\n' if database_url else "")
+        + '[newsletter]\nfrom_address = "daily@news.example.com"\n'
         '[delivery]\ntransport = "smtp"\n'
         f'[smtp]\nhost = "{server.host}"\nport = {server.port}\nsecurity = "none"\n',
         encoding="utf-8",
     )
     config = load_config(config_path)
     email, _ = render_email(sample_edition(8), config.newsletter, config.render)
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=database_url) as store, store.db:
         store.save_edition(email, number=1, built=NOW, article_ids=[])
         for i in range(subscribers):
             store.add_subscriber(f"reader{i:04}@example.com", now=NOW)
@@ -72,6 +75,7 @@ def crash_trial(
     subscribers: int = 300,
     max_kills: int = 3,
     senders: int = 1,
+    database_url: str = "",
 ) -> Trial:
     """One trial: ``senders`` at once, 1 to ``max_kills`` kills, then runs until one finishes.
 
@@ -80,7 +84,7 @@ def crash_trial(
     """
     started = time.monotonic()
     with MailServer() as server:
-        config = prepare(folder, server, subscribers)
+        config = prepare(folder, server, subscribers, database_url=database_url)
         planned = rng.randint(1, max_kills)
         kills = runs = 0
         while True:
@@ -97,7 +101,7 @@ def crash_trial(
             _finish(processes)
             break
         received = server.per_recipient()
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=database_url) as store:
         ledger = Counter(d.status for d in store.deliveries("2026-03-10"))
     return Trial(subscribers, kills, runs, received, ledger, time.monotonic() - started)
 

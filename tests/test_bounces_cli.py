@@ -135,3 +135,27 @@ def test_reports_read_over_imap_from_a_real_server(
         assert wrong.returncode == 2
         assert wrong.stderr.startswith("digest: error: bounces.mailbox: ")
     assert states(tmp_path)["ana@example.com"] == ("confirmed", True)
+
+
+def test_the_daemons_collect_reads_the_mailbox_and_a_broken_one_is_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from digest import cycle
+    from digest.config import load_config
+
+    monkeypatch.setenv("DIGEST_SECRET", SECRET)
+    config_file, refs, paths = subscribed(tmp_path)
+    maildir = tmp_path / "Maildir"
+    box = mailbox.Maildir(maildir, create=True)
+    for data in the_reports(refs, paths):
+        box.add(data)
+    text = config_file.read_text(encoding="utf-8")
+    config_file.write_text(text + f'mailbox = "{maildir}"\n', encoding="utf-8")
+    config = load_config(config_file)
+    with open_store(config.data_dir) as store:
+        cycle.read_bounces(config, store)
+        assert store.is_suppressed("ana@example.com") and store.is_suppressed("ben@example.com")
+        config_file.write_text(text + f'mailbox = "{tmp_path / "nowhere"}"\n', encoding="utf-8")
+        with caplog.at_level("WARNING"):
+            cycle.read_bounces(load_config(config_file), store)
+    assert "bounces.mailbox: " in caplog.text and "nowhere" in caplog.text

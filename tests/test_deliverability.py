@@ -156,3 +156,45 @@ def test_the_daily_limit_stops_a_send_and_the_rest_go_out_later(
         unlimited = smtp_config(tmp_path, server, delivery=DeliveryConfig(transport="smtp"))
         assert pipeline.send(unlimited, store, now=NOW).counts["sent"] == 2
         assert server.count() == 5
+
+
+def test_send_to_one_address_is_a_test_outside_the_ledger(tmp_path: Path, store: Store) -> None:
+    subscribe(store, "ana@example.com")
+    with MailServer() as server:
+        config_file = _config_file(tmp_path, server)
+        env = {**os.environ, "DIGEST_SECRET": SECRET}
+        result = subprocess.run(
+            digest_command("--config", str(config_file), "send", "--to", "editor@example.com"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == (
+            "edition 2026-03-10: sent to editor@example.com as a test (not in the ledger)"
+        )
+        # Before sending over SMTP, the checks that fail are said (no DKIM, no bounce address).
+        assert result.stderr == "check: dkim, bounces.address: see `digest check`\n"
+        assert server.per_recipient() == {"editor@example.com": 1}
+    assert store.deliveries("2026-03-10") == []
+    assert [s.email for s in store.subscribers(status=None)] == ["ana@example.com"]
+
+
+def test_digest_check_exits_1_on_an_error_and_prints_the_records(tmp_path: Path) -> None:
+    config_file = tmp_path / "digest.toml"
+    config_file.write_text(
+        '[newsletter]\nfrom_address = "daily@news.example.com"\n', encoding="utf-8"
+    )
+    result = subprocess.run(
+        digest_command("--config", str(config_file), "check"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")},
+    )
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("error: newsletter.base_url: not set")
+    assert "error: delivery.secret_env: $DIGEST_SECRET is unset or short" in result.stdout
+    assert any(line.strip().startswith("_dmarc.news.example.com. IN TXT") for line in lines)

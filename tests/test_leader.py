@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from .test_daemon import (  # noqa: F401 (fixtures)
     SlowServer,
     daemon_config,
     daemons,
+    digest,
     slow_smtp,
     utc,
 )
@@ -43,18 +44,29 @@ def second_machine(config_path: Path, tmp_path: Path) -> Path:
     return other
 
 
-@pytest.mark.slow
-def test_the_leader_killed_mid_send_is_replaced_and_the_edition_goes_out_once(
+Machines = tuple[DemoSite, SlowServer, Path, Path]
+
+
+@pytest.fixture
+def machines(
     demo_site: DemoSite,
     slow_smtp: tuple[SlowServer, SlowCollector],  # noqa: F811
-    daemons: Daemons,  # noqa: F811
     fresh_postgres: str,
     tmp_path: Path,
-) -> None:
+) -> Machines:
+    """The demo site, a slow SMTP server, and two machines' configs on one PostgreSQL."""
     smtp, _ = slow_smtp
     first_config = daemon_config(demo_site, smtp)
     demo_site.use_database(fresh_postgres)
-    second_config = second_machine(first_config, tmp_path)
+    return demo_site, smtp, first_config, second_machine(first_config, tmp_path)
+
+
+@pytest.mark.slow
+def test_the_leader_killed_mid_send_is_replaced_and_the_edition_goes_out_once(
+    machines: Machines,
+    daemons: Daemons,  # noqa: F811
+) -> None:
+    demo_site, smtp, first_config, second_config = machines
     config = demo_site.config()
     readers = [f"reader{n:02}@example.com" for n in range(40)]
     with open_store(config.data_dir, url=config.database_url) as store:
@@ -88,8 +100,37 @@ def test_the_leader_killed_mid_send_is_replaced_and_the_edition_goes_out_once(
         assert [e.key for e in store.edition_index()] == ["2026-03-10"]
         run = store.edition_run("2026-03-10")
         assert run is not None and run.outcome == "sent"
-    assert not (Path(tmp_path / "machine-b" / "data") / "digest.sqlite3").exists()
+    assert not (second_config.parent / "data" / "digest.sqlite3").exists()
 
 
 def _logs(started: list[Daemon]) -> str:
     return "\n---\n".join(d.log.read_text(encoding="utf-8") for d in started)
+
+
+def test_digest_run_does_nothing_while_a_daemon_leads(
+    machines: Machines,
+    daemons: Daemons,  # noqa: F811
+) -> None:
+    _, smtp, first_config, second_config = machines
+    begin, started = utc("2026-03-10T05:00:00"), time.monotonic()
+    leader = daemons.start(first_config, at=begin)
+    held_by = leader.wait_for("lead", timeout=30)
+    assert held_by["term"] == 1
+
+    def clock() -> datetime:
+        """The daemon's (fake) clock, give or take its start-up: leases need clocks that agree."""
+        return begin + timedelta(seconds=time.monotonic() - started)
+
+    refused = digest(second_config, "run", at=clock())
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("digest: error: ")
+    assert f":{leader.pid}:" in refused.stderr
+    assert "leads the digests sharing this database" in refused.stderr
+    assert len(refused.stderr.splitlines()) == 1
+    shown = digest(second_config, "status", at=clock())
+    assert shown.returncode == 0, shown.stderr
+    line = shown.stdout.splitlines()[1]
+    assert line.startswith("leader        ") and f":{leader.pid}:" in line
+    assert "(term 1), held until 2026-03-10 05:" in line
+    assert leader.stop()[0] == 0
+    assert not smtp.messages

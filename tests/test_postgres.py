@@ -6,9 +6,11 @@ the second one runs as a real `digest` process.
 
 from __future__ import annotations
 
+import random
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -19,6 +21,7 @@ from digest.config import load_config
 from digest.store import open_store
 
 from .conftest import DemoSite, digest_command, wait_for
+from .crash import crash_trial
 from .mailserver import free_port
 
 
@@ -101,3 +104,41 @@ def test_the_whole_cycle_on_postgresql_sends_each_subscriber_once(shared: DemoSi
         statuses = [d.status for d in store.deliveries(report.edition.key)]
     assert statuses == ["sent"] * len(demo.SUBSCRIBERS)
     assert not (Path(config.data_dir) / "digest.sqlite3").exists(), "nothing went to SQLite"
+
+
+def test_a_connection_the_server_dropped_is_replaced(fresh_postgres: str, tmp_path: Path) -> None:
+    import psycopg
+
+    open_store(tmp_path, url=fresh_postgres).close()  # its connection waits in the pool
+    with psycopg.connect(fresh_postgres, autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert ended is not None and ended[0] >= 1
+    with open_store(tmp_path, url=fresh_postgres) as store:
+        assert store.add_subscriber("ana@example.com", now=datetime.now(UTC))
+
+
+SUBSCRIBERS = 2_000
+"""The issue asks for 10,000: that passed too (423 s on 2 loaded cores), too long for the suite."""
+
+
+@pytest.mark.slow
+def test_three_senders_one_killed_give_each_subscriber_the_edition_once(
+    fresh_postgres: str, tmp_path: Path
+) -> None:
+    """Three `digest send` processes on one PostgreSQL, one SIGKILLed mid-send (tests/crash.py)."""
+    trial = crash_trial(
+        tmp_path,
+        random.Random(),
+        subscribers=SUBSCRIBERS,
+        max_kills=1,
+        senders=3,
+        database_url=fresh_postgres,
+    )
+    print(f"{SUBSCRIBERS} subscribers, 3 senders, {trial.kills} killed: {trial.seconds:.0f}s")
+    assert trial.kills == 1
+    assert trial.missing == 0
+    assert trial.duplicates <= trial.kills, "at most the message in flight at the kill"
+    assert trial.ledger == {"sent": SUBSCRIBERS}

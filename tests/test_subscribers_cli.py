@@ -113,6 +113,7 @@ def test_send_reports_counts_and_deliveries_shows_each_recipient(tmp_path: Path)
     assert sent.returncode == 1, sent.stderr
     assert sent.stderr == (
         f"not delivered: bad@example.com: {REPLIES['550']}\n"
+        "check: newsletter.base_url, dkim, bounces.address, delivery.secret_env: see `digest check`\n"
         "edition 2026-03-10: 0 deferred (a later `digest send` retries them), "
         "1 failed (`digest deliveries` shows why)\n"
     )

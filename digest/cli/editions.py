@@ -207,13 +207,25 @@ def _open_browser(url: str) -> bool:
 
 
 @click.command()
+@click.option(
+    "--to",
+    "test_to",
+    metavar="ADDRESS",
+    help="Send the latest edition to ADDRESS only, as a test: outside the ledger, nobody else.",
+)
 @click.pass_context
-def send(ctx: click.Context) -> None:
+def send(ctx: click.Context, test_to: str | None) -> None:
     """Deliver the latest edition to every subscriber who has not received it yet."""
     from digest import pipeline
     from digest.store import open_store
 
     config = existing_config(ctx)
+    if test_to is not None:
+        with open_store(config.data_dir, url=config.database_url) as store:
+            key = pipeline.send_test(config, store, test_to, now=pipeline.utcnow())
+        click.echo(f"edition {key}: sent to {test_to} as a test (not in the ledger)")
+        _print_amiss(config)
+        return
     progress = _SendProgress() if sys.stderr.isatty() else None
     with open_store(config.data_dir, url=config.database_url) as store:
         report = pipeline.send(config, store, now=pipeline.utcnow(), progress=progress)
@@ -223,6 +235,7 @@ def send(ctx: click.Context) -> None:
     _print_send(config, report)
     if report.stopped:
         raise DeliveryError(f"{report.stopped}; the rest wait for the next `digest send`")
+    _print_amiss(config)
     if not _sent_as_it_should(report, recipients):
         ctx.exit(1)
 
@@ -268,6 +281,17 @@ class _SendProgress:
 
     def clear(self) -> None:
         click.echo("\r\x1b[K", nl=False, err=True)
+
+
+def _print_amiss(config: Config) -> None:
+    """Over SMTP, one line naming what `digest check` finds amiss (nothing when all is well)."""
+    if config.delivery.transport != "smtp":
+        return
+    from digest.preflight import findings
+
+    amiss = [f.topic for f in findings(config) if f.level != "ok"]
+    if amiss:
+        click.echo(f"check: {', '.join(amiss)}: see `digest check`", err=True)
 
 
 def _print_send(config: Config, report: pipeline.SendReport) -> None:

@@ -43,10 +43,7 @@ def bounces(ctx: click.Context, location: str | None, show_list: bool) -> None:
 
     Suppressed addresses get no more mail (send, import and sign-up honour the list).
     """
-    import os
-
-    from digest.mailboxes import open_reports
-    from digest.pipeline.bouncing import read_bounces
+    from digest.pipeline.bouncing import read_mailbox
     from digest.store import open_store, utcnow
 
     config = config_of(ctx)
@@ -58,16 +55,7 @@ def bounces(ctx: click.Context, location: str | None, show_list: bool) -> None:
         location = location or config.bounces.mailbox
         if not location:
             raise UsageError("no mailbox: set bounces.mailbox or pass --mailbox")
-        if not config.bounces.address:
-            raise UsageError("bounces.address is not set: no message carries a return path to read")
-        password = os.environ.get(config.bounces.password_env, "")
-        with open_reports(location, password=password, ca_file=config.smtp.ca_file) as source:
-            report = read_bounces(config, store, source, now=utcnow())
+        report = read_mailbox(config, store, location, now=utcnow())
     for line in report.lines:
         click.echo(line)
-    c = report.counts
-    click.echo(
-        f"{c['read']} messages: {c['hard']} hard bounces, {c['soft']} soft, "
-        f"{c['complaint']} complaints, {c['suppressed']} newly suppressed; "
-        f"{c['already']} read before, {c['ignored']} not reports, {c['unknown']} for nobody known"
-    )
+    click.echo(report.summary())

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from digest.config import Config
     from digest.models import FetchState
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
 LOG_FORMAT = click.option(
     "--log-format",
     type=click.Choice(logs.FORMATS),
@@ -76,6 +80,8 @@ def status(ctx: click.Context) -> None:
     when = functools.partial(local_time, config)
     daemon_line = f"running: {found.holder}" if found.holder else "not running"
     click.echo(f"daemon        {daemon_line}")
+    if config.database_url:
+        click.echo(f"leader        {_leader(found, when)}")
     click.echo(
         "next collect  "
         + (when(found.next_collect) if found.next_collect else "when the daemon runs")
@@ -94,6 +100,16 @@ def status(ctx: click.Context) -> None:
         )
     click.echo("")
     _print_sources(config, found.sources)
+
+
+def _leader(found: unattended.Status, when: Callable[[datetime], str]) -> str:
+    from digest.store import utcnow
+
+    lease = found.leader
+    if lease is None:
+        return "none yet"
+    state = "held until" if lease.expires > utcnow() else "ran out at"
+    return f"{lease.holder} (term {lease.term}), {state} {when(lease.expires)}"
 
 
 def _last_edition(found: unattended.Status) -> str:

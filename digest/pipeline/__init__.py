@@ -22,7 +22,7 @@ from digest.pipeline.building import (
 )
 from digest.pipeline.collecting import PARALLEL_PAGES, PARALLEL_SOURCES, CollectReport, collect
 from digest.pipeline.messages import unsubscribe_url
-from digest.pipeline.sending import BACKOFF, SendReport, send
+from digest.pipeline.sending import BACKOFF, SendReport, send, send_test
 from digest.store import utcnow
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "collect",
     "preview",
     "send",
+    "send_test",
     "stories",
     "unsubscribe_url",
     "utcnow",

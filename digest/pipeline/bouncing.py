@@ -8,13 +8,15 @@ idempotent anyway (a suppression exists once, a soft bounce counts once a day), 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from digest.bounces import Finding, ReturnPath, read_report
 from digest.config import Config
-from digest.mailboxes import Reports
+from digest.errors import UsageError
+from digest.mailboxes import Reports, open_reports
 from digest.store import Store
 
 
@@ -23,6 +25,24 @@ class BounceReport:
     counts: Counter[str] = field(default_factory=Counter)
     """read, already, ignored, unknown, hard, soft, complaint, suppressed."""
     lines: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        c = self.counts
+        return (
+            f"{c['read']} messages: {c['hard']} hard bounces, {c['soft']} soft, "
+            f"{c['complaint']} complaints, {c['suppressed']} newly suppressed; "
+            f"{c['already']} read before, {c['ignored']} not reports, "
+            f"{c['unknown']} for nobody known"
+        )
+
+
+def read_mailbox(config: Config, store: Store, location: str, *, now: datetime) -> BounceReport:
+    """Read the reports in ``location`` (bounces.mailbox's forms) and apply them."""
+    if not config.bounces.address:
+        raise UsageError("bounces.address is not set: no message carries a return path to read")
+    password = os.environ.get(config.bounces.password_env, "")
+    with open_reports(location, password=password, ca_file=config.smtp.ca_file) as source:
+        return read_bounces(config, store, source, now=now)
 
 
 def return_paths(config: Config) -> ReturnPath | None:

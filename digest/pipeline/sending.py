@@ -116,6 +116,33 @@ def send(
     return run.report(stopped)
 
 
+def send_test(config: Config, store: Store, address: str, *, now: datetime) -> str:
+    """The latest edition to ``address`` alone, as a test: no ledger row, no subscriber.
+
+    Its links are the real ones (signed for ``address``); its return path is the plain
+    From address. A refusal raises the DeliveryError the transport gives; returns the key.
+    """
+    record = store.latest_edition()
+    if record is None:
+        raise UsageError("no edition to send yet: run `digest build` first")
+    recipient = recipient_for(config, address, secret=_unsubscribe_secret(config), name="")
+    data = compose_message(config, record.email, recipient, now=now)
+    signer = deliver.make_signer(config)
+    transport = deliver.make_transport(config)
+    try:
+        transport.send(
+            deliver.Outgoing(
+                sender=deliver.ascii_domain(config.newsletter.from_address),
+                recipient=deliver.ascii_domain(address),
+                data=signer.sign(data) if signer else data,
+                batch=f"{record.key}-test",
+            )
+        )
+    finally:
+        transport.close()
+    return record.key
+
+
 class _SendRun:
     """One send: claims due ledger rows, delivers them, records each outcome by compare-and-set."""
 

@@ -233,6 +233,8 @@ def _pool(url: str) -> psycopg_pool.ConnectionPool[Any]:
                 min_size=1,
                 max_size=POOL_SIZE,
                 kwargs={"autocommit": True, "row_factory": _row_factory},
+                # A connection the server dropped (a restart, say) is replaced, not handed out.
+                check=psycopg_pool.ConnectionPool.check_connection,
                 open=False,
                 name="digest",
             )
