@@ -260,6 +260,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     );
     CREATE INDEX confirmations_due ON confirmations (state, not_before);
     """,
+    # 9: whether an article's date was read (0: the feed's date was missing or unreadable, and
+    # published is when digest first saw it)
+    """
+    ALTER TABLE articles ADD COLUMN dated INTEGER NOT NULL DEFAULT 1;
+    """,
 )
 
 
