@@ -12,34 +12,44 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from digest import logs, pipeline, schedule
+from digest import logs, schedule
 from digest.config import Config, format_duration
 from digest.edition import edition_key
-from digest.store import Store, open_store
+from digest.store import Store, open_store, utcnow
+
+if TYPE_CHECKING:
+    # The pipeline (every stage) is imported where a cycle runs: `digest status` reads this
+    # module's clock and keys without paying for summarize, render and extract.
+    from digest import pipeline
 
 ShouldStop = Callable[[], bool]
 
 
 def now() -> datetime:
-    return pipeline.utcnow()
+    return utcnow()
 
 
 # --- one edition ------------------------------------------------------------------------------
 
 
-def edition_cycle(config: Config, *, scheduled: datetime, should_stop: ShouldStop) -> None:
-    """Collect, build and send the edition due at ``scheduled``, unless its key is settled."""
+def edition_cycle(config: Config, *, scheduled: datetime, should_stop: ShouldStop) -> str:
+    """Collect, build and send the edition due at ``scheduled``, unless its key is settled.
+
+    Returns why the cycle did not do its job (for `digest run`'s exit status), or "".
+    A cycle in which not one source could be fetched settles nothing: the next one tries again.
+    """
     key = key_of(config, scheduled)
     with open_store(config.data_dir, url=config.database_url) as store:
         finish_unfinished(config, store, should_stop=should_stop)
         run = store.edition_run(key)
         if run is not None and run.final:
-            logs.event("edition", f"edition {key} is already {run.outcome}", edition=key)
-            return
+            _already(config, key, run.outcome, run.detail)
+            return ""
         if should_stop():
-            return
+            return ""
         late = now() - scheduled
         logs.event(
             "edition",
@@ -49,17 +59,38 @@ def edition_cycle(config: Config, *, scheduled: datetime, should_stop: ShouldSto
             scheduled=scheduled.isoformat(),
             late_seconds=round(late.total_seconds(), 1),
         )
+        from digest import pipeline
+
         store.record_run(key, "started", scheduled=scheduled, now=now())
-        log_collect(pipeline.collect(config, store, now=now()))
+        collected = pipeline.collect(config, store, now=now())
+        log_collect(collected)
         if should_stop():
-            return
+            return ""
         report = pipeline.build(config, store, now=_build_moment(config, scheduled))
         if report.email is None:
+            if not collected.fetched_any:
+                problem = f"edition {key} not made: not one source could be fetched"
+                logs.error(
+                    "skip", f"{problem}; the next `digest run` tries again ({report.message})"
+                )
+                return problem
             store.record_run(key, "skipped", scheduled=scheduled, now=now(), detail=report.message)
             logs.event("skip", f"{key}: {report.message}", edition=key)
-            return
+            return ""
         _log_build(report)
-        _send(config, store, should_stop=should_stop)
+        return _send(config, store, should_stop=should_stop)
+
+
+def _already(config: Config, key: str, outcome: str, detail: str) -> None:
+    """Log that today's edition is settled, and what still works when that is not what you want."""
+    advice = ""
+    if outcome == "skipped":
+        advice = (
+            "; `digest run` makes one edition a day: to make and send it anyway, "
+            "`digest build && digest send`"
+        )
+    reason = f" ({detail})" if detail else ""
+    logs.event("edition", f"edition {key} is already {outcome}{reason}{advice}", edition=key)
 
 
 def finish_unfinished(config: Config, store: Store, *, should_stop: ShouldStop) -> None:
@@ -121,7 +152,10 @@ def startup_catch_up(config: Config, store: Store) -> datetime | None:
     return None
 
 
-def _send(config: Config, store: Store, *, should_stop: ShouldStop) -> None:
+def _send(config: Config, store: Store, *, should_stop: ShouldStop) -> str:
+    """Send the latest edition; why some recipients are still without it, or ""."""
+    from digest import pipeline
+
     report = pipeline.send(config, store, now=now(), should_stop=should_stop)
     key, c = report.edition_key, report.counts
     for problem in report.problems:
@@ -146,6 +180,13 @@ def _send(config: Config, store: Store, *, should_stop: ShouldStop) -> None:
             now=now(),
             detail=", ".join(f"{n} {state}" for state, n in c.items() if n or state != "unknown"),
         )
+    if report.stopped:
+        return f"edition {key}: {report.stopped}; the rest wait for the next run"
+    if c["deferred"] or c["failed"] or waiting:
+        return f"edition {key}: {c['deferred']} deferred, {c['failed']} failed, {waiting} waiting"
+    if not store.deliveries(key):
+        return f"edition {key}: nobody to send it to (no confirmed subscribers)"
+    return ""
 
 
 def _build_moment(config: Config, scheduled: datetime) -> datetime:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from digest import cycle, logs, pipeline, schedule
+from digest import cycle, logs, schedule
 from digest.config import Config
 from digest.cycle import key_of, local_time, now
 from digest.errors import DigestError
@@ -90,15 +90,19 @@ def _exit_now(reason: str) -> None:
 # --- digest run ------------------------------------------------------------------------------
 
 
-def run_once(config: Config) -> None:
-    """`digest run`: one collect + build + send cycle now, keyed like the daemon's."""
+def run_once(config: Config) -> bool:
+    """`digest run`: one collect + build + send cycle now, keyed like the daemon's.
+
+    False when the cycle did not do its job (no source fetched, recipients left waiting).
+    """
     block_stop_signals()
     stop = Stop()
     failure: list[BaseException] = []
+    problems: list[str] = []
 
     def work() -> None:
         try:
-            cycle.edition_cycle(config, scheduled=now(), should_stop=stop_or_lost)
+            problems.append(cycle.edition_cycle(config, scheduled=now(), should_stop=stop_or_lost))
         except BaseException as error:  # handed to the main thread, which reports it
             failure.append(error)
 
@@ -115,6 +119,7 @@ def run_once(config: Config) -> None:
                 _exit_now(f"still busy after {STOP_GRACE:g}s; stopping anyway (safe to repeat)")
     if failure:
         raise failure[0]
+    return not any(problems)
 
 
 @contextmanager
@@ -203,6 +208,8 @@ class Daemon:
 
     def _collect(self) -> None:
         with open_store(self.config.data_dir, url=self.config.database_url) as store:
+            from digest import pipeline
+
             cycle.log_collect(pipeline.collect(self.config, store, now=now()))
             cycle.read_bounces(self.config, store)
             cycle.finish_unfinished(self.config, store, should_stop=self._should_stop)

@@ -270,12 +270,13 @@ def _member(
 def _score(
     articles: Sequence[Article], lead: Article, *, now: datetime, settings: EditionConfig
 ) -> Score:
-    newest = max(a.published for a in articles)
-    hours_old = max((now - newest).total_seconds() / 3600, 0.0)
+    # An undated article's time is when digest first saw it: no sign that it is news.
+    newest = max((a.published for a in articles if a.dated), default=None)
+    hours_old = max((now - newest).total_seconds() / 3600, 0.0) if newest else 0.0
     return Score(
         sources=len({outlet(a) for a in articles}),
         priority=max(a.priority for a in articles),
-        freshness=1.0 / (1.0 + hours_old / FRESH_HOURS),
+        freshness=1.0 / (1.0 + hours_old / FRESH_HOURS) if newest else 0.0,
         weight=settings.section_weights.get(lead.section),
     )
 

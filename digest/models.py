@@ -42,7 +42,7 @@ class Article:
     text: str
     """Plain text, paragraphs separated by a blank line. Never HTML."""
     published: datetime
-    """Aware, UTC. Falls back to the updated time, then to when digest first saw it."""
+    """Aware, UTC. Falls back to the updated time, then to when digest first saw it (undated)."""
     author: str = ""
     image: Image | None = None
     language: str = ""
@@ -51,6 +51,9 @@ class Article:
     """The source's configured priority."""
     source_key: str = ""
     """The configured URL of the source it came from."""
+    dated: bool = True
+    """False when neither the feed nor the page gave a readable date: ``published`` is then
+    when digest first saw it, which is no news value and is never shown as a time."""
     guessed: frozenset[str] = frozenset()
     """Fields the feed lacked and collect filled in ("title", "published"): the page may know
     better. Only meaningful during a collect run; the store does not keep it."""

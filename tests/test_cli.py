@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import socket
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,6 @@ import lxml.html
 import pytest
 
 from digest import demo
-from digest.config import bundled_config
 
 from .conftest import SHARED, DemoSite, HttpServer, digest_command, respond
 
@@ -86,7 +86,11 @@ def test_demo_builds_an_edition_and_fills_the_outbox(tmp_path: Path) -> None:
     assert "0 sent" in again.stdout
     assert len(list((tmp_path / ".digest-demo" / "outbox").glob("*/*.eml"))) == 3
     # `digest stories` explains the edition the demo built.
-    stories = run("--config", str(bundled_config("demo.toml")), "stories", cwd=tmp_path)
+    assert f"config        {tmp_path / '.digest-demo' / 'demo.toml'}" in result.stdout
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    demo_config = str(tmp_path / ".digest-demo" / "demo.toml")
+    stories = run("--config", demo_config, "stories", cwd=elsewhere)
     assert stories.returncode == 0, stories.stderr
     lines = stories.stdout.splitlines()
     assert lines[0].startswith("36 new articles; ")
@@ -96,6 +100,22 @@ def test_demo_builds_an_edition_and_fills_the_outbox(tmp_path: Path) -> None:
         "   also Global Markets Wire: Wall Street Climbs After Fed Trims Rates but Flags Slower Path"
         in lines
     )
+
+
+def test_the_demo_takes_a_free_port_when_its_own_is_in_use(tmp_path: Path) -> None:
+    holder = socket.socket()
+    try:
+        holder.bind((demo.HOST, demo.PORT))
+        holder.listen()
+    except OSError:
+        pass  # something else holds it already: the same situation
+    try:
+        result = run("demo", cwd=tmp_path)
+    finally:
+        holder.close()
+    assert result.returncode == 0, result.stderr
+    assert "0 failed" in result.stdout and "not one source" not in result.stderr
+    assert len(list((tmp_path / ".digest-demo" / "outbox").glob("*/*.eml"))) == 3
 
 
 def test_init_then_build_from_a_local_feed(tmp_path: Path) -> None:
@@ -114,7 +134,8 @@ inflation was still too high, and that it would watch wages closely before actin
         encoding="utf-8",
     )
     config = (site / "config" / "digest.toml").read_text(encoding="utf-8")
-    config = config.replace("https://www.econotimes.com/rss/economy.xml", "feed.xml").replace(
+    # Relative to the config file's folder, site/config/.
+    config = config.replace("https://www.econotimes.com/rss/economy.xml", "../feed.xml").replace(
         'full_text = "auto"', 'full_text = "never"'
     )
     (site / "config" / "digest.toml").write_text(config, encoding="utf-8")
@@ -204,6 +225,16 @@ def test_extract_reports_a_missing_page_in_one_line(
 def test_send_before_build_says_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "digest.toml").write_text("", encoding="utf-8")
+    result = run("send", cwd=tmp_path)
+    # The data directory is relative to the config's folder; send does not create it.
+    data_dir = tmp_path / "config" / ".digest"
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"digest: error: config/digest.toml: data_dir: {data_dir} does not exist yet "
+        "(`digest collect` or `digest build` creates it; check data_dir if it should be there)"
+    )
+    assert not data_dir.exists()
+    assert run("subscribers", "add", "ana@example.com", cwd=tmp_path).returncode == 0
     result = run("send", cwd=tmp_path)
     assert result.returncode == 2
     assert (

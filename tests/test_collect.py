@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from digest.collect import article_id, canonical_url, collect_feeds, parse_feed
+from digest.collect import article_id, canonical_url, collect_feeds, parse_feed, select
 from digest.config import CollectConfig, SourceConfig
 from digest.models import FetchState
 
@@ -68,6 +68,29 @@ def test_an_rss_item_becomes_a_clean_article() -> None:
     assert articles[1].published == NOW, "no date: first seen"
 
 
+def test_localised_dates_are_read_in_the_feeds_language_and_unreadable_ones_are_undated() -> None:
+    def item(title: str, date: str) -> str:
+        return (
+            f"<item><title>{title}</title><link>https://zeitung.example.de/{title}</link>"
+            f"<pubDate>{date}</pubDate><description>Text.</description></item>"
+        )
+
+    feed = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Z</title>'
+        "<language>de-DE</language>"
+        + item("a", "Mo, 02 Mär 2026 10:00:00 +0100")
+        + item("b", "Dienstag, 3. März 2026 08:30")
+        + item("c", "gestern")  # relative: not a date, or it would be invented from the clock
+        + item("d", "Tue, 03 Mar 2026 09:00:00 GMT")  # feedparser's own
+        + "</channel></rss>"
+    ).encode()
+    found = {a.title: a for a in parse_feed(feed, source(), base_url="https://z.example/", now=NOW)}
+    assert found["a"].published == datetime(2026, 3, 2, 9, 0, tzinfo=UTC) and found["a"].dated
+    assert found["b"].published == datetime(2026, 3, 3, 8, 30, tzinfo=UTC) and found["b"].dated
+    assert found["c"].published == NOW and not found["c"].dated
+    assert found["d"].published == datetime(2026, 3, 3, 9, 0, tzinfo=UTC) and found["d"].dated
+
+
 def test_an_atom_entry_resolves_xml_base() -> None:
     (a,) = parse_feed(ATOM, source(), base_url="https://wire.example.org/feed", now=NOW)
     assert a.id == "tag:wire.example.org,2026:1"
@@ -92,6 +115,24 @@ def test_canonical_urls_and_ids() -> None:
     assert article_id("", "https://e.com/a", "feed", "c") == "https://e.com/a"
     assert article_id("", "", "feed", "c").startswith("sha256:")
     assert article_id("", "", "feed", "c") == article_id("", "", "feed", "c")
+
+
+def test_a_feed_keeps_posts_that_share_a_link_and_drops_a_story_listed_twice() -> None:
+    def item(guid: str, title: str, link: str = "https://podcast.example.com/#play") -> str:
+        return (
+            f"<item><guid>{guid}</guid><title>{title}</title><link>{link}</link>"
+            "<pubDate>Tue, 10 Mar 2026 05:00:00 GMT</pubDate><description>Text.</description></item>"
+        )
+
+    feed = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>P</title>'
+        + "".join(item(f"ep-{n}", f"Episode {n}") for n in range(4))
+        + item("ep-3-again", "Episode 3")  # the same story under a second guid
+        + "</channel></rss>"
+    ).encode()
+    src = source()
+    found = select(parse_feed(feed, src, base_url="https://podcast.example.com/", now=NOW), src)
+    assert sorted(a.title for a in found) == [f"Episode {n}" for n in range(4)]
 
 
 def test_include_and_exclude_filters() -> None:

@@ -24,10 +24,43 @@ def test_defaults_load_from_an_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "digest.toml"
     path.write_text("", encoding="utf-8")
     config = load_config(path)
-    assert config.data_dir == Path(".digest")
+    assert config.data_dir == tmp_path / ".digest", "relative to the config file's folder"
     assert config.collect.window == timedelta(hours=24)
     assert config.summary.sentences == 3
     assert config.path == path
+
+
+def test_relative_paths_are_relative_to_the_config_files_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "srv" / "mynews" / "config"
+    (folder / "feeds").mkdir(parents=True)
+    (folder / "feeds" / "local.xml").write_text("<rss/>", encoding="utf-8")
+    (folder / "ca.pem").write_text("", encoding="utf-8")
+    other = tmp_path / "other.xml"
+    other.write_text("<rss/>", encoding="utf-8")
+    (folder / "digest.toml").write_text(
+        'data_dir = "../data"\n'
+        '[render]\ntemplates = "../templates"\n'
+        '[smtp]\nca_file = "ca.pem"\n'
+        '[[sources]]\nname = "Local"\nurl = "feeds/local.xml"\n'
+        '[[sources]]\nname = "Web"\nurl = "https://news.example.com/feed.xml"\n'
+        '[[sources]]\nname = "Absolute"\nurl = "' + other.as_posix() + '"\n',
+        encoding="utf-8",
+    )
+    elsewhere = tmp_path / "cron"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config(Path("../srv/mynews/config/digest.toml"))
+    mynews = tmp_path / "srv" / "mynews"
+    assert config.data_dir == mynews / "data"
+    assert config.render.templates == str(mynews / "templates")
+    assert config.smtp.ca_file == str(folder / "ca.pem")
+    assert [s.url for s in config.sources] == [
+        str(folder / "feeds" / "local.xml"),
+        "https://news.example.com/feed.xml",
+        str(other),
+    ]
 
 
 def test_every_problem_is_reported_with_its_key(tmp_path: Path) -> None:
@@ -71,7 +104,8 @@ url = "https://example.com/feed"
 def test_a_missing_local_feed_file_is_named(tmp_path: Path) -> None:
     found = problems(tmp_path, '[[sources]]\nname = "x"\nurl = "feeds/nope.xml"\n')
     assert found == [
-        "sources[0].url: expected an http(s) URL or a file path (no such file), got 'feeds/nope.xml'"
+        "sources[0].url: expected an http(s) URL or a file path "
+        f"(no such file: {tmp_path / 'feeds' / 'nope.xml'}), got 'feeds/nope.xml'"
     ]
 
 

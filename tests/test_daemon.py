@@ -197,7 +197,13 @@ def test_one_edition_at_send_at_a_second_daemon_refused_a_restart_sends_nothing(
     again.wait_for("collect")
     status = digest(config, "status", at=datetime(2026, 3, 10, 8, 31, tzinfo=PARIS))
     assert status.returncode == 0, status.stderr
-    lines = status.stdout.splitlines()
+    head, lines = status.stdout.splitlines()[:3], status.stdout.splitlines()[3:]
+    data_dir = demo_site.config().data_dir
+    assert head == [
+        f"config        {config}",
+        f"data          {data_dir}",
+        "templates     the default theme",
+    ]
     assert lines[0].startswith(f"daemon        running: digest daemon (pid {again.pid}")
     assert lines[1].startswith("next collect  2026-03-10 0") and lines[1].endswith("CET")
     assert lines[2] == "next send     2026-03-11 08:00 CET, edition 2026-03-11"
@@ -276,7 +282,7 @@ def test_after_catch_up_nothing_is_sent_and_the_articles_go_into_the_next_editio
     assert len(set(subjects)) == 2
 
     status = digest(config, "status", at=utc("2026-03-11T09:00"))
-    assert status.stdout.splitlines()[:5] == [
+    assert status.stdout.splitlines()[3:8] == [
         "daemon        not running",
         "next collect  when the daemon runs",
         "next send     2026-03-12 07:00 UTC, edition 2026-03-12 (if the daemon runs)",
@@ -422,10 +428,17 @@ def test_too_few_new_articles_skip_the_day_once_and_say_so(
     skip = [json.loads(line) for line in first.stderr.splitlines()][-1]
     assert (skip["event"], skip["message"]) == (
         "skip",
-        f"2026-03-10: no edition: {len(demo.load_content().articles)} new articles (need 100)",
+        f"2026-03-10: no edition: {len(demo.load_content().articles)} new articles "
+        "(need 100: edition.min_articles)",
     )
     again = digest(config, "run", at=utc("2026-03-10T09:00"))
-    assert again.stderr.splitlines()[-1].endswith("edition: edition 2026-03-10 is already skipped")
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.splitlines()[-1].endswith(
+        "edition: edition 2026-03-10 is already skipped (no edition: "
+        f"{len(demo.load_content().articles)} new articles "
+        "(need 100: edition.min_articles)); `digest run` makes one edition a day: "
+        "to make and send it anyway, `digest build && digest send`"
+    )
     assert not smtp_server.received
     with open_store(demo_site.config().data_dir) as store:
         assert store.latest_edition() is None

@@ -198,3 +198,22 @@ def test_digest_check_exits_1_on_an_error_and_prints_the_records(tmp_path: Path)
     assert lines[0].startswith("error: newsletter.base_url: not set")
     assert "error: delivery.secret_env: $DIGEST_SECRET is unset or short" in result.stdout
     assert any(line.strip().startswith("_dmarc.news.example.com. IN TXT") for line in lines)
+
+
+def test_link_tokens_reveal_nothing_and_open_only_for_their_purpose() -> None:
+    import base64
+    from datetime import UTC, datetime
+
+    from digest import tokens
+
+    issued = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
+    token = tokens.sign("Élodie@Example.com", "confirm", SECRET, issued=issued)
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    for shown in ("lodie", "xample", "bG9kaW", "ZXhhbXBsZ"):  # the address, plain or base64
+        assert shown.encode() not in raw and shown not in token
+    assert tokens.verify_issued(token, "confirm", SECRET) == ("élodie@example.com", issued)
+    assert tokens.verify(token, "unsubscribe", SECRET) is None
+    assert tokens.verify(token, "confirm", SECRET + "x") is None
+    flipped = token[:20] + ("A" if token[20] != "A" else "B") + token[21:]
+    assert tokens.verify(flipped, "confirm", SECRET) is None
+    assert tokens.sign("élodie@example.com", "confirm", SECRET, issued=issued) == token

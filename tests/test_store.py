@@ -87,6 +87,35 @@ def test_the_same_url_under_a_new_id_is_one_article(store: Store) -> None:
     assert [a.id for a in store.latest_articles(10)] == ["tag:a"]
 
 
+def test_posts_that_only_share_a_link_are_distinct_articles(store: Store) -> None:
+    # A podcast whose episodes all link to its home page; a blog's posts at page#fragment.
+    episodes = [
+        article(
+            id=f"tag:episode-{n}",
+            url="https://podcast.example.com/",
+            title=f"Episode {n}",
+            text="Our weekly show about the economy. Subscribe!",  # the same blurb every week
+        )
+        for n in range(5)
+    ]
+    assert store.save_articles(episodes, now=NOW) == (5, 0)
+    again = [replace(e, id=e.id + "-republished") for e in episodes[:2]]
+    assert store.save_articles(again, now=NOW) == (0, 0), "same link and headline: the same story"
+    assert len(store.latest_articles(10)) == 5
+    # The page extraction's cache finds each one's own stored version, not the first's.
+    found = store.stored_versions(again)
+    assert {k: v.id for k, v in found.items()} == {
+        "tag:episode-0-republished": "tag:episode-0",
+        "tag:episode-1-republished": "tag:episode-1",
+    }
+
+
+def test_an_undated_article_keeps_its_flag(store: Store) -> None:
+    store.save_articles([article(dated=False)], now=NOW)
+    stored = store.article("tag:a")
+    assert stored is not None and not stored.dated
+
+
 def test_a_changed_article_is_updated_in_place(store: Store) -> None:
     store.save_articles([article()], now=NOW)
     changed = article(title="Growth slows sharply", text="The economy grew 0.2 percent.")

@@ -109,10 +109,13 @@ def test_send_reports_counts_and_deliveries_shows_each_recipient(tmp_path: Path)
         )
         build_edition(config, "ana@example.com", "bad@example.com")
         sent = run("send", config=config)
-    assert sent.returncode == 0, sent.stderr
+    # A recipient left failed: the send did not do its whole job (exit status 1).
+    assert sent.returncode == 1, sent.stderr
     assert sent.stderr == (
         f"not delivered: bad@example.com: {REPLIES['550']}\n"
         "check: newsletter.base_url, dkim, bounces.address, delivery.secret_env: see `digest check`\n"
+        "edition 2026-03-10: 0 deferred (a later `digest send` retries them), "
+        "1 failed (`digest deliveries` shows why)\n"
     )
     assert sent.stdout == "edition 2026-03-10: 1 sent, 0 deferred, 1 failed, 0 skipped\n"
     listed = run("deliveries", config=config)

@@ -7,10 +7,8 @@ from pathlib import Path
 
 import click
 
-from digest import subscriptions
-from digest.cli.common import config_of
+from digest.cli.common import config_of, existing_config
 from digest.errors import UsageError
-from digest.store import open_store, utcnow
 
 
 @click.group()
@@ -24,6 +22,9 @@ def subscribers() -> None:
 @click.pass_context
 def subscribers_add(ctx: click.Context, email: str, name: str) -> None:
     """Subscribe EMAIL (confirmed: it gets the next edition)."""
+    from digest import subscriptions
+    from digest.store import open_store, utcnow
+
     address = subscriptions.valid_address(email)
     config = config_of(ctx)
     with open_store(config.data_dir, url=config.database_url) as store:
@@ -36,7 +37,10 @@ def subscribers_add(ctx: click.Context, email: str, name: str) -> None:
 @click.pass_context
 def subscribers_remove(ctx: click.Context, email: str) -> None:
     """Unsubscribe EMAIL."""
-    config = config_of(ctx)
+    from digest import subscriptions
+    from digest.store import open_store, utcnow
+
+    config = existing_config(ctx)
     with open_store(config.data_dir, url=config.database_url) as store:
         removed = subscriptions.unsubscribe(store, email.strip(), now=utcnow())
     if not removed:
@@ -49,7 +53,9 @@ def subscribers_remove(ctx: click.Context, email: str) -> None:
 @click.pass_context
 def subscribers_list(ctx: click.Context, show_all: bool) -> None:
     """List confirmed subscribers."""
-    config = config_of(ctx)
+    from digest.store import open_store
+
+    config = existing_config(ctx)
     with open_store(config.data_dir, url=config.database_url) as store:
         for s in store.subscribers(status=None if show_all else "confirmed"):
             click.echo(f"{s.email}\t{s.status}\t{s.name}")
@@ -64,6 +70,9 @@ def subscribers_import(ctx: click.Context, file: Path) -> None:
     They are added as confirmed (or with the row's status). An address that unsubscribed
     is never subscribed again by an import. Invalid rows are reported and skipped.
     """
+    from digest import subscriptions
+    from digest.store import open_store, utcnow
+
     config = config_of(ctx)
     with open_store(config.data_dir, url=config.database_url) as store:
         report = subscriptions.import_csv(store, file, now=utcnow())
@@ -82,7 +91,10 @@ def subscribers_import(ctx: click.Context, file: Path) -> None:
 @click.pass_context
 def subscribers_export(ctx: click.Context, show_all: bool) -> None:
     """Write subscribers as CSV (email,name,status,created) to standard output."""
-    config = config_of(ctx)
+    from digest import subscriptions
+    from digest.store import open_store
+
+    config = existing_config(ctx)
     with open_store(config.data_dir, url=config.database_url) as store:
         rows = store.subscribers(status=None if show_all else "confirmed")
     subscriptions.export_csv(rows, sys.stdout)

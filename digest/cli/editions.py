@@ -1,4 +1,9 @@
-"""Making and sending editions: collect, build, stories, preview, send, deliveries, demo."""
+"""Making and sending editions: collect, build, stories, preview, send, deliveries, demo.
+
+Exit status: 0 when the command did its job, 1 when it did not (no source could be
+fetched, recipients were left deferred or failed, nobody to send to), 2 for usage and
+config problems.
+"""
 
 from __future__ import annotations
 
@@ -6,45 +11,61 @@ import signal
 import sys
 import threading
 import time
-import webbrowser
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
-from digest import demo as demo_site
-from digest import pipeline
-from digest.cli.common import config_of
-from digest.config import Config, load_config
+from digest.cli.common import config_of, existing_config, require_sources
 from digest.errors import DeliveryError, UsageError
-from digest.models import FeedResult
-from digest.store import Store, open_store, utcnow
+
+if TYPE_CHECKING:
+    from digest import pipeline
+    from digest.config import Config
+    from digest.models import FeedResult
+    from digest.store import Store
 
 
 @click.command()
 @click.pass_context
 def collect(ctx: click.Context) -> None:
     """Fetch every source that is due; store new articles and update changed ones."""
+    from digest.store import open_store
+
     config = config_of(ctx)
+    require_sources(config)
     with open_store(config.data_dir, url=config.database_url) as store:
-        _collect(config, store)
+        fetched = _collect(config, store)
+    if not fetched:
+        ctx.exit(1)
 
 
-def _collect(config: Config, store: Store, *, now: datetime | None = None) -> None:
-    """Collect with a progress bar on a terminal, else one line per source; then a line of counts."""
+def _collect(config: Config, store: Store, *, now: datetime | None = None) -> bool:
+    """Collect with a progress bar on a terminal, else one line per source; then a line of counts.
+
+    False (and a line saying so) when not one source could be fetched.
+    """
+    from digest import pipeline
+
     names = {s.url: s.name for s in config.sources}
-    now = now or utcnow()
+    now = now or pipeline.utcnow()
     with interrupted_by_sigterm():
         report = _collect_with_progress(config, store, names, now=now)
     _print_collect_summary(report)
+    if not report.fetched_any:
+        click.echo("not one source could be fetched: see the lines above", err=True)
+    return report.fetched_any
 
 
 def _collect_with_progress(
     config: Config, store: Store, names: dict[str, str], *, now: datetime
 ) -> pipeline.CollectReport:
+    from digest import pipeline
+
     if not sys.stdout.isatty():
         report = pipeline.collect(
             config, store, now=now, progress=lambda r: _print_feed(r, names[r.state.key])
@@ -104,23 +125,33 @@ def _print_collect_summary(report: pipeline.CollectReport) -> None:
 @click.pass_context
 def build(ctx: click.Context, no_collect: bool) -> None:
     """Collect, summarize and render today's edition; print where its files are."""
-    config = config_of(ctx)
+    from digest import pipeline
+    from digest.store import open_store
+
+    config = config_of(ctx) if not no_collect else existing_config(ctx)
+    if not no_collect:
+        require_sources(config)
     with open_store(config.data_dir, url=config.database_url) as store:
-        if not no_collect:
-            _collect(config, store)
-        report = pipeline.build(config, store, now=utcnow())
+        fetched = no_collect or _collect(config, store)
+        report = pipeline.build(config, store, now=pipeline.utcnow())
     _print_build(report)
+    if not fetched:
+        ctx.exit(1)
 
 
 @click.command()
 @click.pass_context
 def stories(ctx: click.Context) -> None:
     """Show how the next edition groups, ranks and places the collected articles, and why."""
+    from digest import pipeline
     from digest.edition import explain
+    from digest.store import open_store
 
-    config = config_of(ctx)
+    config = existing_config(ctx)
     with open_store(config.data_dir, url=config.database_url) as store:
-        report = pipeline.stories(config, store, now=utcnow())
+        report = pipeline.stories(config, store, now=pipeline.utcnow())
+    if report.why_empty:
+        click.echo(report.why_empty)
     plan = report.plan
     continuing = sum(1 for s in plan.shown + tuple(s for s, _ in plan.left_out) if s.sent_in)
     click.echo(
@@ -149,11 +180,14 @@ def _print_build(report: pipeline.BuildReport) -> None:
 @click.pass_context
 def preview(ctx: click.Context, do_collect: bool, no_browser: bool) -> None:
     """Render the next edition from the collected articles (sending nothing) and open it."""
-    config = config_of(ctx)
+    from digest import pipeline
+    from digest.store import open_store
+
+    config = config_of(ctx) if do_collect else existing_config(ctx)
     with open_store(config.data_dir, url=config.database_url) as store:
         if do_collect:
             _collect(config, store)
-        report = pipeline.preview(config, store, now=utcnow())
+        report = pipeline.preview(config, store, now=pipeline.utcnow())
     _print_build(report)
     if "edition.html" in report.paths:
         url = report.paths["edition.html"].resolve().as_uri()
@@ -163,6 +197,8 @@ def preview(ctx: click.Context, do_collect: bool, no_browser: bool) -> None:
 
 
 def _open_browser(url: str) -> bool:
+    import webbrowser
+
     try:
         webbrowser.get()
     except webbrowser.Error:
@@ -180,22 +216,48 @@ def _open_browser(url: str) -> bool:
 @click.pass_context
 def send(ctx: click.Context, test_to: str | None) -> None:
     """Deliver the latest edition to every subscriber who has not received it yet."""
-    config = config_of(ctx)
+    from digest import pipeline
+    from digest.store import open_store
+
+    config = existing_config(ctx)
     if test_to is not None:
         with open_store(config.data_dir, url=config.database_url) as store:
-            key = pipeline.send_test(config, store, test_to, now=utcnow())
+            key = pipeline.send_test(config, store, test_to, now=pipeline.utcnow())
         click.echo(f"edition {key}: sent to {test_to} as a test (not in the ledger)")
         _print_amiss(config)
         return
     progress = _SendProgress() if sys.stderr.isatty() else None
     with open_store(config.data_dir, url=config.database_url) as store:
-        report = pipeline.send(config, store, now=utcnow(), progress=progress)
+        report = pipeline.send(config, store, now=pipeline.utcnow(), progress=progress)
+        recipients = len(store.deliveries(report.edition_key))
     if progress:
         progress.clear()
     _print_send(config, report)
     if report.stopped:
         raise DeliveryError(f"{report.stopped}; the rest wait for the next `digest send`")
     _print_amiss(config)
+    if not _sent_as_it_should(report, recipients):
+        ctx.exit(1)
+
+
+def _sent_as_it_should(report: pipeline.SendReport, recipients: int) -> bool:
+    """False, with a line saying why, when the send left somebody without the edition."""
+    c = report.counts
+    if not recipients:
+        click.echo(
+            f"edition {report.edition_key}: nobody to send it to: no confirmed subscribers "
+            "(`digest subscribers add EMAIL`; `digest status` shows the data directory in use)",
+            err=True,
+        )
+        return False
+    if c["deferred"] or c["failed"]:
+        click.echo(
+            f"edition {report.edition_key}: {c['deferred']} deferred (a later `digest send` "
+            f"retries them), {c['failed']} failed (`digest deliveries` shows why)",
+            err=True,
+        )
+        return False
+    return True
 
 
 class _SendProgress:
@@ -253,7 +315,9 @@ def _print_send(config: Config, report: pipeline.SendReport) -> None:
 @click.pass_context
 def deliveries(ctx: click.Context, edition: str | None) -> None:
     """Each recipient's delivery state and last server reply for EDITION (default: the latest)."""
-    config = config_of(ctx)
+    from digest.store import open_store
+
+    config = existing_config(ctx)
     with open_store(config.data_dir, url=config.database_url) as store:
         record = store.edition(edition) if edition else store.latest_edition()
         if record is None:
@@ -284,21 +348,32 @@ DELIVERY_STATES = ("sent", "deferred", "failed", "skipped", "unknown", "pending"
 @click.pass_context
 def demo(ctx: click.Context) -> None:
     """Build and deliver an edition from the bundled sample news site (served on 127.0.0.1)."""
-    from digest.config import bundled_config
+    from pathlib import Path
 
-    config = load_config(ctx.obj["config_file"] or bundled_config("demo.toml"))
-    now = utcnow()
-    with (
-        open_store(config.data_dir, url=config.database_url) as store,
-        demo_site.serve_folder(config.data_dir / "site") as base_url,
-    ):
-        demo_site.write_site(config.data_dir / "site", base_url=base_url, now=now)
-        for email, name in demo_site.SUBSCRIBERS:
-            store.add_subscriber(email, name=name, now=now)
-        _collect(config, store, now=now)
-        report = pipeline.build(config, store, now=now)
-        _print_build(report)
-        _print_send(config, pipeline.send(config, store, now=now))
+    from digest import demo as demo_site
+    from digest import pipeline
+    from digest.config import bundled_config, load_config
+    from digest.store import open_store
+
+    # The bundled config's data_dir is the current directory's .digest-demo, not a folder
+    # beside the installed config file.
+    overrides = {} if ctx.obj["config_file"] else {"data_dir": str(Path.cwd() / ".digest-demo")}
+    config = load_config(ctx.obj["config_file"] or bundled_config("demo.toml"), overrides=overrides)
+    if not ctx.obj["config_file"]:
+        demo_site.write_config(config.data_dir)
+    now = pipeline.utcnow()
+    with demo_site.serve_folder(config.data_dir / "site") as base_url:
+        config = demo_site.pointed_at(config, base_url)
+        with open_store(config.data_dir, url=config.database_url) as store:
+            demo_site.write_site(config.data_dir / "site", base_url=base_url, now=now)
+            for email, name in demo_site.SUBSCRIBERS:
+                store.add_subscriber(email, name=name, now=now)
+            _collect(config, store, now=now)
+            report = pipeline.build(config, store, now=now)
+            _print_build(report)
+            _print_send(config, pipeline.send(config, store, now=now))
+    if not ctx.obj["config_file"]:
+        click.echo(f"config        {config.data_dir / demo_site.CONFIG} (for `digest --config`)")
     if "edition.html" in report.paths:
         # The site stops with the command; this copy opens its files instead.
         offline = demo_site.offline_copy(

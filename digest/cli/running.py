@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from digest import daemon as unattended
 from digest import logs
-from digest.cli.common import config_of
-from digest.config import Config, config_path
-from digest.cycle import key_of, local_time
+from digest.cli.common import config_of, existing_config
 from digest.errors import ConfigError, UsageError
-from digest.models import FetchState
-from digest.store import open_store, utcnow
+
+if TYPE_CHECKING:
+    from digest import daemon as unattended
+    from digest.config import Config
+    from digest.models import FetchState
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,6 +34,8 @@ LOG_FORMAT = click.option(
 @click.pass_context
 def daemon(ctx: click.Context, log_format: logs.LogFormat) -> None:
     """Collect every schedule.collect_every; build and send at schedule.send_at. Stop with SIGTERM."""
+    from digest import daemon as unattended
+
     config = config_of(ctx)
     logs.setup(log_format, verbose=ctx.obj["verbose"])
     unattended.Daemon(config).run()
@@ -44,16 +46,36 @@ def daemon(ctx: click.Context, log_format: logs.LogFormat) -> None:
 @click.pass_context
 def run(ctx: click.Context, log_format: logs.LogFormat) -> None:
     """One collect + build + send cycle now (for cron or a systemd timer); safe to repeat."""
+    from digest import daemon as unattended
+
     config = config_of(ctx)
     logs.setup(log_format, verbose=ctx.obj["verbose"])
-    unattended.run_once(config)
+    if not unattended.run_once(config):
+        ctx.exit(1)
 
 
 @click.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """The daemon, its next collect and send, the last edition, and each source's health."""
+    """The data directory and templates in use, the daemon, the last edition, the sources."""
     config = config_of(ctx)
+    click.echo(f"config        {config.path.absolute()}")
+    templates = (
+        f"{config.render.templates}, then the default theme"
+        if config.render.templates
+        else "the default theme"
+    )
+    if not config.data_dir.is_dir():
+        click.echo(
+            f"data          {config.data_dir} (does not exist yet: `digest collect` creates it)"
+        )
+        click.echo(f"templates     {templates}")
+        return
+    click.echo(f"data          {config.data_dir}")
+    click.echo(f"templates     {templates}")
+    from digest import daemon as unattended
+    from digest.cycle import key_of, local_time
+
     found = unattended.status(config)
     when = functools.partial(local_time, config)
     daemon_line = f"running: {found.holder}" if found.holder else "not running"
@@ -81,6 +103,8 @@ def status(ctx: click.Context) -> None:
 
 
 def _leader(found: unattended.Status, when: Callable[[datetime], str]) -> str:
+    from digest.store import utcnow
+
     lease = found.leader
     if lease is None:
         return "none yet"
@@ -107,6 +131,7 @@ def _last_edition(found: unattended.Status) -> str:
 def serve(ctx: click.Context, host: str, port: int) -> None:
     """Serve the archive, the sign-up and unsubscribe pages, the preview and /status over HTTP."""
     from digest import web
+    from digest.config import config_path
 
     site = web.Site(config_path(ctx.obj["config_file"]))
     try:
@@ -125,7 +150,9 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 @click.pass_context
 def sources(ctx: click.Context) -> None:
     """Show each source's health: last success, consecutive failures, last error."""
-    config = config_of(ctx)
+    from digest.store import open_store
+
+    config = existing_config(ctx)
     with open_store(config.data_dir, url=config.database_url) as store:
         states = {s.key: s for s in store.fetch_states()}
     _print_sources(config, states)
@@ -147,6 +174,8 @@ def _source_state(state: FetchState | None) -> str:
     if state is None:
         return "not fetched yet"
     phrase = f"disabled: {state.disabled}" if state.disabled else state.last_error or "ok"
+    from digest.store import utcnow
+
     if state.not_before and state.not_before > utcnow() and not state.disabled:
         phrase += f"; next fetch after {state.not_before:%Y-%m-%d %H:%M} UTC"
     if state.url != state.key:

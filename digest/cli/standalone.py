@@ -9,15 +9,15 @@ from urllib.parse import urlsplit
 
 import click
 
-from digest.config import example_config
 from digest.errors import UsageError
-from digest.models import Page
 
 
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
 def init(directory: Path) -> None:
     """Create DIRECTORY/config/digest.toml and DIRECTORY/templates/ to start from."""
+    from digest.config import example_config
+
     config_file = directory / "config" / "digest.toml"
     template = directory / "templates" / "edition.html"
     existing = [p for p in (config_file, template) if p.exists()]
@@ -25,13 +25,18 @@ def init(directory: Path) -> None:
         raise UsageError(f"{existing[0]}: already exists; not overwriting it")
     config_file.parent.mkdir(parents=True, exist_ok=True)
     template.parent.mkdir(parents=True, exist_ok=True)
+    # Relative paths in a config are relative to its folder (DIRECTORY/config).
+    text = example_config().replace('data_dir = ".digest"', 'data_dir = "../.digest"', 1)
     config_file.write_text(
-        example_config().replace('templates = ""', 'templates = "templates"'), encoding="utf-8"
+        text.replace('templates = ""', 'templates = "../templates"', 1), encoding="utf-8"
     )
     template.write_text(STARTER_TEMPLATE, encoding="utf-8")
     click.echo(f"created {config_file}")
     click.echo(f"created {template}")
-    click.echo(f"next: add your feeds to {config_file}, then run `digest build` in {directory}")
+    click.echo(
+        f"next: add your feeds to {config_file}, then run `digest build` in {directory} "
+        f"(or `digest --config {config_file} build` from anywhere)"
+    )
 
 
 STARTER_TEMPLATE = """\
@@ -104,6 +109,7 @@ def extract(source: str) -> None:
     from digest.collect import decode_html, fetch_pages
     from digest.config import CollectConfig
     from digest.extract import extract_page
+    from digest.models import Page
 
     if source.startswith(("http://", "https://")):
         # The URL named on the command line is trusted, internal or not; its redirects are not.

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 
+from digest.collect.dates import DateReader
 from digest.config import SourceConfig
 from digest.errors import SourceError
 from digest.models import Article, Image
@@ -60,11 +61,18 @@ def parse_feed(
     language = _language(parsed.feed.get("language", ""))
     guids = Counter(e.get("id", "") for e in parsed.entries)
     unique = {guid for guid, times in guids.items() if guid and times == 1}
+    read_date = DateReader(language)
     articles = []
     for number, entry in enumerate(parsed.entries, start=1):
         try:
             article = _article(
-                entry, source, base_url=base_url, unique_guids=unique, language=language, now=now
+                entry,
+                source,
+                base_url=base_url,
+                unique_guids=unique,
+                language=language,
+                now=now,
+                read_date=read_date,
             )
         except Exception as error:  # one odd entry must not cost the feed its others
             log.warning(
@@ -146,6 +154,7 @@ def _article(
     unique_guids: set[str],
     language: str,
     now: datetime,
+    read_date: DateReader,
 ) -> Article | None:
     link = entry.get("link") or _alternate_link(entry)
     url = canonical_url(urljoin(base_url, link)) if link else ""
@@ -154,7 +163,7 @@ def _article(
         return None  # nothing to show a reader and nothing to link to
     text = clip(html_to_text(_entry_html(entry)), MAX_TEXT)
     guid = entry.get("id", "")
-    published = _published(entry, now=now)
+    published = _published(entry, now=now, read_date=read_date)
     guessed = {GUESSED_TITLE} if not title else set()
     if published is None:
         guessed.add(GUESSED_PUBLISHED)
@@ -167,6 +176,7 @@ def _article(
         title=title or fallback_title(text, web_url or url),
         text=text,
         published=published or now,
+        dated=published is not None,
         author=clip(clean_line(entry.get("author", "")), MAX_AUTHOR),
         image=_image(entry, base_url),
         language=_language(entry.get("language", "")) or language,
@@ -202,9 +212,14 @@ def fallback_title(text: str, url: str) -> str:
     return " ".join(words[:12]) + ("…" if len(words) > 12 else "") or url
 
 
-def _published(entry: Any, *, now: datetime) -> datetime | None:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        parsed = entry.get(key)
+DATE_KEYS = ("published", "updated", "created")
+
+
+def _published(entry: Any, *, now: datetime, read_date: DateReader) -> datetime | None:
+    """The entry's date as feedparser read it, else as dateparser reads its text; else None."""
+    # dict.get: feedparser's own get() maps a missing 'updated' to 'published', with a warning.
+    for key in DATE_KEYS:
+        parsed = dict.get(entry, f"{key}_parsed")
         if parsed:
             try:
                 moment = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
@@ -212,6 +227,11 @@ def _published(entry: Any, *, now: datetime) -> datetime | None:
                 continue
             # A date in the future is a feed's mistake; it must not pin the item to the top.
             return min(moment, now)
+    for key in DATE_KEYS:
+        text = dict.get(entry, key)
+        found = read_date(text) if isinstance(text, str) and text.strip() else None
+        if found is not None:
+            return min(found, now)
     return None
 
 
@@ -311,21 +331,32 @@ def article_id(guid: str, url: str, source_key: str, content: str) -> str:
 def select(articles: Iterable[Article], source: SourceConfig) -> tuple[Article, ...]:
     """The source's newest wanted articles, each story once, at most ``max_items``.
 
-    A feed that lists one story twice (same id, or same link under two guids)
-    gives one article: the newest version.
+    A feed that lists one story twice (the same id, or the same link and headline under
+    two guids) gives one article: the newest version. Entries that only share a link
+    (a podcast's episodes all pointing at its home page, a blog's posts at one page with
+    different #fragments) are different posts and all kept.
     """
+    # Dated entries first, newest first; undated ones (first seen now) after them.
     kept = sorted(
-        (a for a in articles if _wanted(a, source)), key=lambda a: a.published, reverse=True
+        (a for a in articles if _wanted(a, source)),
+        key=lambda a: (a.dated, a.published),
+        reverse=True,
     )
     seen: set[str] = set()
     chosen = []
     for article in kept:
-        keys = {article.id, article.url} - {""}
+        keys = {article.id, story_key(article)} - {""}
         if keys & seen:
             continue
         seen |= keys
         chosen.append(article)
     return tuple(chosen[: source.max_items])
+
+
+def story_key(article: Article) -> str:
+    """Link and headline: the same story under another id (re-published, or in a second
+    feed); "" for an article without a link, which only its id identifies."""
+    return f"{article.url}\n{article.title}" if article.url else ""
 
 
 def _wanted(article: Article, source: SourceConfig) -> bool:

@@ -65,9 +65,20 @@ def option(
     check: Check | None = None,
     example: Any = None,
     required: bool = False,
+    path: bool = False,
 ) -> Any:
-    """Declare one option: its default, a one-line help, an optional extra check."""
-    metadata = {"help": help, "check": check, "example": example, "required": required}
+    """Declare one option: its default, a one-line help, an optional extra check.
+
+    ``path``: the value is a file or folder; a relative one is relative to the config
+    file's directory (a URL is left as it is).
+    """
+    metadata = {
+        "help": help,
+        "check": check,
+        "example": example,
+        "required": required,
+        "path": path,
+    }
     return field(default=default, metadata=metadata)
 
 
@@ -122,6 +133,7 @@ class SourceConfig:
         "The feed: an http(s) URL or a path to a file.",
         check=checks.feed_location,
         required=True,
+        path=True,
     )
     section: str = option("News", "The edition section this source's articles go to.")
     priority: int = option(0, "Higher ranks earlier when stories tie (-10 to 10).")
@@ -208,7 +220,9 @@ class EditionConfig:
 
 @dataclass(frozen=True)
 class RenderConfig:
-    templates: str = option("", "Your template folder, searched before the default theme.")
+    templates: str = option(
+        "", "Your template folder, searched before the default theme.", path=True
+    )
     max_html_bytes: int = option(
         100_000,
         "HTML byte budget (Gmail clips at ~102 KB); the rest becomes a web-edition link.",
@@ -288,6 +302,7 @@ class SmtpConfig:
         "",
         "CA certificates (PEM) to trust instead of the system's, for a server with a private CA.",
         check=checks.optional_file,
+        path=True,
     )
 
 
@@ -297,6 +312,7 @@ class DkimConfig:
         "",
         "Private key (PEM) that DKIM-signs every message; empty for no signing.",
         check=checks.optional_file,
+        path=True,
     )
     selector: str = option(
         "",
@@ -386,7 +402,9 @@ class WebConfig:
 
 @dataclass(frozen=True)
 class Config:
-    data_dir: Path = option(Path(".digest"), "Where the database, editions and outbox live.")
+    data_dir: Path = option(
+        Path(".digest"), "Where the database, editions and outbox live.", path=True
+    )
     database_url: str = option(
         "",
         "PostgreSQL shared by several machines ('postgresql://host/digest'); empty: SQLite in data_dir. A password goes in PGPASSWORD or ~/.pgpass, not here.",
@@ -436,11 +454,17 @@ MIN_SECRET_LENGTH = 16
 
 
 def load_config(path: Path, *, overrides: dict[str, Any] | None = None) -> Config:
-    """Read and validate ``path``; raise ConfigError listing every problem."""
+    """Read and validate ``path``; raise ConfigError listing every problem.
+
+    Relative paths in it (data_dir, render.templates, a source's file...) are relative to
+    the file's directory, whatever the current directory: a cron job or a systemd unit
+    started elsewhere finds the same newsletter.
+    """
     data = loading.read_table(path)
     data.update(overrides or {})
+    data.setdefault("data_dir", str(Config.data_dir))
     problems: list[str] = []
-    config: Config = loading.from_table(Config, data, "", problems)
+    config: Config = loading.from_table(Config, data, "", problems, path.absolute().parent)
     problems.extend(checks.cross_checks(config))
     if problems:
         raise ConfigError([f"{path}: {problem}" for problem in problems])

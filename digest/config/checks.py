@@ -77,7 +77,7 @@ def feed_location(value: str) -> str | None:
         return "an http(s) URL or a file path"
     if Path(value).is_file():
         return None
-    return "an http(s) URL or a file path (no such file)"
+    return f"an http(s) URL or a file path (no such file: {value})"
 
 
 def positive(value: float) -> str | None:
@@ -140,7 +140,9 @@ def at_least_duration(low: timedelta) -> Check:
 
 
 def optional_file(value: str) -> str | None:
-    return None if not value or Path(value).expanduser().is_file() else "a path to an existing file"
+    if not value or Path(value).expanduser().is_file():
+        return None
+    return f"a path to an existing file (no such file: {value})"
 
 
 def query(value: str) -> str | None:

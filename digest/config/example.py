@@ -15,7 +15,8 @@ def commented_toml(root: type[Any], source: type[Any]) -> str:
     """The commented example config: every option of ``root`` with its default, then one ``source``."""
     lines = [
         "# digest configuration. Every option is shown with its default.",
-        "# Durations: '90s', '30m', '6h', '1d'. Relative paths are relative to the working directory.",
+        "# Durations: '90s', '30m', '6h', '1d'. Relative paths (data_dir, render.templates, a source's",
+        "# file, ...) are relative to the folder this file is in, not to where digest is run from.",
         "# Secrets never go here: options ending in _env name an environment variable.",
         "",
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import tomllib
 import typing
 from datetime import timedelta
@@ -41,8 +42,26 @@ def read_table(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: invalid TOML: {error}"]) from None
 
 
-def from_table(cls: type[Any], data: Any, where: str, problems: list[str]) -> Any:
-    """Build dataclass ``cls`` from a TOML table, appending each problem found."""
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+"""A scheme (http:, file:): not a path. One letter (C:) is a drive."""
+
+
+def anchored(value: Any, base: Path | None) -> Any:
+    """A relative path made absolute against ``base`` (the config file's folder); a URL, an
+    absolute path, an empty string or a value of another type, as it is."""
+    if base is None or not isinstance(value, str) or not value.strip() or _URL.match(value):
+        return value
+    return os.path.normpath(base / Path(value).expanduser())
+
+
+def from_table(
+    cls: type[Any], data: Any, where: str, problems: list[str], base: Path | None = None
+) -> Any:
+    """Build dataclass ``cls`` from a TOML table, appending each problem found.
+
+    Options declared with ``path=True`` are made absolute against ``base``, the config
+    file's folder, before they are checked; a problem shows the value as written.
+    """
     if not isinstance(data, dict):
         problems.append(f"{where.rstrip('.')}: expected a table, got {_show(data)}")
         return cls()
@@ -60,7 +79,8 @@ def from_table(cls: type[Any], data: Any, where: str, problems: list[str]) -> An
             expected = (check(f.default) if check else None) or "a value"
             problems.append(f"{where}{name}: expected {expected}, got nothing")
         if name in data:
-            values[name] = _convert(hints[name], data[name], f"{where}{name}", problems)
+            value = anchored(data[name], base) if f.metadata.get("path") else data[name]
+            values[name] = _convert(hints[name], value, f"{where}{name}", problems, base)
             check = f.metadata.get("check")
             expected = check(values[name]) if check and values[name] is not None else None
             if expected:
@@ -69,16 +89,20 @@ def from_table(cls: type[Any], data: Any, where: str, problems: list[str]) -> An
     return cls(**values)
 
 
-def _convert(hint: Any, value: Any, where: str, problems: list[str]) -> Any:
+def _convert(
+    hint: Any, value: Any, where: str, problems: list[str], base: Path | None = None
+) -> Any:
     """Convert one TOML value to the declared type; None (and a problem) when it does not fit."""
     origin = typing.get_origin(hint)
     expected: str
     if dataclasses.is_dataclass(hint):
-        return from_table(typing.cast(type, hint), value, f"{where}.", problems)
+        return from_table(typing.cast(type, hint), value, f"{where}.", problems, base)
     if origin is tuple:
         item = typing.get_args(hint)[0]
         if isinstance(value, list):
-            items = [_convert(item, v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+            items = [
+                _convert(item, v, f"{where}[{i}]", problems, base) for i, v in enumerate(value)
+            ]
             return tuple(items) if all(i is not None for i in items) else None
         expected = "an array of tables" if dataclasses.is_dataclass(item) else "a list"
     elif hint is Weights:

@@ -7,21 +7,28 @@ local HTTP server for the length of the run; config/demo.toml points at it.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import http.server
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digest.demo.site import load_content, write_site
-from digest.errors import UsageError
+
+if TYPE_CHECKING:
+    from digest.config import Config
 
 HOST = "127.0.0.1"
 PORT = 8642
-"""The port config/demo.toml's sources point at."""
+"""The port config/demo.toml's sources point at; the demo takes a free one when it is in use."""
+
+CONFIG = "demo.toml"
+"""The demo's config, written into its data directory for later commands (`digest --config`)."""
 
 SUBSCRIBERS = (
     ("ana.lima@example.com", "Ana"),
@@ -30,12 +37,15 @@ SUBSCRIBERS = (
 )
 
 __all__ = [
+    "CONFIG",
     "HOST",
     "PORT",
     "SUBSCRIBERS",
     "load_content",
     "offline_copy",
+    "pointed_at",
     "serve_folder",
+    "write_config",
     "write_site",
 ]
 
@@ -47,16 +57,18 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @contextmanager
 def serve_folder(folder: Path, *, host: str = HOST, port: int = PORT) -> Iterator[str]:
-    """Serve ``folder`` over HTTP in a background thread; yield its base URL."""
+    """Serve ``folder`` over HTTP in a background thread; yield its base URL.
+
+    On ``port``, or on a free port when something else listens there (another demo, a
+    test run): two demos on one machine must not fail each other.
+    """
     handler = functools.partial(_QuietHandler, directory=str(folder))
     try:
         server = http.server.ThreadingHTTPServer((host, port), handler)
     except OSError as error:
-        if error.errno == errno.EADDRINUSE:
-            raise UsageError(
-                f"{host}:{port} is in use; the demo serves its sample site there. Stop what uses it and retry"
-            ) from None
-        raise
+        if error.errno != errno.EADDRINUSE:
+            raise
+        server = http.server.ThreadingHTTPServer((host, 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -64,6 +76,29 @@ def serve_folder(folder: Path, *, host: str = HOST, port: int = PORT) -> Iterato
     finally:
         server.shutdown()
         server.server_close()
+
+
+def pointed_at(config: Config, base_url: str) -> Config:
+    """``config`` with the sources that name the demo's default address moved to ``base_url``."""
+    default = f"http://{HOST}:{PORT}"
+    sources = tuple(
+        dataclasses.replace(s, url=base_url + s.url.removeprefix(default))
+        if s.url.startswith(default + "/")
+        else s
+        for s in config.sources
+    )
+    return dataclasses.replace(config, sources=sources)
+
+
+def write_config(data_dir: Path) -> Path:
+    """The bundled demo config, as a file in ``data_dir`` whose data directory is that folder."""
+    from digest.config import bundled_config
+
+    text = bundled_config(CONFIG).read_text(encoding="utf-8")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / CONFIG
+    path.write_text(re.sub(r'(?m)^data_dir = ".*"$', 'data_dir = "."', text), encoding="utf-8")
+    return path
 
 
 def offline_copy(edition_html: Path, *, base_url: str, site: Path, to: Path) -> Path:

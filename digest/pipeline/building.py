@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from digest import edition, render, summarize
-from digest.config import Config
-from digest.models import Article, Edition, Email, Recipient, Summary
+from digest.config import Config, format_duration
+from digest.models import Article, Delivery, Edition, Email, Recipient, Summary
 from digest.pipeline.messages import compose_message, recipient_for, web_reader
 from digest.store import Store, utcnow
 
@@ -36,11 +37,7 @@ def build(config: Config, store: Store, *, now: datetime | None = None) -> Build
         return _kept(store, key)
     articles = _candidates(config, store, key=key, now=now)
     if len(articles) < max(config.edition.min_articles, 1):
-        return BuildReport(
-            None,
-            None,
-            message=f"no edition: {len(articles)} new articles (need {max(config.edition.min_articles, 1)})",
-        )
+        return BuildReport(None, None, message=_why_empty(config, store, articles, now=now))
     number = existing.number if existing else store.next_edition_number()
     built, email = _make_edition(config, store, articles, key=key, number=number, now=now)
     if not built.items and not built.more:
@@ -68,11 +65,53 @@ def _kept(store: Store, key: str) -> BuildReport:
     record = store.edition(key)
     paths = {name: store.data_dir / "editions" / key / name for name in ARCHIVE_FILES}
     return BuildReport(
-        None,
-        record.email if record else None,
-        paths,
-        f"edition {key} is already being sent; kept as it is",
+        None, record.email if record else None, paths, _kept_why(key, store.deliveries(key))
     )
+
+
+def _kept_why(key: str, ledger: Sequence[Delivery]) -> str:
+    """Why a rebuild keeps the edition: it is being sent, or it was sent."""
+    states = Counter(d.status for d in ledger)
+    waiting = states["pending"] + states["sending"] + states["deferred"]
+    if waiting or not ledger:
+        done = len(ledger) - waiting
+        return f"edition {key} is being sent ({done} of {len(ledger)} done); kept as it is"
+    done_states = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    return f"edition {key} was already sent ({done_states}); kept as it is"
+
+
+def _why_empty(config: Config, store: Store, articles: Sequence[Article], *, now: datetime) -> str:
+    """Why there is no edition, with the numbers: what is too old, the newest's age, the option."""
+    need = max(config.edition.min_articles, 1)
+    key = edition.edition_key(now, config.newsletter.timezone)
+    since = _since(config, store, key=key, now=now)
+    older = [
+        a for a in store.candidate_articles(since=EPOCH, edition_key=key) if a.published < since
+    ]
+    line = f"no edition: {len(articles)} new articles (need {need}" + (
+        ": edition.min_articles)" if need > 1 else ")"
+    )
+    if not older:
+        return line + ("" if articles else "; nothing older waits either: check the sources")
+    newest = max(a.published for a in older)
+    window = format_duration(config.collect.window)
+    return (
+        f"{line}; {len(older)} collected articles are older than collect.window ({window}), "
+        f"the newest published {_age(now - newest)} ago: raise collect.window in {config.path} "
+        "to include them"
+    )
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _age(span: timedelta) -> str:
+    """'3d 4h', '5h 20m', '12m'."""
+    minutes = max(int(span.total_seconds() // 60), 0)
+    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {mins}m" if hours else f"{mins}m"
 
 
 def _story_ids(built: Edition) -> dict[str, str]:
@@ -89,13 +128,27 @@ def preview(config: Config, store: Store, *, now: datetime | None = None) -> Bui
     """Render the next edition from what is collected, saving nothing but preview files."""
     now = now or utcnow()
     key = edition.edition_key(now, config.newsletter.timezone)
-    articles = _candidates(config, store, key=key, now=now) or store.latest_articles(60)
+    articles = _candidates(config, store, key=key, now=now)
+    message = ""
     if not articles:
-        return BuildReport(None, None, message="nothing collected yet: run `digest collect` first")
+        articles = store.latest_articles(PREVIEW_FALLBACK)
+        if not articles:
+            return BuildReport(
+                None, None, message="nothing collected yet: run `digest collect` first"
+            )
+        message = (
+            f"{_why_empty(config, store, [], now=now)}\n"
+            f"previewing the {len(articles)} latest collected articles instead "
+            "(already sent or not, any age): this is not what `digest build` would make"
+        )
     number = store.next_edition_number()
     built, email = _make_edition(config, store, articles, key=key, number=number, now=now)
     paths = store.write_archive("preview", _archive_files(config, built, email, now=now))
-    return BuildReport(built, email, paths)
+    return BuildReport(built, email, paths, message)
+
+
+PREVIEW_FALLBACK = 60
+"""With no new article, preview shows this many of the latest collected ones."""
 
 
 def _candidates(config: Config, store: Store, *, key: str, now: datetime) -> list[Article]:
@@ -114,6 +167,8 @@ class StoriesReport:
     candidates: int
     """New articles the next edition may carry."""
     plan: edition.Plan
+    why_empty: str = ""
+    """Why the next edition would have no article (as `digest build` says it), or ""."""
 
 
 def stories(config: Config, store: Store, *, now: datetime | None = None) -> StoriesReport:
@@ -122,7 +177,8 @@ def stories(config: Config, store: Store, *, now: datetime | None = None) -> Sto
     key = edition.edition_key(now, config.newsletter.timezone)
     articles = _candidates(config, store, key=key, now=now)
     found = _stories(config, store, articles, key=key, now=now)
-    return StoriesReport(len(articles), edition.plan_edition(found, config.edition))
+    why = _why_empty(config, store, articles, now=now) if not articles else ""
+    return StoriesReport(len(articles), edition.plan_edition(found, config.edition), why)
 
 
 def _stories(

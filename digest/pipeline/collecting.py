@@ -27,6 +27,12 @@ class CollectReport:
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
 
+    @property
+    def fetched_any(self) -> bool:
+        """False when sources failed and not one could be fetched (nor was fresh enough to skip)."""
+        working = self.count("ok") + self.count("unchanged") + self.count("skipped")
+        return working > 0 or not (self.count("failed") + self.count("disabled"))
+
 
 def collect(
     config: Config,
@@ -156,8 +162,9 @@ def _with_page(article: Article, found: Extracted, *, now: datetime) -> Article:
     if "title" in guessed and found.title:
         title = found.title
         guessed.discard("title")
+    dated = article.dated
     if "published" in guessed and found.published:
-        published = min(found.published, now)
+        published, dated = min(found.published, now), True
         guessed.discard("published")
     longer = word_count(found.text) > word_count(article.text)
     return replace(
@@ -165,6 +172,7 @@ def _with_page(article: Article, found: Extracted, *, now: datetime) -> Article:
         text=found.text if longer else article.text,
         title=title,
         published=published,
+        dated=dated,
         author=article.author or found.author,
         image=article.image or found.image,
         language=article.language or found.language,
@@ -179,6 +187,7 @@ def _with_stored(article: Article, stored: Article) -> Article:
         text=stored.text,
         title=stored.title if "title" in article.guessed else article.title,
         published=stored.published if "published" in article.guessed else article.published,
+        dated=stored.dated if "published" in article.guessed else article.dated,
         author=article.author or stored.author,
         image=article.image or stored.image,
         language=article.language or stored.language,

@@ -93,9 +93,10 @@ class ArticleTables:
     def save_articles(self, articles: Iterable[Article], *, now: datetime) -> tuple[int, int]:
         """Insert new articles, update changed ones in place; return (new, updated).
 
-        An article already stored under its id, or under its URL with another id
-        (re-published with a new guid, or the same story in a second feed), is the
-        stored one. Its source may update it in place when the content changed; a
+        An article already stored under its id, or under its URL with another id and the
+        same headline or text (re-published with a new guid, or the same story in a second
+        feed), is the stored one. A shared URL alone is not: a podcast's episodes may all
+        link to its home page. Its source may update it in place when the content changed; a
         second source's copy changes nothing.
         """
         with self.db:
@@ -127,8 +128,9 @@ class ArticleTables:
         if row is None and article.url:
             row = self.db.execute(
                 """SELECT id, source_key, content_hash FROM articles
-                   WHERE url = ? ORDER BY first_seen, id LIMIT 1""",
-                (article.url,),
+                   WHERE url = ? AND (title = ? OR (text = ? AND text != ''))
+                   ORDER BY first_seen, id LIMIT 1""",
+                (article.url, article.title, _telling(article.text)),
             ).fetchone()
         return row
 
@@ -152,20 +154,27 @@ class ArticleTables:
         )
 
     def stored_versions(self, articles: Iterable[Article]) -> dict[str, Article]:
-        """For each article already stored (by id, else by URL): its stored version, by new id."""
+        """For each article already stored (by id, else by URL and headline): its stored
+        version, by new id."""
         wanted = list(articles)
-        by_id = self._articles_where("id", [a.id for a in wanted])
-        by_url = self._articles_where("url", [a.url for a in wanted if a.url and a.id not in by_id])
+        by_id = {a.id: a for a in self._articles_where("id", [a.id for a in wanted])}
+        by_url = {
+            (a.url, a.title): a
+            for a in self._articles_where(
+                "url", [a.url for a in wanted if a.url and a.id not in by_id]
+            )
+        }
         found = {}
         for article in wanted:
-            stored = by_id.get(article.id) or by_url.get(article.url)
+            stored = by_id.get(article.id) or by_url.get((article.url, article.title))
             if stored is not None:
                 found[article.id] = stored
         return found
 
-    def _articles_where(self, column: str, values: list[str]) -> dict[str, Article]:
-        """Stored articles whose ``column`` is one of ``values``, keyed by that value (oldest wins)."""
-        found: dict[str, Article] = {}
+    def _articles_where(self, column: str, values: list[str]) -> list[Article]:
+        """Stored articles whose ``column`` is one of ``values``, newest first (so that in a
+        dict built from them, the oldest wins)."""
+        found: list[Article] = []
         unique = list(dict.fromkeys(values))
         for start in range(0, len(unique), CHUNK):
             chunk = unique[start : start + CHUNK]
@@ -174,7 +183,7 @@ class ArticleTables:
                     ORDER BY first_seen DESC, id DESC""",
                 chunk,
             )
-            found.update({row[column]: article_from(row) for row in rows})
+            found.extend(article_from(row) for row in rows)
         return found
 
     def article(self, article_id: str) -> Article | None:
@@ -236,3 +245,13 @@ class ArticleTables:
                     json.dumps(summary.sentences),
                 ),
             )
+
+
+SAME_TEXT_WORDS = 30
+"""A text shared under one link names one story only when it is this long: a podcast's
+episodes may all carry the same two-line blurb."""
+
+
+def _telling(text: str) -> str:
+    """The text, when it is long enough to tell a story apart; else "" (which matches nothing)."""
+    return text if len(text.split()) >= SAME_TEXT_WORDS else ""

@@ -260,7 +260,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     );
     CREATE INDEX confirmations_due ON confirmations (state, not_before);
     """,
-    # 9: the ledger's retention: an old edition's rows become counts per state.
+    # 9: whether an article's date was read (0: the feed's date was missing or unreadable, and
+    # published is when digest first saw it)
+    """
+    ALTER TABLE articles ADD COLUMN dated INTEGER NOT NULL DEFAULT 1;
+    """,
+    # 10: the ledger's retention: an old edition's rows become counts per state.
     """
     CREATE TABLE delivery_counts (
         edition_key TEXT NOT NULL REFERENCES editions (key),
