@@ -45,15 +45,19 @@ class Trial:
         return self.subscribers - len(self.received)
 
 
-def prepare(folder: Path, server: MailServer, subscribers: int) -> Config:
-    """A config sending over SMTP to ``server``, a built edition, and the subscribers."""
+def prepare(
+    folder: Path, server: MailServer, subscribers: int, *, connections: int = 4
+) -> Config:
+    """A config sending over SMTP to ``server`` on ``connections`` connections per send, a
+    built edition, and the subscribers."""
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / "digest.toml"
     config_path.write_text(
         f'data_dir = "{folder / "data"}"\n'
         '[newsletter]\nfrom_address = "daily@news.example.com"\n'
         '[delivery]\ntransport = "smtp"\n'
-        f'[smtp]\nhost = "{server.host}"\nport = {server.port}\nsecurity = "none"\n',
+        f'[smtp]\nhost = "{server.host}"\nport = {server.port}\nsecurity = "none"\n'
+        f"connections = {connections}\n",
         encoding="utf-8",
     )
     config = load_config(config_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -23,7 +24,7 @@ from digest.errors import (
 from digest.lock import alive
 from digest.models import Delivery, DeliveryStatus
 from digest.pipeline.messages import compose_message, recipient_for
-from digest.store import EditionRecord, Store, utcnow
+from digest.store import EditionRecord, Store, open_store, utcnow
 
 
 @dataclass(frozen=True)
@@ -83,26 +84,91 @@ def send(
     # 2. A ledger row for every confirmed subscriber who has none for this edition yet.
     emails = [s.email for s in store.subscribers(status="confirmed")]
     store.plan_deliveries(record.key, emails, now=now)
-    # 3. Claim due rows a batch at a time, hand each to the transport, record the outcome.
-    run = _SendRun(
-        config,
-        store,
-        record,
-        transport or deliver.make_transport(config),
-        signer=signer,
-        secret=secret,
-        start=now,
-        progress=progress,
+    # 3. Claim due rows a batch at a time, hand each to the transport, record the outcome;
+    #    with several connections, each in its own thread with its own store connection and
+    #    claimant: the ledger's claims decide who sends whom, so nobody is sent twice.
+    lanes = (
+        config.smtp.connections if transport is None and config.delivery.transport == "smtp" else 1
     )
-    stopped = ""
+    shared = _Shared(progress, should_stop)
+    runs: list[_SendRun] = []
+
+    def lane(lane_store: Store, lane_transport: deliver.Transport | None) -> None:
+        try:
+            run = _SendRun(
+                config,
+                lane_store,
+                record,
+                lane_transport or deliver.make_transport(config),
+                signer=signer,
+                secret=secret,
+                start=now,
+                progress=shared.progress,
+            )
+            runs.append(run)
+            try:
+                run.deliver_due(shared.stop)
+            except TransportUnavailable as error:
+                run.stopped = str(error)
+            finally:
+                run.release()
+                run.transport.close()
+        except BaseException:
+            shared.abort.set()  # the other connections stop at their next message
+            raise
+
+    threads = [
+        threading.Thread(target=shared.lane, args=(config, store, lane), name=f"send-{n}")
+        for n in range(1, lanes)
+    ]
+    for thread in threads:
+        thread.start()
     try:
-        run.deliver_due(should_stop or (lambda: False))
-    except TransportUnavailable as error:
-        stopped = str(error)
+        lane(store, transport)
     finally:
-        run.release()
-        run.transport.close()
-    return run.report(stopped)
+        for thread in threads:
+            thread.join()
+    if shared.errors:
+        raise shared.errors[0]
+    outcomes: dict[str, tuple[str, str]] = {}
+    for run in runs:
+        outcomes.update(run.outcomes)
+    stops = [run.stopped for run in runs]
+    return runs[0].report(stops[0] if all(stops) else "", outcomes, store=store)
+
+
+class _Shared:
+    """What a send's connections share: when to stop, progress (one call at a time), errors."""
+
+    def __init__(
+        self,
+        progress: Callable[[str, str], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        self._progress, self._should_stop = progress, should_stop
+        self._lock = threading.Lock()
+        self.abort = threading.Event()
+        self.errors: list[BaseException] = []
+
+    def stop(self) -> bool:
+        return self.abort.is_set() or bool(self._should_stop and self._should_stop())
+
+    def progress(self, address: str, status: str) -> None:
+        if self._progress:
+            with self._lock:
+                self._progress(address, status)
+
+    def lane(self, config: Config, store: Store, lane: Callable[[Store, None], None]) -> None:
+        """One more connection's lane, with a store connection of its own (one per thread)."""
+        try:
+            lane_store = open_store(store.data_dir, url=config.database_url)
+            try:
+                lane(lane_store, None)
+            finally:
+                lane_store.close()
+        except BaseException as error:  # raised again by send() once every lane is done
+            self.abort.set()
+            self.errors.append(error)
 
 
 class _SendRun:
@@ -129,6 +195,7 @@ class _SendRun:
         self.lease = lease_for(config)
         self._started = time.monotonic()
         self._renewed = start
+        self.stopped = ""
 
     def now(self) -> datetime:
         """The run's clock: ``start`` moved on by the time spent since."""
@@ -278,19 +345,22 @@ class _SendRun:
             batch=self.email.edition_key,
         )
 
-    def report(self, stopped: str) -> SendReport:
+    def report(
+        self, stopped: str, outcomes: dict[str, tuple[str, str]], *, store: Store
+    ) -> SendReport:
+        """What the send did, from ``outcomes`` (every connection's, by address)."""
         counts = dict.fromkeys(("sent", "deferred", "failed", "skipped", "unknown"), 0)
-        for status, _ in self.outcomes.values():
+        for status, _ in outcomes.values():
             counts[status] += 1
         waiting = [
             d
-            for d in self.store.deliveries(self.email.edition_key)
-            if d.email not in self.outcomes and d.status == "deferred"
+            for d in store.deliveries(self.email.edition_key)
+            if d.email not in outcomes and d.status == "deferred"
         ]
         counts["deferred"] += len(waiting)
         problems = [
             f"{address}: {reply}"
-            for address, (status, reply) in self.outcomes.items()
+            for address, (status, reply) in outcomes.items()
             if status in ("deferred", "failed", "unknown")
         ]
         return SendReport(self.email.edition_key, counts, problems, stopped)
