@@ -13,11 +13,11 @@ sent now); the pipeline keeps the ledger.
 
 from __future__ import annotations
 
-import binascii
 import functools
 import hashlib
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from email.charset import Charset
@@ -33,6 +33,7 @@ from digest.config import Config, NewsletterConfig
 from digest.errors import ConfigError, TemporaryFailure
 from digest.models import Recipient
 from digest.smtp import SmtpTransport
+from digest.transfer import encode_body
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def compose(
     if unsubscribe:
         # One URI per line: a folded header never breaks inside a URI.
         headers.append(("List-Unsubscribe", ",\r\n ".join(f"<{one_line(u)}>" for u in unsubscribe)))
-    if recipient.unsubscribe_url:
+    if recipient.unsubscribe_url.startswith("https://"):
+        # RFC 8058: one-click only over https.
         headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     headers.append(("X-Digest-Edition", one_line(edition_key)))
     return _multipart(headers, [("plain", text), ("html", html)])
@@ -96,8 +98,9 @@ def compose_notice(
     headers = [*_common_headers(newsletter, to, "", subject, now)]
     headers.append(("Message-ID", make_msgid("digest", domain=domain_of(newsletter.from_address))))
     headers.append(("Auto-Submitted", "auto-generated"))
-    headers += [("MIME-Version", "1.0"), *_text_part_headers("plain")]
-    return _head(headers) + _quoted_printable(text)
+    encoding, body = encode_body(text)
+    headers += [("MIME-Version", "1.0"), *_text_part_headers("plain", encoding)]
+    return _head(headers) + body
 
 
 def _common_headers(
@@ -173,16 +176,17 @@ def _multipart(headers: list[tuple[str, str]], parts: list[tuple[str, str]]) -> 
     )
     body = b""
     for subtype, content in parts:
-        body += f"--{boundary}\r\n".encode() + _head(_text_part_headers(subtype))
+        encoding, encoded = encode_body(content)
+        body += f"--{boundary}\r\n".encode() + _head(_text_part_headers(subtype, encoding))
         # The CRLF before a boundary belongs to the boundary: the content keeps its last line end.
-        body += _quoted_printable(content) + b"\r\n"
+        body += encoded + b"\r\n"
     return head + body + f"--{boundary}--\r\n".encode()
 
 
-def _text_part_headers(subtype: str) -> list[tuple[str, str]]:
+def _text_part_headers(subtype: str, encoding: str) -> list[tuple[str, str]]:
     return [
         ("Content-Type", f'text/{subtype}; charset="utf-8"'),
-        ("Content-Transfer-Encoding", "quoted-printable"),
+        ("Content-Transfer-Encoding", encoding),
     ]
 
 
@@ -190,19 +194,16 @@ def _head(headers: list[tuple[str, str]]) -> bytes:
     return "".join(f"{name}: {value}\r\n" for name, value in headers).encode() + b"\r\n"
 
 
-def _quoted_printable(text: str) -> bytes:
-    """UTF-8 text as quoted-printable with CRLF line ends (binascii's C encoder: fast)."""
-    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    if not data.endswith(b"\n"):
-        data += b"\n"
-    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
-
-
 # --- DKIM ------------------------------------------------------------------------------------
 
 
 class DkimSigner:
-    """Adds a DKIM-Signature (relaxed/relaxed, rsa-sha256) covering the headers that matter."""
+    """Adds a DKIM-Signature (relaxed/relaxed, rsa-sha256) covering the headers that matter.
+
+    The headers in :attr:`OVERSIGNED` are listed in ``h=`` once more than the message has
+    them, so a copy added on the way (a second Subject or List-Unsubscribe above the signed
+    one, which many clients show) breaks the signature instead of riding on it.
+    """
 
     HEADERS = (
         b"from",
@@ -217,6 +218,18 @@ class DkimSigner:
         b"mime-version",
         b"content-type",
     )
+    OVERSIGNED = frozenset(
+        {
+            b"from",
+            b"to",
+            b"subject",
+            b"date",
+            b"reply-to",
+            b"list-id",
+            b"list-unsubscribe",
+            b"list-unsubscribe-post",
+        }
+    )
 
     def __init__(self, key: bytes, *, selector: str, domain: str) -> None:
         self.key = key
@@ -230,9 +243,28 @@ class DkimSigner:
             self.domain,
             self.key,
             canonicalize=(b"relaxed", b"relaxed"),
-            include_headers=list(self.HEADERS),
+            include_headers=self.header_list(data),
         )
         return signature + data
+
+    def header_list(self, data: bytes) -> list[bytes]:
+        """``h=``: each signed header as often as it occurs and the oversigned ones once more;
+        at least once, which signs its absence."""
+        counts = Counter(_header_names(data))
+        return [
+            name
+            for name in self.HEADERS
+            for _ in range(max(counts[name] + (name in self.OVERSIGNED), 1))
+        ]
+
+
+def _header_names(data: bytes) -> list[bytes]:
+    head = data.split(b"\r\n\r\n", 1)[0]
+    return [
+        line.split(b":", 1)[0].strip().lower()
+        for line in head.split(b"\r\n")
+        if line and line[:1] not in (b" ", b"\t") and b":" in line
+    ]
 
 
 def make_signer(config: Config) -> DkimSigner | None:
@@ -259,6 +291,19 @@ def make_signer(config: Config) -> DkimSigner | None:
             [f"{config.path}: dkim.key_file: {path} is not an RSA private key in PEM: {error}"]
         ) from None
     return signer
+
+
+def dkim_public_key(config: Config) -> bytes | None:
+    """The DKIM key's public half as DER SubjectPublicKeyInfo (what DNS publishes), or None."""
+    signer = make_signer(config)
+    if signer is None:
+        return None
+    from cryptography.hazmat.primitives import serialization
+
+    private = serialization.load_pem_private_key(signer.key, password=None)
+    return private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 # --- the outbox ------------------------------------------------------------------------------
@@ -315,6 +360,4 @@ def make_transport(config: Config) -> Transport:
                 f"{config.smtp.password_env} is not set (smtp.username is)"
             ]
         )
-    return SmtpTransport(
-        config.smtp, password=config.smtp_password, rate_limit=config.delivery.rate_limit
-    )
+    return SmtpTransport(config.smtp, password=config.smtp_password)

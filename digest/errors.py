@@ -57,6 +57,11 @@ class TemporaryFailure(DeliveryError):
     pass
 
 
+class Throttled(TemporaryFailure):
+    """The server asks every sender to slow down (421, 454; 450-452 that say so): not this
+    recipient's fault. The send pauses and retries without counting an attempt."""
+
+
 class PermanentFailure(DeliveryError):
     pass
 

@@ -20,13 +20,13 @@ import re
 import smtplib
 import socket
 import ssl
-import time
 from typing import TYPE_CHECKING
 
 from digest.config import SmtpConfig
 from digest.errors import (
     PermanentFailure,
     TemporaryFailure,
+    Throttled,
     TransportUnavailable,
     UnknownOutcome,
 )
@@ -42,17 +42,12 @@ class _NothingHandedOver(Exception):
 class SmtpTransport:
     """Sends each message in its own transaction over one long-lived connection."""
 
-    def __init__(
-        self, settings: SmtpConfig, *, password: str = "", rate_limit: float = 0.0
-    ) -> None:
+    def __init__(self, settings: SmtpConfig, *, password: str = "") -> None:
         self.settings = settings
         self.password = password
-        self.interval = 1.0 / rate_limit if rate_limit > 0 else 0.0
         self._connection: smtplib.SMTP | None = None
-        self._last_send = 0.0
 
     def send(self, message: Outgoing) -> None:
-        self._wait_for_rate_limit()
         reused = self._connection is not None
         try:
             self._transaction(self._connect(), message)
@@ -138,14 +133,9 @@ class SmtpTransport:
             except (smtplib.SMTPException, OSError):
                 self._drop()
         text = f"{code} {reply_text(reply)}"
+        if is_throttling(code, text):
+            return Throttled(text)
         return TemporaryFailure(text) if 400 <= code < 500 else PermanentFailure(text)
-
-    def _wait_for_rate_limit(self) -> None:
-        if self.interval:
-            delay = self._last_send + self.interval - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            self._last_send = time.monotonic()
 
     # --- the connection ---------------------------------------------------------------------
 
@@ -226,3 +216,12 @@ def reply_text(reply: bytes | str) -> str:
     """A server reply on one line."""
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
     return " ".join(text.split())
+
+
+_SLOW_DOWN = re.compile(r"rate|too many|throttl|slow down|exceeded", re.IGNORECASE)
+
+
+def is_throttling(code: int, text: str) -> bool:
+    """421 and 454 always ask to slow down; 450, 451 and 452 when their text says so (they
+    also mean greylisting or a full mailbox, which concern one recipient)."""
+    return code in (421, 454) or (code in (450, 451, 452) and bool(_SLOW_DOWN.search(text)))

@@ -151,6 +151,8 @@ class ImportReport:
     unchanged: int = 0
     kept_unsubscribed: int = 0
     """Addresses that had unsubscribed: an import never subscribes them again."""
+    suppressed: int = 0
+    """Addresses on the suppression list (bounced or complained): left out."""
     problems: list[str] = field(default_factory=list)
 
 
@@ -191,7 +193,9 @@ def _import_one(
     if status not in STATUSES:
         raise UsageError(f"{address}: status {status!r} is not one of {', '.join(STATUSES)}")
     known = store.subscriber(address)
-    if known is not None and known.status == "unsubscribed" and status != "unsubscribed":
+    if status != "unsubscribed" and store.is_suppressed(address):
+        report.suppressed += 1
+    elif known is not None and known.status == "unsubscribed" and status != "unsubscribed":
         report.kept_unsubscribed += 1
     elif known is None:
         store.add_subscriber(address, name=name, status=status, now=now)

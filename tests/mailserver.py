@@ -36,6 +36,7 @@ REPLIES = {
     "421": "421 4.7.0 Too busy, closing the connection",
     "550": "550 5.1.1 No such user here",
     "554": "554 5.6.0 Message refused",
+    "454": "454 4.7.0 Throttling failure: Maximum sending rate exceeded",
 }
 
 
@@ -99,6 +100,8 @@ class Received:
     tls: bool
     login: str
     peer: Any
+    mail_from: str = ""
+    """The envelope sender (MAIL FROM): the return path bounces go to."""
 
     @property
     def message(self) -> Message:
@@ -113,6 +116,9 @@ class _Handler:
     """Close the connection silently after this many messages on it (0: never)."""
     reply_delay: float = 0.0
     """Seconds to wait, with the message received, before answering the end of DATA."""
+    storm: int = 0
+    """This many next RCPTs, whoever they are for, are answered 454 "slow down"."""
+    throttled: int = 0
     received: list[Received] = field(default_factory=list)
     attempts: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -126,6 +132,10 @@ class _Handler:
     async def handle_RCPT(
         self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
+        with self.lock:
+            if self.throttled < self.storm:
+                self.throttled += 1
+                return REPLIES["454"]
         action = self.next_action(address)
         if action in ("451", "421", "550"):
             if action == "421":
@@ -147,6 +157,7 @@ class _Handler:
                     server.transport.get_extra_info("ssl_object") is not None,
                     login,
                     session.peer,
+                    str(envelope.mail_from),
                 )
             )
             on_this_connection = sum(1 for r in self.received if r.peer == session.peer)

@@ -167,9 +167,8 @@ def rsa_key(folder: Path) -> tuple[Path, bytes]:
     return path, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
-def test_dkim_signs_every_message_and_covers_the_unsubscribe_headers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def signed_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, bytes]:
+    """One DKIM-signed message from a send to the outbox, and the DNS record to verify it."""
     key_file, record = rsa_key(tmp_path)
     monkeypatch.setenv("DIGEST_SECRET", "a-long-enough-secret-for-tests")
     config = Config(
@@ -177,18 +176,24 @@ def test_dkim_signs_every_message_and_covers_the_unsubscribe_headers(
         newsletter=replace(NEWSLETTER, base_url="https://news.example.com"),
         dkim=DkimConfig(key_file=str(key_file), selector="mail2026"),
     )
-    lookups: list[bytes] = []
-
-    def dns(name: bytes, timeout: int = 5) -> bytes | None:
-        lookups.append(name)
-        return record if name == b"mail2026._domainkey.news.example.com." else None
-
     email_, _ = render_email(sample_edition(3), config.newsletter, config.render)
     with open_store(config.data_dir) as store:
         store.save_edition(email_, number=1, built=NOW, article_ids=[])
         store.add_subscriber("ana@example.com", name="Ana", now=NOW)
         assert pipeline.send(config, store, now=NOW).counts["sent"] == 1
-    data = (config.data_dir / "outbox" / "2026-03-10" / "ana@example.com.eml").read_bytes()
+    return (config.data_dir / "outbox" / "2026-03-10" / "ana@example.com.eml").read_bytes(), record
+
+
+def test_dkim_signs_every_message_and_covers_the_unsubscribe_headers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups: list[bytes] = []
+    data, record = signed_message(tmp_path, monkeypatch)
+
+    def dns(name: bytes, timeout: int = 5) -> bytes | None:
+        lookups.append(name)
+        return record if name == b"mail2026._domainkey.news.example.com." else None
+
     assert data.startswith(b"DKIM-Signature: ")
     signature = parsed(data)["DKIM-Signature"]
     signed = set(re.search(r"h=([^;]+)", signature).group(1).replace(" ", "").split(":"))  # type: ignore[union-attr]
@@ -212,3 +217,90 @@ def test_a_key_file_dkim_cannot_use_is_one_config_line(tmp_path: Path) -> None:
     assert raised.value.problems[0].startswith(
         f"<defaults>: dkim.key_file: {bad} is not an RSA private key in PEM"
     )
+
+
+def test_dkim_oversigning_breaks_on_a_header_added_above_the_signed_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, record = signed_message(tmp_path, monkeypatch)
+
+    def dns(name: bytes, timeout: int = 5) -> bytes | None:
+        return record if name == b"mail2026._domainkey.news.example.com." else None
+
+    signature = parsed(data)["DKIM-Signature"]
+    listed = re.search(r"h=([^;]+)", signature).group(1).replace(" ", "").split(":")  # type: ignore[union-attr]
+    for name in ("from", "to", "subject", "date", "list-id", "list-unsubscribe"):
+        assert listed.count(name) == 2, name  # present once, listed twice
+    assert listed.count("reply-to") == 1  # absent: listed once, which signs its absence
+    assert dkim.verify(data, dnsfunc=dns)
+    head, body = data.split(b"\r\n\r\n", 1)
+    for added in (
+        b"Subject: Your account is suspended",
+        b"List-Unsubscribe: <https://evil.example/u>",
+        b"Reply-To: thief@evil.example",
+    ):
+        # Added just below the DKIM-Signature, i.e. above the signed header: clients show it.
+        first, rest = head.split(b"\r\n", 1)
+        while rest.startswith((b" ", b"\t")):
+            more, rest = rest.split(b"\r\n", 1)
+            first += b"\r\n" + more
+        forged = first + b"\r\n" + added + b"\r\n" + rest + b"\r\n\r\n" + body
+        assert not dkim.verify(forged, dnsfunc=dns), added
+
+
+def test_digest_check_prints_the_dkim_record_dns_must_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.deliver import dkim_public_key
+    from digest.preflight import dns_records, findings
+
+    key_file, record = rsa_key(tmp_path)
+    monkeypatch.setenv("DIGEST_SECRET", "a-long-enough-secret-for-tests")
+    config = Config(
+        data_dir=tmp_path / "data",
+        newsletter=replace(NEWSLETTER, base_url="http://news.example.com"),
+        dkim=DkimConfig(key_file=str(key_file), selector="mail2026"),
+    )
+    lines = dns_records(config, dkim_public_key=dkim_public_key(config))
+    dkim_line = next(line for line in lines if "._domainkey." in line)
+    published = "".join(re.findall(r'"([^"]*)"', dkim_line))
+    assert published.encode() == record
+    assert dkim_line.startswith("mail2026._domainkey.news.example.com. IN TXT ")
+    levels = {f.topic: f.level for f in findings(config)}
+    assert levels["newsletter.base_url"] == "warning"  # http: no one-click
+    assert levels["dkim"] == "ok"
+    assert levels["bounces.address"] == "warning"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Rates hold steady as inflation cools. " * 200, "quoted-printable"),
+        ("Ставки остаются неизменными, инфляция замедляется. " * 200, "base64"),
+        ("金利は据え置き、インフレは鈍化。" * 300, "base64"),
+    ],
+)
+def test_body_encoding_is_the_smaller_of_quoted_printable_and_base64(
+    text: str, expected: str
+) -> None:
+    from digest.transfer import encode_body, encoded_size
+
+    encoding, body = encode_body(text)
+    assert encoding == expected
+    raw = text.encode("utf-8")
+    assert encoded_size(text) == len(body) <= len(raw) * 4 // 3 * 11 // 10 + 80
+    message = email.message_from_bytes(
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: "
+        + encoding.encode()
+        + b"\r\n\r\n"
+        + body,
+        policy=email.policy.default,
+    )
+    assert message.get_content().replace("\r\n", "\n").rstrip("\n") == text
+
+
+def test_an_http_unsubscribe_url_gets_no_one_click_post_header() -> None:
+    recipient = replace(ANA, unsubscribe_url="http://news.example.com/unsubscribe?t=abc")
+    m = parsed(message(recipient=recipient))
+    assert m["List-Unsubscribe"].startswith("<http://news.example.com/unsubscribe?t=abc>")
+    assert m["List-Unsubscribe-Post"] is None

@@ -22,12 +22,15 @@ import click
 from digest import __version__
 from digest.cli.audience import subscribers
 from digest.cli.editions import build, collect, deliveries, demo, preview, send, stories
+from digest.cli.mail import bounces, check
 from digest.cli.running import daemon, run, serve, sources, status
 from digest.cli.standalone import extract, init, summarize
 from digest.errors import ConfigError, DigestError, UsageError
 
 __all__ = [
+    "bounces",
     "build",
+    "check",
     "cli",
     "collect",
     "daemon",
@@ -82,6 +85,8 @@ for command in (
     daemon,
     run,
     status,
+    check,
+    bounces,
 ):
     cli.add_command(command)
 

@@ -71,7 +71,9 @@ def subscribers_import(ctx: click.Context, file: Path) -> None:
         click.echo(f"skipped {problem}", err=True)
     click.echo(
         f"{file}: {report.added} added, {report.changed} changed, {report.unchanged} unchanged, "
-        f"{report.kept_unsubscribed} kept unsubscribed, {len(report.problems)} invalid"
+        f"{report.kept_unsubscribed} kept unsubscribed, "
+        + (f"{report.suppressed} suppressed (bounced or complained), " if report.suppressed else "")
+        + f"{len(report.problems)} invalid"
     )
 
 

@@ -216,7 +216,14 @@ class DeliveryConfig:
         "outbox", "'outbox' writes .eml files into the data directory; 'smtp' sends."
     )
     rate_limit: float = option(
-        0.0, "Messages per second at most; 0 for no limit.", check=checks.at_least(0)
+        0.0,
+        "Messages per second at most, across every sender sharing the store; 0 for no limit.",
+        check=checks.at_least(0),
+    )
+    daily_limit: int = option(
+        0,
+        "Messages per day (UTC) at most, across every sender sharing the store; 0 for no limit. The rest wait for the next day.",
+        check=checks.at_least(0),
     )
     max_attempts: int = option(
         5,
@@ -283,6 +290,34 @@ class DkimConfig:
 
 
 @dataclass(frozen=True)
+class BouncesConfig:
+    address: str = option(
+        "",
+        "Return-path mailbox: each message's envelope sender is this address plus a signed tag, so a bounce names its subscriber.",
+        check=checks.optional_email,
+        example="bounces@news.example.com",
+    )
+    mailbox: str = option(
+        "",
+        "Where bounces and complaint reports arrive, for `digest bounces`: a maildir folder, an mbox file or imaps://USER@HOST/FOLDER.",
+        example="imaps://bounces@mail.example.com/INBOX",
+    )
+    password_env: str = option(
+        "DIGEST_BOUNCES_PASSWORD",
+        "Environment variable holding the IMAP password.",
+        check=checks.env_name,
+    )
+    soft_threshold: int = option(
+        5,
+        "Soft bounces (counted at most once a day) before an address is suppressed.",
+        check=checks.positive,
+    )
+    stale_after: timedelta = option(
+        timedelta(days=7), "A soft-bounce count starts again after this long without a bounce."
+    )
+
+
+@dataclass(frozen=True)
 class ScheduleConfig:
     send_at: str = option(
         "07:00",
@@ -321,6 +356,7 @@ class Config:
     smtp: SmtpConfig = option(SmtpConfig(), "")
     schedule: ScheduleConfig = option(ScheduleConfig(), "")
     dkim: DkimConfig = option(DkimConfig(), "")
+    bounces: BouncesConfig = option(BouncesConfig(), "")
     sources: tuple[SourceConfig, ...] = option((), "The feeds to collect.")
     path: Path = field(default=Path("<defaults>"), metadata={"internal": True})
 

@@ -17,12 +17,15 @@ from digest.config import Config
 from digest.errors import (
     PermanentFailure,
     TemporaryFailure,
+    Throttled,
     TransportUnavailable,
     UnknownOutcome,
     UsageError,
 )
+from digest.governor import Governor
 from digest.lock import alive
 from digest.models import Delivery, DeliveryStatus
+from digest.pipeline.bouncing import return_paths
 from digest.pipeline.messages import compose_message, recipient_for
 from digest.store import EditionRecord, Store, open_store, utcnow
 
@@ -48,6 +51,8 @@ UNKNOWN_RETRY = timedelta(hours=1)
 """How long a message whose outcome is unknown waits before its one retry."""
 RENEW_EVERY = timedelta(minutes=1)
 """How often a sender extends the lease on the rows it holds."""
+THROTTLED_RETRIES = 3
+"""Times one recipient may be answered "slow down" before it counts as a temporary failure."""
 
 
 def lease_for(config: Config) -> timedelta:
@@ -81,8 +86,14 @@ def send(
     # 1. Everything signing needs, checked before anyone is sent anything.
     secret = _unsubscribe_secret(config)
     signer = deliver.make_signer(config)
-    # 2. A ledger row for every confirmed subscriber who has none for this edition yet.
-    emails = [s.email for s in store.subscribers(status="confirmed")]
+    # 2. A ledger row for every confirmed, unsuppressed subscriber who has none for this
+    #    edition yet.
+    suppressed = store.suppressed_keys()
+    emails = [
+        s.email
+        for s in store.subscribers(status="confirmed")
+        if address_key(s.email) not in suppressed
+    ]
     store.plan_deliveries(record.key, emails, now=now)
     # 3. Claim due rows a batch at a time, hand each to the transport, record the outcome;
     #    with several connections, each in its own thread with its own store connection and
@@ -191,6 +202,13 @@ class _SendRun:
         self.signer, self.secret, self.start, self.progress = signer, secret, start, progress
         self.names = {address_key(s.email): s.name for s in store.subscribers(status=None)}
         self.outcomes: dict[str, tuple[str, str]] = {}
+        self.governor = Governor(
+            store, rate=config.delivery.rate_limit, per_day=config.delivery.daily_limit
+        )
+        self.paths = return_paths(config)
+        self.refs: dict[str, str] = {}
+        self.throttled: dict[str, int] = {}
+        self.stop: Callable[[], bool] = lambda: False
         self.claimant = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
         self.lease = lease_for(config)
         self._started = time.monotonic()
@@ -205,6 +223,7 @@ class _SendRun:
 
     def deliver_due(self, stop: Callable[[], bool]) -> None:
         settings = self.config.delivery
+        self.stop = stop
         retrying: list[Delivery] = []
         for delivery in self._claimed():
             if stop():
@@ -238,6 +257,8 @@ class _SendRun:
                 continue
             if not batch and not self._take_over_from_the_dead():
                 return
+            if self.paths is not None:
+                self.refs.update(self.store.subscriber_refs(d.email for d in batch))
             yield from batch
 
     def _reload(self) -> None:
@@ -289,12 +310,24 @@ class _SendRun:
         address = delivery.email
         if self.store.subscriber_status(address) != "confirmed":
             return self._record(delivery, "skipped", "no longer subscribed", attempted=False)
+        if self.store.is_suppressed(address):
+            return self._record(delivery, "skipped", "suppressed", attempted=False)
+        slot = self.governor.wait(self.stop)
+        if slot == "daily-limit":
+            raise TransportUnavailable(
+                f"the daily limit of {self.config.delivery.daily_limit} messages "
+                "(delivery.daily_limit) is reached; the rest are sent from tomorrow (UTC)"
+            )
+        if slot == "stopped":
+            return "released"  # still claimed: release() hands it back untried
         try:
             self.transport.send(self.message_for(address))
         except UnknownOutcome as error:
             retry_at = self.now() + UNKNOWN_RETRY if delivery.unknowns == 0 else None
             return self._record(delivery, "unknown", str(error), retry_at=retry_at, unknown=True)
         except TemporaryFailure as failure:
+            if isinstance(failure, Throttled) and self._slow_down(address, failure):
+                return delivery  # not its fault: tried again later, no attempt counted
             if delivery.attempts + 1 >= self.config.delivery.max_attempts:
                 return self._record(delivery, "failed", str(failure))
             if may_retry:
@@ -303,8 +336,23 @@ class _SendRun:
             retry_at = self.now() + BACKOFF[min(delivery.attempts, len(BACKOFF) - 1)]
             return self._record(delivery, "deferred", str(failure), retry_at=retry_at)
         except PermanentFailure as failure:
+            # A 5xx at RCPT or DATA is a hard bounce: no more mail to this address.
+            self.store.suppress(address, reason="hard bounce", detail=str(failure), now=self.now())
             return self._record(delivery, "failed", str(failure))
+        self.governor.accepted()
         return self._record(delivery, "sent", "")
+
+    def _slow_down(self, address: str, failure: Throttled) -> bool:
+        """Pause every sender of the store; False once this recipient was throttled too often."""
+        self.throttled[address] = self.throttled.get(address, 0) + 1
+        if self.throttled[address] > THROTTLED_RETRIES:
+            return False
+        self.governor.throttled()
+        if self.governor.exhausted:
+            raise TransportUnavailable(
+                f"the server keeps asking to slow down ({failure}); the rest wait for the next run"
+            )
+        return True
 
     def _record(
         self,
@@ -338,8 +386,12 @@ class _SendRun:
         name = self.names.get(address_key(address), "")
         recipient = recipient_for(self.config, address, secret=self.secret, name=name)
         data = compose_message(self.config, self.email, recipient, now=self.start)
+        ref = self.refs.get(address)
+        sender = self.config.newsletter.from_address
+        if self.paths is not None and ref is not None:
+            sender = self.paths.address(ref)  # VERP: a bounce names its subscriber
         return deliver.Outgoing(
-            sender=deliver.ascii_domain(self.config.newsletter.from_address),
+            sender=deliver.ascii_domain(sender),
             recipient=deliver.ascii_domain(address),
             data=self.signer.sign(data) if self.signer else data,
             batch=self.email.edition_key,

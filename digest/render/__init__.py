@@ -31,6 +31,7 @@ from digest.models import Edition, Email, Item, Recipient
 from digest.render import i18n, slots
 from digest.render.clock import Clock, locale_of
 from digest.render.pictures import SMALL_THUMB_WIDTH, is_web_url, thumbnail
+from digest.transfer import encoded_size
 
 HTML_TEMPLATE = "edition.html"
 TEXT_TEMPLATE = "edition.txt"
@@ -106,7 +107,8 @@ def render_email(
 
 
 def _size(email: Email) -> int:
-    return len(email.html.encode("utf-8"))
+    """The HTML's size as sent (quoted-printable or base64): what Gmail's clipping counts."""
+    return encoded_size(email.html)
 
 
 def _items_to_drop(edition: Edition, email: Email, settings: RenderConfig) -> int:

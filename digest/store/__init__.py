@@ -45,6 +45,7 @@ from digest.store.rows import (
 )
 from digest.store.schema import MIGRATIONS, check_sqlite_file, migrate, schema_version
 from digest.store.subscribers import SubscriberTables
+from digest.store.suppression import Suppression, SuppressionTables
 
 __all__ = [
     "CHUNK",
@@ -57,6 +58,7 @@ __all__ = [
     "RunOutcome",
     "Store",
     "Subscriber",
+    "Suppression",
     "content_hash",
     "migrate",
     "open_store",
@@ -68,7 +70,13 @@ FOREIGN_HINT = "restore it from a backup, or move it away to start a new store"
 
 
 class Store(
-    ArticleTables, EditionTables, ArchiveTables, SubscriberTables, DeliveryTables, LeaseTables
+    ArticleTables,
+    EditionTables,
+    ArchiveTables,
+    SubscriberTables,
+    DeliveryTables,
+    LeaseTables,
+    SuppressionTables,
 ):
     """The one door to the database. Open with :func:`open_store`."""
 

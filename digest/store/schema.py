@@ -207,6 +207,36 @@ MIGRATIONS: tuple[Migration, ...] = (
     """
         + _CLAIMS,
     },
+    # 7: deliverability: each subscriber's opaque reference (return paths, links), the
+    # suppression list, soft-bounce counts, the reports already applied, and the send-rate
+    # governor's row that every sender of this store reserves its slots from.
+    """
+    ALTER TABLE subscribers ADD COLUMN ref TEXT;
+    CREATE UNIQUE INDEX subscribers_by_ref ON subscribers (ref);
+    CREATE TABLE suppressions (
+        address_key TEXT PRIMARY KEY,
+        email TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        created TEXT NOT NULL
+    );
+    CREATE TABLE bounce_scores (
+        address_key TEXT PRIMARY KEY,
+        score INTEGER NOT NULL,
+        last_day TEXT NOT NULL,
+        updated TEXT NOT NULL
+    );
+    CREATE TABLE bounce_reports (
+        digest TEXT PRIMARY KEY,
+        received TEXT NOT NULL
+    );
+    CREATE TABLE send_rate (
+        name TEXT PRIMARY KEY,
+        next_slot DOUBLE PRECISION NOT NULL DEFAULT 0,
+        day TEXT NOT NULL DEFAULT '',
+        day_count INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 )
 
 
