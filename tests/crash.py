@@ -45,9 +45,7 @@ class Trial:
         return self.subscribers - len(self.received)
 
 
-def prepare(
-    folder: Path, server: MailServer, subscribers: int, *, connections: int = 4
-) -> Config:
+def prepare(folder: Path, server: MailServer, subscribers: int, *, connections: int = 4) -> Config:
     """A config sending over SMTP to ``server`` on ``connections`` connections per send, a
     built edition, and the subscribers."""
     folder.mkdir(parents=True, exist_ok=True)

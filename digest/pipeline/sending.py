@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -26,8 +25,9 @@ from digest.governor import Governor
 from digest.lock import alive
 from digest.models import Delivery, DeliveryStatus
 from digest.pipeline.bouncing import return_paths
+from digest.pipeline.lanes import Lanes
 from digest.pipeline.messages import compose_message, recipient_for
-from digest.store import EditionRecord, Store, open_store, utcnow
+from digest.store import EditionRecord, Store, utcnow
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def send(
     lanes = (
         config.smtp.connections if transport is None and config.delivery.transport == "smtp" else 1
     )
-    shared = _Shared(progress, should_stop)
+    shared = Lanes(progress, should_stop)
     runs: list[_SendRun] = []
 
     def lane(lane_store: Store, lane_transport: deliver.Transport | None) -> None:
@@ -128,58 +128,12 @@ def send(
             shared.abort.set()  # the other connections stop at their next message
             raise
 
-    threads = [
-        threading.Thread(target=shared.lane, args=(config, store, lane), name=f"send-{n}")
-        for n in range(1, lanes)
-    ]
-    for thread in threads:
-        thread.start()
-    try:
-        lane(store, transport)
-    finally:
-        for thread in threads:
-            thread.join()
-    if shared.errors:
-        raise shared.errors[0]
+    shared.run(lane, config, store, transport, lanes=lanes)
     outcomes: dict[str, tuple[str, str]] = {}
     for run in runs:
         outcomes.update(run.outcomes)
     stops = [run.stopped for run in runs]
     return runs[0].report(stops[0] if all(stops) else "", outcomes, store=store)
-
-
-class _Shared:
-    """What a send's connections share: when to stop, progress (one call at a time), errors."""
-
-    def __init__(
-        self,
-        progress: Callable[[str, str], None] | None,
-        should_stop: Callable[[], bool] | None,
-    ) -> None:
-        self._progress, self._should_stop = progress, should_stop
-        self._lock = threading.Lock()
-        self.abort = threading.Event()
-        self.errors: list[BaseException] = []
-
-    def stop(self) -> bool:
-        return self.abort.is_set() or bool(self._should_stop and self._should_stop())
-
-    def progress(self, address: str, status: str) -> None:
-        if self._progress:
-            with self._lock:
-                self._progress(address, status)
-
-    def lane(self, config: Config, store: Store, lane: Callable[[Store, None], None]) -> None:
-        """One more connection's lane, with a store connection of its own (one per thread)."""
-        try:
-            lane_store = open_store(store.data_dir, url=config.database_url)
-            try:
-                lane(lane_store, None)
-            finally:
-                lane_store.close()
-        except BaseException as error:  # raised again by send() once every lane is done
-            self.abort.set()
-            self.errors.append(error)
 
 
 class _SendRun:
