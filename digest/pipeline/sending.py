@@ -132,8 +132,10 @@ def send(
     outcomes: dict[str, tuple[str, str]] = {}
     for run in runs:
         outcomes.update(run.outcomes)
-    stops = [run.stopped for run in runs]
-    return runs[0].report(stops[0] if all(stops) else "", outcomes, store=store)
+    # A connection that could not go on stops the send only where nobody sent its rows instead.
+    stops = [run.stopped for run in runs if run.stopped]
+    undone = stops and any(d.status in ("pending", "sending") for d in store.deliveries(record.key))
+    return runs[0].report(stops[0] if undone else "", outcomes, store=store)
 
 
 class _SendRun:
