@@ -263,7 +263,7 @@ class SmtpConfig:
         "How long to wait for the reply to the end of a message (RFC 5321 4.5.3.2.6); without one the outcome is unknown, retried once, later.",
     )
     connections: int = option(
-        4,
+        8,
         "SMTP connections one `digest send` keeps open at once, each claiming its own recipients; the send rate limits still hold over all of them.",
         check=checks.positive,
     )
