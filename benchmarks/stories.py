@@ -16,6 +16,12 @@ prints pairwise precision, recall, F1 and the adjusted Rand index for
 and the time to group 5,000 articles: the 3,179 of the file plus 1,821 copies of randomly
 chosen ones with 30 % of their words dropped, all published at one moment.
 
+Scaling rows: 1,000 / 10,000 / 50,000 articles (a random 1,000 of the file; or the file plus
+perturbed copies as above, each copy labelled with its original's event), each grouped once in
+a subprocess of its own, which reports wall and CPU seconds, the peak resident memory
+(ru_maxrss) before and after grouping, and the quality. The baseline runs beside them where its
+dense n × n distance matrix fits (1,000 only: at 10,000 it needs 0.8 GB for the matrix alone).
+
 The baseline is scikit-learn's TfidfVectorizer (English stop words, sublinear tf) on title
 and text, and AgglomerativeClustering on cosine distance, with the linkage and the distance
 threshold that give the best mean F1 on the half-A days (tuned in this run).
@@ -195,6 +201,59 @@ def five_thousand(corpus: Corpus) -> list[Record]:
     return corpus.records + copies
 
 
+def scaled(corpus: Corpus, n: int) -> list[Record]:
+    """n articles: a random n of the file, or the file plus perturbed copies in their events."""
+    rng = random.Random(n)
+    if n <= len(corpus.records):
+        return rng.sample(corpus.records, n)
+    copies = []
+    for k, original in enumerate(rng.choices(corpus.records, k=n - len(corpus.records))):
+        text = " ".join(w for w in original.text.split() if rng.random() >= 0.3)
+        copies.append(replace(original, id=f"copy-{k}", text=text))
+    return corpus.records + copies
+
+
+def scale_run(data: Path, n: int, grouper: str) -> dict[str, float]:
+    """Group ``scaled(n)`` once in this process: times, peak memory and quality."""
+    import resource
+
+    records = scaled(load(data), n)
+    # The baseline's threshold as tuned on half-A days; scikit-learn imported only for its run.
+    group = digest_grouper if grouper == "digest" else baseline("complete", 0.86)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    wall, cpu = time.perf_counter(), time.process_time()
+    labels = group(records, False)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    *_, f1, ari = scores([x.cluster for x in records], labels)
+    return {"wall": wall, "cpu": cpu, "before": before, "peak": peak, "f1": f1, "ari": ari}
+
+
+def scale_row(data: Path, n: int, grouper: str) -> dict[str, float]:
+    """scale_run in a subprocess of its own, so its peak memory is its own."""
+    import subprocess
+
+    command = [sys.executable, __file__, "--scale", str(n), grouper, str(data)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    found: dict[str, float] = json.loads(done.stdout)
+    return found
+
+
+def print_scaling(data: Path) -> None:
+    print()
+    print("scaling (one run each, in a subprocess; peak RSS before -> after grouping):")
+    print(
+        f"  {'articles':>8} {'grouper':<9} {'wall s':>7} {'CPU s':>7} {'peak RSS MB':>16} {'F1':>6}"
+    )
+    for n in (1_000, 10_000, 50_000):
+        for grouper in ("digest", "baseline") if n <= 1_000 else ("digest",):
+            m = scale_row(data, n, grouper)
+            rss = f"{m['before']:.0f} -> {m['peak']:.0f}"
+            print(
+                f"  {n:>8,} {grouper:<9} {m['wall']:7.2f} {m['cpu']:7.2f} {rss:>16} {m['f1']:6.3f}"
+            )
+
+
 def timed(grouper: Grouper, records: Sequence[Record], runs: int) -> tuple[float, float]:
     """Median wall-clock and CPU seconds over ``runs`` runs, each from a cold word cache."""
     walls, cpus = [], []
@@ -298,8 +357,12 @@ def main(argv: Sequence[str]) -> int:
     )
     print(f"  baseline {peer_wall:6.2f} s wall, {peer_cpu:6.2f} s CPU (one run)")
     print(f"  ratio    {peer_wall / ours_wall:6.1f}x faster")
+    print_scaling(data)
     return 0
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--scale"]:
+        print(json.dumps(scale_run(Path(sys.argv[4]), int(sys.argv[2]), sys.argv[3])))
+        sys.exit(0)
     sys.exit(main(sys.argv[1:]))

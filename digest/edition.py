@@ -14,10 +14,11 @@ as an update. Every decision is kept on the :class:`Story` and the :class:`Plan`
 
 from __future__ import annotations
 
+import heapq
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -32,28 +33,36 @@ PRIORITY_POINTS = 0.2
 """Per level of the best source priority (-10 to 10): ten levels weigh as much as one source."""
 FRESH_HOURS = 6.0
 """The freshness point halves when the newest article is this many hours old."""
+REPEAT_POINTS = 0.1
+"""A story loses this much per story its outlet already tells higher in the edition, so one
+outlet with many feeds does not fill every section: its twentieth story weighs one outlet less."""
 NEW_MATERIAL = 0.2
 """An article whose word pairs are at least this share new since it was carried was updated."""
 
 
 @dataclass(frozen=True)
 class Score:
-    """Why a story ranks where it does: weight × (sources + priority + freshness)."""
+    """Why a story ranks where it does: weight × (outlets + priority + freshness - repeats)."""
 
     sources: int
+    """Distinct outlets covering the story (several feeds of one outlet count once)."""
     priority: int
     freshness: float
     weight: float
+    repeats: int = 0
+    """Stories placed before it in the edition that its teller's outlet tells too."""
 
     @property
     def total(self) -> float:
         points = SOURCE_POINTS * self.sources + PRIORITY_POINTS * self.priority + self.freshness
-        return self.weight * points
+        return self.weight * (points - REPEAT_POINTS * self.repeats)
 
     def __str__(self) -> str:
+        repeats = f" - {REPEAT_POINTS * self.repeats:.1f} repeat" if self.repeats else ""
         return (
-            f"{self.total:.2f} = {self.weight:g} × ({SOURCE_POINTS:g}×{self.sources} sources"
-            f" {PRIORITY_POINTS * self.priority:+.1f} priority + {self.freshness:.2f} fresh)"
+            f"{self.total:.2f} = {self.weight:g} × ({SOURCE_POINTS:g}×{self.sources} outlets"
+            f" {PRIORITY_POINTS * self.priority:+.1f} priority + {self.freshness:.2f} fresh"
+            f"{repeats})"
         )
 
 
@@ -92,6 +101,8 @@ class Story:
     """The latest edition that carried this story, or empty for a new story."""
     update: bool = False
     """Sent before and grown since."""
+    note: str = ""
+    """Why it is told by other than its best article (the per-outlet cap on top stories)."""
 
     @property
     def articles(self) -> tuple[Article, ...]:
@@ -197,6 +208,11 @@ def _story(
     )
 
 
+def outlet(article: Article) -> str:
+    """Who published the article: its source's name, so several feeds of one outlet are one."""
+    return " ".join(article.source.casefold().split())
+
+
 def _telling_order(article: Article) -> tuple[int, int, float, str]:
     """Best source first, then the most complete text, then the earliest."""
     return (-article.priority, -len(article.text), article.published.timestamp(), article.id)
@@ -257,7 +273,7 @@ def _score(
     newest = max(a.published for a in articles)
     hours_old = max((now - newest).total_seconds() / 3600, 0.0)
     return Score(
-        sources=len({a.source for a in articles}),
+        sources=len({outlet(a) for a in articles}),
         priority=max(a.priority for a in articles),
         freshness=1.0 / (1.0 + hours_old / FRESH_HOURS),
         weight=settings.section_weights.get(lead.section),
@@ -272,10 +288,9 @@ def plan_edition(stories: Sequence[Story], settings: EditionConfig) -> Plan:
     left_out: list[tuple[Story, str]] = [
         (s, f"already in edition {s.sent_in}, not grown since") for s in stories if s.held_back
     ]
-    ranked = [s for s in stories if not s.held_back]
-    top = tuple(ranked[: settings.top_stories])
+    top, rest = _top_stories([s for s in stories if not s.held_back], settings)
     by_section: dict[str, list[Story]] = defaultdict(list)
-    for story in ranked[settings.top_stories :]:
+    for story in _diversified(rest, Counter(outlet(s.lead) for s in top)):
         by_section[story.lead.section].append(story)
     sections = []
     for name in section_order(by_section, settings.sections):
@@ -286,6 +301,72 @@ def plan_edition(stories: Sequence[Story], settings: EditionConfig) -> Plan:
         ]
         sections.append((name, tuple(kept)))
     return Plan(top, tuple(sections), tuple(left_out))
+
+
+def _top_stories(
+    ranked: Sequence[Story], settings: EditionConfig
+) -> tuple[tuple[Story, ...], list[Story]]:
+    """The best stories, at most ``top_per_outlet`` told by one outlet; and the rest in order.
+
+    A story whose teller's outlet has told its share is told by another outlet's article
+    when it has one; otherwise it goes to its section.
+    """
+    cap = settings.top_per_outlet or len(ranked)
+    told: Counter[str] = Counter()
+    top: list[Story] = []
+    rest: list[Story] = []
+    for story in ranked:
+        chosen = _told_within(story, told, cap) if len(top) < settings.top_stories else None
+        if chosen is None:
+            rest.append(story)
+            continue
+        top.append(chosen)
+        told[outlet(chosen.lead)] += 1
+    return tuple(top), rest
+
+
+def _told_within(story: Story, told: Counter[str], cap: int) -> Story | None:
+    """The story told by its best member whose outlet tells fewer than ``cap`` top stories."""
+    tellers = [m for m in story.members if m.change] if story.update else list(story.members)
+    for member in tellers:
+        if told[outlet(member.article)] < cap:
+            break
+    else:
+        return None
+    if member is story.members[0]:
+        return story
+    others = tuple(m for m in story.members if m is not member)
+    note = f"{story.lead.source} already tells {cap} top stor{'y' if cap == 1 else 'ies'}"
+    return replace(story, members=(member, *others), note=note)
+
+
+def _diversified(ranked: Sequence[Story], told: Counter[str]) -> list[Story]:
+    """The stories re-ranked so each loses REPEAT_POINTS per story its outlet told before it.
+
+    Each outlet's stories keep their order; a heap of each outlet's next story picks the best.
+    """
+    queues: dict[str, list[tuple[int, Story]]] = defaultdict(list)
+    for position, story in enumerate(ranked):
+        queues[outlet(story.lead)].append((position, story))
+    heap: list[tuple[float, int, str]] = []
+
+    def push(name: str) -> None:
+        position, story = queues[name][-1]
+        score = replace(story.score, repeats=told[name])
+        heapq.heappush(heap, (-score.total, position, name))
+
+    for name in queues:
+        queues[name].reverse()  # pop from the end
+        push(name)
+    ordered = []
+    while heap:
+        _, _, name = heapq.heappop(heap)
+        _, story = queues[name].pop()
+        ordered.append(replace(story, score=replace(story.score, repeats=told[name])))
+        told[name] += 1
+        if queues[name]:
+            push(name)
+    return ordered
 
 
 def build_edition(
@@ -353,6 +434,8 @@ def explain(plan: Plan) -> list[str]:
 def _explain_story(heading: str, story: Story) -> list[str]:
     flag = f" (update of edition {story.sent_in})" if story.update else ""
     lines = [f"{heading}{flag}: {story.lead.title}", f"   score {story.score}"]
+    if story.note:
+        lines.append(f"   told by {story.lead.source}: {story.note}")
     for position, member in enumerate(story.members):
         role = "lead" if position == 0 else "also"
         lines.append(f"   {role} {member.article.source}: {member.article.title}")

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import heapq
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
+from itertools import chain
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,6 +52,9 @@ MERGE_MARGIN = -0.03
 MIN_SIMILARITY = 0.1
 """... and their mean similarity at least this, whatever the levels: an article with no
 story-mate in the batch has low levels, and must not join its merely topical neighbour."""
+HEADLINES_APART = 0.15
+"""Two articles whose headlines share no word (an outlet names the event in its headline) join
+as a story only when at least this similar: sharing only a topic's words is not one event."""
 SAME_TIME = timedelta(hours=48)
 """Articles this close in time compare at full similarity ..."""
 APART = timedelta(hours=96)
@@ -57,8 +62,15 @@ APART = timedelta(hours=96)
 RARE = 20
 """Pairs are looked at only when they share a word found in at most this many articles (or
 1 % of the batch when that is more): articles about one event share a name or a number."""
+RARE_MAX = 32
+"""... but never more than this: a word in more articles proposes no pairs (it cannot tell one
+event from another in a big batch), so the pairs looked at grow linearly with the batch."""
+HEADS = 32
+"""A common word still proposes the pairs of the rows it weighs most in, this many."""
 EDGE_FLOOR = 0.05
 """Weaker similarities count as none: they cannot lift a group's mean much."""
+JOIN = 50_000
+"""Pairs whose common terms are joined at once (bounds the memory of the join)."""
 COPY = 0.7
 """Articles at least this similar are near-copies: they join before anything else."""
 
@@ -114,7 +126,10 @@ def group_texts(texts: Sequence[Text]) -> Grouping:
     levels = _levels(
         len(start), group_left, group_right, sums / (sizes[group_left] * sizes[group_right])
     )
-    clusters = _average_linkage(start, group_left, group_right, sums, np.minimum(levels, LEVEL_CAP))
+    headlines = [frozenset(_words(t.title)) for t in texts]
+    clusters = _average_linkage(
+        start, group_left, group_right, sums, np.minimum(levels, LEVEL_CAP), headlines
+    )
     groups = tuple(sorted((tuple(sorted(c)) for c in clusters), key=lambda g: g[0]))
     links, nearest = _links(n, groups, left, right, sims)
     return Grouping(groups, links, nearest)
@@ -190,17 +205,15 @@ def _stop_words() -> frozenset[str]:
 
 def terms(title: str, text: str) -> dict[str, float]:
     """The weighted words of a headline and the lead of its text."""
-    counts: dict[str, float] = {}
-    lead = " ".join(text.split()[:LEAD_WORDS])
-    for words, weight in ((_words(title), TITLE_WEIGHT), (_words(lead), 1.0)):
-        for word in words:
-            counts[word] = counts.get(word, 0.0) + weight
+    counts = {word: TITLE_WEIGHT * n for word, n in Counter(_words(title)).items()}
+    lead = " ".join(text.split(maxsplit=LEAD_WORDS)[:LEAD_WORDS])
+    for word, n in Counter(_words(lead)).items():
+        counts[word] = counts.get(word, 0.0) + n
     return counts
 
 
 def _words(text: str) -> list[str]:
-    found = (_word(w) for w in _TOKEN.findall(text.lower()))
-    return [w for w in found if w]
+    return [w for w in map(_word, _TOKEN.findall(text.lower())) if w]
 
 
 @lru_cache(maxsize=200_000)
@@ -226,20 +239,14 @@ class Vectors:
 
 def vectors(documents: Sequence[dict[str, float]]) -> Vectors:
     vocabulary: dict[str, int] = {}
-    rows: list[int] = []
-    term_ids: list[int] = []
-    counts: list[float] = []
-    for row, document in enumerate(documents):
-        for word, count in document.items():
-            rows.append(row)
-            term_ids.append(vocabulary.setdefault(word, len(vocabulary)))
-            counts.append(count)
-    row_a = np.asarray(rows, dtype=np.int64)
-    term_a = np.asarray(term_ids, dtype=np.int64)
+    words = chain.from_iterable(documents)
+    term_a = np.fromiter((vocabulary.setdefault(w, len(vocabulary)) for w in words), np.int64)
+    counts = np.fromiter(chain.from_iterable(d.values() for d in documents), np.float64)
+    row_a = np.repeat(np.arange(len(documents)), [len(d) for d in documents])
     df = np.bincount(term_a, minlength=len(vocabulary)) if len(term_a) else np.zeros(0, np.int64)
     # ln(1 + N/df): the rarer in the batch the heavier, and never zero, even in a batch of two.
     idf = np.log1p(len(documents) / np.maximum(df, 1))
-    weights = (1.0 + np.log(np.asarray(counts, dtype=np.float64))) * idf[term_a]
+    weights = (1.0 + np.log(counts)) * idf[term_a]
     norms = np.sqrt(np.bincount(row_a, weights=weights**2, minlength=len(documents)))
     weights = weights / np.maximum(norms[row_a], 1e-12)
     order = np.argsort(term_a, kind="stable")
@@ -271,12 +278,19 @@ def _cosines(v: Vectors, n: int) -> tuple[Ints, Ints, Floats]:
     starts = np.flatnonzero(np.r_[True, v.terms[1:] != v.terms[:-1]])
     sizes = np.diff(np.r_[starts, len(v.terms)])
     common = np.repeat(sizes > _rare_limit(n), sizes)
-    left, right, sims = _term_pairs(v.rows[~common], v.terms[~common], v.weights[~common], n)
+    # A common term still proposes the pairs of the few rows it weighs most in (a headline
+    # word of a big story); their share of the similarity comes with the common part.
+    order = np.lexsort((-v.weights, v.terms))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - np.repeat(starts, sizes)
+    proposes = ~common | (rank < HEADS)
+    weights = np.where(common, 0.0, v.weights)[proposes]
+    left, right, sims = _term_pairs(v.rows[proposes], v.terms[proposes], weights, n)
     return left, right, sims + _common_part(v, common, left, right)
 
 
 def _rare_limit(n: int) -> int:
-    return max(RARE, n // 100)
+    return min(max(RARE, n // 100), RARE_MAX)
 
 
 def _term_pairs(rows: Ints, term_ids: Ints, weights: Floats, n: int) -> tuple[Ints, Ints, Floats]:
@@ -308,16 +322,47 @@ def _common_part(
         v.weights[common][order],
     )
     keys = rows * size + term_ids
-    # Each pair meets the left row's common terms, looked up in the right row.
-    first = np.searchsorted(rows, left)
-    count = np.searchsorted(rows, left, side="right") - first
-    pair = np.repeat(np.arange(len(left)), count)
-    position = np.repeat(first - (np.cumsum(count) - count), count) + np.arange(len(pair))
-    wanted = right[pair] * size + term_ids[position]
+    starts = np.searchsorted(rows, np.arange(int(v.rows.max()) + 2))
+    counts = np.diff(starts)
+    # Each pair meets the common terms of its row that has fewer, looked up in the other row;
+    # a slice of pairs at a time, so memory stays bounded however many pairs there are.
+    fewer = counts[left] <= counts[right]
+    one, other = np.where(fewer, left, right), np.where(fewer, right, left)
+    # In order of the row looked up, so the lookups walk the keys forward (cache friendly).
+    order = np.argsort(other * len(counts) + one)
+    one, other = one[order], other[order]
+    parts = [
+        _join(
+            starts, counts, (keys, term_ids, weights), size, one[i : i + JOIN], other[i : i + JOIN]
+        )
+        for i in range(0, len(left), JOIN)
+    ]
+    found = np.empty(len(left))
+    found[order] = np.concatenate(parts)
+    return found
+
+
+def _join(
+    starts: Ints,
+    counts: Ints,
+    postings: tuple[Ints, Ints, Floats],
+    size: int,
+    one: Ints,
+    other: Ints,
+) -> Floats:
+    """Per pair, the sum of products of the weights of the terms both rows have.
+
+    ``postings`` are (row × size + term, term, weight), sorted by row and term.
+    """
+    keys, term_ids, weights = postings
+    count = counts[one]
+    pair = np.repeat(np.arange(len(one)), count)
+    position = np.repeat(starts[one] - (np.cumsum(count) - count), count) + np.arange(len(pair))
+    wanted = other[pair] * size + term_ids[position]
     found = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
     hit = keys[found] == wanted
     products = weights[position[hit]] * weights[found[hit]]
-    return np.bincount(pair[hit], weights=products, minlength=len(left)).astype(np.float64)
+    return np.bincount(pair[hit], weights=products, minlength=len(one)).astype(np.float64)
 
 
 def _time_fade(hours: Floats) -> Floats:
@@ -347,6 +392,7 @@ def _average_linkage(
     right: Ints,
     sums: Floats,
     levels: Floats,
+    headlines: Sequence[frozenset[str]],
 ) -> list[list[int]]:
     """Merge the closest pair of groups while it is close enough; pairs without a link count 0."""
     members = dict(enumerate(start))
@@ -357,8 +403,14 @@ def _average_linkage(
         links[a][b] = links[b][a] = s
     heap: list[tuple[float, int, int]] = []
 
+    def closeness(a: int, b: int) -> float | None:
+        one, other = members[a], members[b]
+        unlike = len(one) == len(other) == 1 and not headlines[one[0]] & headlines[other[0]]
+        floor = HEADLINES_APART if unlike else MIN_SIMILARITY
+        return _closeness(links[a][b], one, other, level_sum[a], level_sum[b], floor)
+
     def push(a: int, b: int) -> None:
-        score = _closeness(links[a][b], members[a], members[b], level_sum[a], level_sum[b])
+        score = closeness(a, b)
         if score is not None:
             heapq.heappush(heap, (-score, min(a, b), max(a, b)))
 
@@ -368,7 +420,7 @@ def _average_linkage(
         negative, a, b = heapq.heappop(heap)
         if a not in members or b not in members:
             continue  # one of them has merged since
-        current = _closeness(links[a][b], members[a], members[b], level_sum[a], level_sum[b])
+        current = closeness(a, b)
         if current is None or current != -negative:
             continue  # a stale entry; the fresh one is in the heap too
         _merge(a, b, members, level_sum, links)
@@ -378,12 +430,13 @@ def _average_linkage(
 
 
 def _closeness(
-    total: float, a: list[int], b: list[int], level_a: float, level_b: float
+    total: float, a: list[int], b: list[int], level_a: float, level_b: float, floor: float
 ) -> float | None:
-    """How much two groups' mean similarity exceeds their mean level; None when too far apart."""
+    """How much two groups' mean similarity exceeds their mean level; None when too far apart
+    (below the floor, or below their levels)."""
     mean = total / (len(a) * len(b))
     margin = mean - (level_a / len(a) + level_b / len(b)) / 2
-    if mean < MIN_SIMILARITY or margin < MERGE_MARGIN:
+    if mean < floor or margin < MERGE_MARGIN:
         return None
     return margin
 
@@ -410,16 +463,24 @@ def _links(
     n: int, groups: Sequence[tuple[int, ...]], left: Ints, right: Ints, sims: Floats
 ) -> tuple[tuple[Link, ...], tuple[Link, ...]]:
     """Per article, its closest article in its group, and its closest article of all."""
-    group_of = {i: g for g, members in enumerate(groups) for i in members}
-    inside = [Link(-1, 0.0)] * n
-    nearest = [Link(-1, 0.0)] * n
-    for a, b, s in zip(left.tolist(), right.tolist(), sims.tolist(), strict=True):
-        for one, other in ((a, b), (b, a)):
-            if s > nearest[one].similarity:
-                nearest[one] = Link(other, s)
-            if group_of[one] == group_of[other] and s > inside[one].similarity:
-                inside[one] = Link(other, s)
-    return tuple(inside), tuple(nearest)
+    label = np.empty(n, dtype=np.int64)
+    for number, members in enumerate(groups):
+        label[list(members)] = number
+    inside = label[left] == label[right]
+    return _best(n, left[inside], right[inside], sims[inside]), _best(n, left, right, sims)
+
+
+def _best(n: int, left: Ints, right: Ints, sims: Floats) -> tuple[Link, ...]:
+    """Per article, the other article of its most similar pair (the first pair on ties)."""
+    one, other, values = np.r_[left, right], np.r_[right, left], np.r_[sims, sims]
+    order = np.lexsort((-values, one))
+    first = order[np.r_[True, one[order][1:] != one[order][:-1]]] if len(order) else order
+    found = [Link(-1, 0.0)] * n
+    for i, j, s in zip(
+        one[first].tolist(), other[first].tolist(), values[first].tolist(), strict=True
+    ):
+        found[i] = Link(j, s)
+    return tuple(found)
 
 
 def shared_terms(one: Text, other: Text, *, limit: int = 5) -> list[str]:

@@ -91,7 +91,7 @@ def test_demo_builds_an_edition_and_fills_the_outbox(tmp_path: Path) -> None:
     lines = stories.stdout.splitlines()
     assert lines[0].startswith("36 new articles; ")
     assert lines[1] == "1. top: Fed Cuts Rates by a Quarter Point, Signals Caution on Further Moves"
-    assert lines[2].startswith("   score ") and "3 sources" in lines[2]
+    assert lines[2].startswith("   score ") and "3 outlets" in lines[2]
     assert (
         "   also Global Markets Wire: Wall Street Climbs After Fed Trims Rates but Flags Slower Path"
         in lines

@@ -286,9 +286,9 @@ def test_after_catch_up_nothing_is_sent_and_the_articles_go_into_the_next_editio
 
 
 TUESDAY_TOPICS = (
-    ("Container shipping rates", "freight", "Rotterdam", "vessels", "charterers"),
+    ("Cocoa auction prices", "growers", "Abidjan", "exporters", "chocolatiers"),
     ("Wheat harvest", "grain", "Kansas", "bushels", "millers"),
-    ("Airline fares", "carriers", "Lisbon", "passengers", "jet fuel"),
+    ("Ferry ticket sales", "operators", "Bergen", "travellers", "port officials"),
     ("Copper mine strike", "miners", "Antofagasta", "smelters", "unions"),
     ("Hotel bookings", "tourism", "Kyoto", "visitors", "travel agents"),
     ("Chip export licences", "semiconductors", "Hsinchu", "foundries", "regulators"),

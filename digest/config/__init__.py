@@ -171,6 +171,11 @@ class EditionConfig:
     top_stories: int = option(
         3, "How many stories lead the edition as 'Top stories'.", check=checks.at_least(0)
     )
+    top_per_outlet: int = option(
+        2,
+        "At most this many top stories told by one outlet (sources of one name); 0: no limit.",
+        check=checks.at_least(0),
+    )
     max_per_section: int = option(
         6, "At most this many stories per section.", check=checks.positive
     )

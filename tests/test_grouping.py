@@ -1,0 +1,82 @@
+"""Grouping keeps single-source items apart, and looks at a bounded number of pairs per word."""
+
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from pytest import MonkeyPatch
+
+from digest import pipeline, stories
+from digest.store import open_store
+
+from .conftest import DemoSite
+
+NOW = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)
+
+# Two outlets on one topic (money chasing yield), but two events: their headlines share no word.
+BONDS = stories.Text(
+    "Carmakers borrow record sums as bond investors line up",
+    "Carmakers sold a record $84 billion of corporate bonds in the first quarter, as investors "
+    "hungry for yield lined up for new debt. Bankers said demand for the bonds was the strongest "
+    "since 2021, and that companies were racing to borrow before interest rates rise again.",
+    NOW,
+    "Harbour Herald",
+)
+LENDING = stories.Text(
+    "Insurers pile into private lending, worrying supervisors",
+    "Insurers have moved $40 billion into private lending funds this year, chasing higher yield "
+    "than corporate bonds pay. Supervisors said the record flows into loans that rarely trade "
+    "could leave investors exposed when rates rise.",
+    NOW,
+    "Valley Times",
+)
+FERRY = stories.Text(
+    "Harbour ferry fares rise by a fifth from July",
+    "The harbour ferry company will raise fares by 20 percent from July, blaming fuel costs.",
+    NOW,
+    "Metro Wire",
+)
+
+
+def test_two_single_source_items_on_one_topic_stay_apart() -> None:
+    found = stories.group_texts([BONDS, LENDING, FERRY])
+    assert found.groups == ((0,), (1,), (2,))
+    # Close enough that the floor for headlines sharing no word is what keeps them apart.
+    link = found.nearest[0]
+    assert link.other == 1
+    assert stories.MIN_SIMILARITY < link.similarity < stories.HEADLINES_APART
+
+
+def test_without_the_headline_floor_they_would_be_one_story(monkeypatch: MonkeyPatch) -> None:
+    monkeypatch.setattr(stories, "HEADLINES_APART", stories.MIN_SIMILARITY)
+    assert stories.group_texts([BONDS, LENDING, FERRY]).groups == ((0, 1), (2,))
+
+
+def test_a_word_in_every_article_proposes_a_bounded_number_of_pairs() -> None:
+    # 300 articles that share one word and nothing else: only its heaviest rows are paired.
+    texts = [stories.Text(f"item{i}", f"market word{i} other{i}", NOW, f"s{i}") for i in range(300)]
+    left, right, _ = stories.similar_pairs(texts)
+    assert 0 < len(left) <= stories.HEADS * (stories.HEADS - 1) // 2
+    assert len(set(zip(left.tolist(), right.tolist(), strict=True))) == len(left)
+
+
+def test_the_demo_keeps_its_bond_and_private_credit_stories_apart(demo_site: DemoSite) -> None:
+    config = demo_site.config()
+
+    def plan() -> pipeline.StoriesReport:
+        with open_store(config.data_dir) as store:
+            pipeline.collect(config, store, now=demo_site.now)
+            return pipeline.stories(config, store, now=demo_site.now)
+
+    with ThreadPoolExecutor(1) as worker:  # collect runs an event loop of its own
+        report = worker.submit(plan).result()
+    titles = [[a.title for a in s.articles] for s in report.plan.shown]
+    bonds = next(t for t in titles if any(x.startswith("Companies Rush to Sell Bonds") for x in t))
+    assert not any(x.startswith("Pension Funds Pour Billions") for x in bonds)
+    # Three outlets tell the three top stories; none tells nearly every story.
+    assert len({s.lead.source for s in report.plan.top}) == 3
+    leads = Counter(s.lead.source for s in report.plan.shown)
+    assert max(leads.values()) <= 0.75 * len(report.plan.shown)
+    assert len(leads) == 3
