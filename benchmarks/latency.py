@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from deliver import _composed, _edition  # noqa: E402
 
 from digest import pipeline  # noqa: E402
-from digest.config import Config, load_config  # noqa: E402
+from digest.config import Config, DeliveryConfig, NewsletterConfig, SmtpConfig  # noqa: E402
 from digest.deliver import Outgoing, make_transport  # noqa: E402
 from digest.store import open_store  # noqa: E402
 from tests.mailserver import MailServer  # noqa: E402
@@ -147,17 +147,12 @@ def _digest(config: Config, messages: list[Outgoing]) -> None:
 
 
 def _config(folder: Path, port: int, connections: int) -> Config:
-    folder.mkdir(parents=True)
-    path = folder / "digest.toml"
-    path.write_text(
-        f'data_dir = "{folder / "data"}"\n'
-        '[newsletter]\nfrom_address = "daily@news.example.com"\n'
-        '[delivery]\ntransport = "smtp"\n'
-        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
-        f"connections = {connections}\n",
-        encoding="utf-8",
+    return Config(
+        data_dir=folder / "data",
+        newsletter=NewsletterConfig(from_address="daily@news.example.com"),
+        delivery=DeliveryConfig(transport="smtp"),
+        smtp=SmtpConfig(host="127.0.0.1", port=port, security="none", connections=connections),
     )
-    return load_config(path)
 
 
 def _sink(pipelining: bool, control: Connection) -> None:
