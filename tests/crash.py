@@ -74,6 +74,7 @@ def crash_trial(
     subscribers: int = 300,
     max_kills: int = 3,
     senders: int = 1,
+    connections: int = 4,
 ) -> Trial:
     """One trial: ``senders`` at once, 1 to ``max_kills`` kills, then runs until one finishes.
 
@@ -82,7 +83,7 @@ def crash_trial(
     """
     started = time.monotonic()
     with MailServer() as server:
-        config = prepare(folder, server, subscribers)
+        config = prepare(folder, server, subscribers, connections=connections)
         planned = rng.randint(1, max_kills)
         kills = runs = 0
         while True:
