@@ -16,7 +16,7 @@ import trafilatura
 from lxml import etree
 
 from digest.models import Extracted, Image, Page
-from digest.text import clean_line, clean_text, html_to_text
+from digest.text import MAX_AUTHOR, MAX_TEXT, MAX_TITLE, clean_line, clean_text, clip, html_to_text
 
 SITE_WORDS = re.compile(
     r"""^\W*(?:
@@ -54,10 +54,16 @@ CREDIT = re.compile(
     re.I | re.X,
 )
 """Image captions with their credit line."""
-BREADCRUMB = re.compile(r"^\W*[^|›»\n]{0,25}(?:\s*[|›»]\s*[^|›»\n]{1,25}){1,6}$")
+BREADCRUMB = re.compile(r"^[^\w|›»\n]*+[^|›»\n]{0,25}+(?:[|›»]\s*+[^|›»\n]{1,25}+){1,6}+$")
 """Home | Politics | World: a trail of short links."""
-TICKER = re.compile(r"^(?:[A-Z&./\s]{2,20}\s*\$?[-+]?[\d,.]+\s*[-+▲▼]?\s*[\d.,]+%?\s*){2,}$")
-"""DOW 38,512.30 +0.42% S&P 500 5,120.75 -0.18%"""
+_SYMBOL = r"[A-Z&./][A-Z&./]++(?:\s++[A-Z&./]++)*+"
+_NUMBER = r"[-+▲▼]?+\s*+\$?+[-+]?+(?=[.,]*+\d)[\d,.]++%?+"
+TICKER = re.compile(rf"^\s*+(?>{_SYMBOL}\s*+(?:{_NUMBER}\s*+){{1,3}}+){{2,}}+$")
+"""DOW 38,512.30 +0.42% S&P 500 5,120.75 -0.18%: two or more symbols, each with numbers.
+
+Every quantifier is possessive and every symbol-and-numbers group atomic, so a
+line that is almost a ticker fails in one pass (no backtracking: linear time).
+"""
 TABLE_ROW = re.compile(r"^\|.*\|$")
 """A table row as trafilatura writes it: "| cell | cell |"."""
 SHORT_WORDS = 30
@@ -68,19 +74,18 @@ DATE_SEARCH = {
     "outputformat": "%Y-%m-%dT%H:%M:%S%z",
 }
 """htmldate settings: the publication date with its time of day, not only the day."""
-TICKER = re.compile(r"^(?:[A-Z&.\s]{2,20}\s*[-+]?[\d,.]+\s*[-+▲▼]?\s*[\d.,]+%?\s*){2,}$")
 
 
 def extract_page(page: Page) -> Extracted:
     """The page's main text (plain, paragraphs split by blank lines) and its metadata."""
     document = _bare_extraction(page.html, page.url)
     if document is None:
-        return Extracted(text=_fallback_text(page.html))
+        return Extracted(text=clip(_fallback_text(page.html), MAX_TEXT))
     text = clean_article_text(document.get("text") or "")
     return Extracted(
-        text=text,
-        title=clean_line(document.get("title") or ""),
-        author=clean_line(document.get("author") or ""),
+        text=clip(text, MAX_TEXT),
+        title=clip(clean_line(document.get("title") or ""), MAX_TITLE),
+        author=clip(clean_line(document.get("author") or ""), MAX_AUTHOR),
         published=_date(document.get("date")),
         image=_image(document.get("image"), page.url),
         language=(document.get("language") or "")[:2],

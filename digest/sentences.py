@@ -110,7 +110,8 @@ EXTRA_ABBREVIATIONS = {
 UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f"
 LETTER = rf"[^\W\d_{UNSPACED}]"
 WORD = re.compile(rf"{LETTER}+(?:['’-]{LETTER}+)*|[{UNSPACED}]")
-INITIALISM = re.compile(r"(?:\b[^\W\d_]\.){2,}$")
+# The look-behind starts a match only where a chain of initials starts: linear time.
+INITIALISM = re.compile(r"(?<![^\W\d_]\.)(?:\b[^\W\d_]\.){2,}$")
 # Punkt knows only Latin full stops; sentences in these scripts end with their own marks.
 WIDE_SENTENCE_END = re.compile(r"(?<=[。！？])\s*")
 SCRIPTS = (

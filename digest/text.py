@@ -102,12 +102,29 @@ def paragraphs(text: str) -> list[str]:
     return [p for p in text.split("\n\n") if p.strip()]
 
 
+MAX_TITLE = 300
+"""Characters of a title kept; the rest is cut at a word with an ellipsis (a 150 KB title exists)."""
+MAX_AUTHOR = 120
+"""Characters of an author line kept."""
+MAX_TEXT = 100_000
+"""Characters of an article's text kept (a long feature is about 30,000)."""
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, ending in "…" when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ", limit // 2)
+    return (cut[:space] if space > 0 else cut).rstrip() + "…"
+
+
 # --- feed boilerplate ------------------------------------------------------------------------
 
-_AFTER_STOP = r"(?:^|(?<=[.!?…\]\)”\"'’|»›→:–—-]))\s*"
+_AFTER_STOP = r"(?:^|(?<=[.!?…\]\)”\"'’|»›→:–—-]))\s*+"  # possessive: linear time
 """Where boilerplate may start: a paragraph's start, or right after a sentence or a separator."""
 READ_MORE = re.compile(
-    _AFTER_STOP + r"[\[(<«]?\s*(?:read\s(?:more|on|the\sfull\s(?:story|article))"
+    _AFTER_STOP + r"[\[(<«]?+\s*+(?:read\s(?:more|on|the\sfull\s(?:story|article))"
     r"|read\sfull\s(?:story|article)|continue\sreading|keep\sreading|full\sstory"
     r"|leia\smais|continue\slendo|continuar\slendo|saiba\smais|weiterlesen|mehr\slesen"
     r"|lire\sla\ssuite|lire\splus|leer\smás|seguir\sleyendo|ver\smás|leggi\sdi\spiù"

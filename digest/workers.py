@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any, TypeVar
+
+from digest.errors import SourceError
 
 T = TypeVar("T")
 MAX_WORKERS = 4
@@ -57,3 +63,44 @@ def run_here(function: Callable[..., T], *args: Any) -> Future[T]:
     except Exception as error:  # kept for the caller, as a worker process would
         done.set_exception(error)
     return done
+
+
+def within_budget(seconds: float, what: str, function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)``, stopped with SourceError when it runs longer than ``seconds``.
+
+    The budget is a timer signal, so it interrupts Python code and regular
+    expressions alike; it needs the main thread, which worker processes always
+    run their tasks on. Called from another thread it runs without a budget
+    (the pipeline sends such work to the worker processes).
+    """
+    with _alarm(seconds, what):
+        return function(*args)
+
+
+def can_budget_here() -> bool:
+    """True when :func:`within_budget` can enforce its budget in this thread."""
+    return threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+
+
+class _OverBudget(BaseException):
+    """Raised by the timer inside the budgeted call (a BaseException, so no except Exception eats it)."""
+
+
+@contextmanager
+def _alarm(seconds: float, what: str) -> Iterator[None]:
+    if not can_budget_here() or seconds <= 0:
+        yield
+        return
+
+    def ring(signum: int, frame: FrameType | None) -> None:
+        raise _OverBudget
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _OverBudget:
+        raise SourceError(f"{what} took longer than {seconds:g}s; given up") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

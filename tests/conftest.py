@@ -34,6 +34,8 @@ SHARED = next(
 )
 """../shared beside the checkout, or beside the folder of worktrees the checkout is in."""
 FIXED_NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
+LOCAL = ("127.0.0.1",)
+"""collect.allow_hosts for the test servers: internal addresses are refused by default."""
 
 
 # --- HTTP ------------------------------------------------------------------------------------
@@ -268,16 +270,14 @@ class ServedDemo:
 @pytest.fixture
 def served_demo(demo_site: DemoSite) -> Iterator[ServedDemo]:
     """The demo collected and built at the fixed clock, with `digest serve` on 127.0.0.1."""
-    from digest import serve
+    from digest import web
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     demo_site.set_newsletter(base_url=url)
     report = demo_site.build()
     assert report.edition is not None
-    server = serve.make(serve.Site(demo_site.config_path), port=port)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
+    server = web.Server(web.Site(demo_site.config_path), port=port)
+    server.start()
     yield ServedDemo(demo_site, url, report.edition.key)
-    server.shutdown()
-    server.server_close()
+    server.stop()

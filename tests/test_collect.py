@@ -6,7 +6,7 @@ from digest.collect import article_id, canonical_url, collect_feeds, parse_feed
 from digest.config import CollectConfig, SourceConfig
 from digest.models import FetchState
 
-from .conftest import HttpServer, respond
+from .conftest import LOCAL, HttpServer, respond
 
 NOW = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
 
@@ -112,7 +112,7 @@ def _collect_file(body: bytes, src: SourceConfig) -> list:  # type: ignore[type-
         path = Path(folder) / "feed.xml"
         path.write_bytes(body)
         src = replace(src, url=str(path))
-        (result,) = collect_feeds([src], {}, CollectConfig(), now=NOW)
+        (result,) = collect_feeds([src], {}, CollectConfig(allow_hosts=LOCAL), now=NOW)
         return list(result.articles)
 
 
@@ -120,12 +120,14 @@ def test_conditional_get_and_isolated_failures(http_server: HttpServer) -> None:
     (http_server.folder / "feed.xml").write_bytes(RSS)
     http_server.routes["/broken.xml"] = lambda h: respond(h, 500, b"boom")
     good, broken = source(http_server.url("feed.xml")), source(http_server.url("broken.xml"))
-    first = collect_feeds([good, broken], {}, CollectConfig(), now=NOW)
+    first = collect_feeds([good, broken], {}, CollectConfig(allow_hosts=LOCAL), now=NOW)
     assert [r.status for r in first] == ["ok", "failed"]
     assert first[1].message == "HTTP 500 Internal Server Error"
     assert first[0].state.last_modified
     states = {r.state.key: r.state for r in first}
-    second = collect_feeds([good, broken], states, CollectConfig(), now=NOW + timedelta(hours=1))
+    second = collect_feeds(
+        [good, broken], states, CollectConfig(allow_hosts=LOCAL), now=NOW + timedelta(hours=1)
+    )
     assert [r.status for r in second] == ["unchanged", "failed"]
     assert second[1].state.failures == 2
     sent = http_server.requests[-2:]
@@ -141,7 +143,7 @@ def test_a_slow_server_times_out_without_stopping_the_run(http_server: HttpServe
 
     http_server.routes["/slow.xml"] = slow
     (http_server.folder / "feed.xml").write_bytes(RSS)
-    settings = CollectConfig(timeout=timedelta(seconds=0.5))
+    settings = CollectConfig(allow_hosts=LOCAL, timeout=timedelta(seconds=0.5))
     results = collect_feeds(
         [source(http_server.url("slow.xml")), source(http_server.url("feed.xml"))],
         {},
@@ -155,6 +157,8 @@ def test_a_slow_server_times_out_without_stopping_the_run(http_server: HttpServe
 def test_a_source_not_yet_due_is_skipped(http_server: HttpServer) -> None:
     url = http_server.url("feed.xml")
     state = FetchState(key=url, url=url, not_before=NOW + timedelta(minutes=10))
-    (result,) = collect_feeds([source(url)], {url: state}, CollectConfig(), now=NOW)
+    (result,) = collect_feeds(
+        [source(url)], {url: state}, CollectConfig(allow_hosts=LOCAL), now=NOW
+    )
     assert result.status == "skipped"
     assert http_server.requests == []

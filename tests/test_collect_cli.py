@@ -22,7 +22,11 @@ def site(server: HttpServer, tmp_path: Path) -> Path:
     server.routes["/good.xml"] = lambda h: respond(h, 200, FEED)
     server.routes["/bad.xml"] = lambda h: respond(h, 500, b"boom")
     server.routes["/gone.xml"] = lambda h: respond(h, 410, b"")
-    lines = [f'data_dir = "{(tmp_path / "data").as_posix()}"']
+    lines = [
+        f'data_dir = "{(tmp_path / "data").as_posix()}"',
+        "[collect]",
+        'allow_hosts = ["127.0.0.1"]',
+    ]
     for name in ("good", "bad", "gone"):
         lines += [
             "[[sources]]",

@@ -10,10 +10,10 @@ from pathlib import Path
 import lxml.html
 
 from digest import pipeline
-from digest.config import Config, EditionConfig, SourceConfig
+from digest.config import CollectConfig, Config, EditionConfig, SourceConfig
 from digest.store import Store
 
-from .conftest import FIXED_NOW, HttpServer
+from .conftest import FIXED_NOW, LOCAL, HttpServer
 
 NOW = FIXED_NOW
 BODY = (
@@ -71,7 +71,12 @@ def write(server: HttpServer, path: str, text: str) -> str:
 
 
 def config_for(store: Store, *sources: SourceConfig) -> Config:
-    return Config(data_dir=store.data_dir, sources=sources, edition=EditionConfig(top_stories=1))
+    return Config(
+        data_dir=store.data_dir,
+        sources=sources,
+        edition=EditionConfig(top_stories=1),
+        collect=CollectConfig(allow_hosts=LOCAL),
+    )
 
 
 def test_a_teaser_is_completed_from_its_page_without_the_furniture(
@@ -212,6 +217,7 @@ def test_nothing_from_a_feed_or_a_page_reaches_the_email_as_markup(
     config = Config(
         data_dir=store.data_dir,
         sources=(SourceConfig(name="News <b>Wire</b>", url=feed),),
+        collect=CollectConfig(allow_hosts=LOCAL),
     )
     pipeline.collect(config, store, now=NOW)
     built = pipeline.build(config, store, now=NOW)

@@ -14,7 +14,7 @@ from digest.config import CollectConfig, Config, SourceConfig
 from digest.models import FeedResult, FetchState
 from digest.store import Store
 
-from .conftest import FIXED_NOW, HttpServer, respond
+from .conftest import FIXED_NOW, LOCAL, HttpServer, respond
 
 NOW = FIXED_NOW
 Handler = http.server.BaseHTTPRequestHandler
@@ -49,7 +49,9 @@ def fetch(
 ) -> FeedResult:
     url = server.url(path)
     states = {url: state} if state else {}
-    (result,) = collect_feeds([source(url)], states, settings or CollectConfig(), now=now)
+    (result,) = collect_feeds(
+        [source(url)], states, settings or CollectConfig(allow_hosts=LOCAL), now=now
+    )
     return result
 
 
@@ -111,6 +113,7 @@ def test_permanent_redirects_are_remembered_in_the_store_and_temporary_ones_are_
     config = Config(
         data_dir=store.data_dir,
         sources=tuple(source(http_server.url(p)) for p in ("moved-301", "moved-308", "moved-302")),
+        collect=CollectConfig(allow_hosts=LOCAL),
     )
     report = pipeline.collect(config, store, now=NOW)
     assert [r.status for r in report.results] == ["ok", "ok", "ok"]
@@ -124,7 +127,11 @@ def test_permanent_redirects_are_remembered_in_the_store_and_temporary_ones_are_
 
 def test_410_disables_the_source_with_a_notice(http_server: HttpServer, store: Store) -> None:
     serve(http_server, "/gone", 410, b"gone")
-    config = Config(data_dir=store.data_dir, sources=(source(http_server.url("gone")),))
+    config = Config(
+        data_dir=store.data_dir,
+        sources=(source(http_server.url("gone")),),
+        collect=CollectConfig(allow_hosts=LOCAL),
+    )
     (result,) = pipeline.collect(config, store, now=NOW).results
     assert result.status == "disabled"
     assert result.message == "410 Gone: source disabled; remove it from the config"
@@ -174,7 +181,7 @@ def test_a_server_slower_than_the_timeout(http_server: HttpServer) -> None:
 
     http_server.routes["/slow"] = slow
     serve(http_server, "/fast", 200, FEED)
-    settings = CollectConfig(timeout=timedelta(seconds=0.5))
+    settings = CollectConfig(allow_hosts=LOCAL, timeout=timedelta(seconds=0.5))
     urls = [http_server.url("slow"), http_server.url("fast")]
     started = time.monotonic()
     results = collect_feeds([source(u) for u in urls], {}, settings, now=NOW)
@@ -202,7 +209,7 @@ def test_an_over_size_body_declared_or_streamed(http_server: HttpServer) -> None
 
     serve(http_server, "/declared", 200, big)
     http_server.routes["/streamed"] = streamed
-    settings = CollectConfig(max_bytes=10_000)
+    settings = CollectConfig(allow_hosts=LOCAL, max_bytes=10_000)
     declared = fetch(http_server, "declared", settings=settings)
     assert declared.status == "failed"
     assert declared.message == (
@@ -220,7 +227,7 @@ def test_gzip_with_content_encoding_and_a_gzip_file_served_raw(http_server: Http
         assert result.status == "ok" and len(result.articles) == 2, path
     bomb = gzip.compress(b" " * 200_000)
     serve(http_server, "/bomb", 200, bomb, Content_Type="application/xml")
-    small = fetch(http_server, "bomb", settings=CollectConfig(max_bytes=50_000))
+    small = fetch(http_server, "bomb", settings=CollectConfig(allow_hosts=LOCAL, max_bytes=50_000))
     assert small.message == "body is over the 50,000-byte cap (collect.max_bytes) once unzipped"
 
 

@@ -118,3 +118,16 @@ def test_the_template_catalog_is_extracted_from_the_templates(tmp_path: Path) ->
     assert fresh == sorted(map(str, template_messages())), (
         "digest/render/locale/digest.pot is out of date: run pybabel extract"
     )
+
+
+def test_a_string_the_catalog_lacks_reads_in_english(tmp_path: Path) -> None:
+    (tmp_path / "edition.html").write_text(
+        '{% extends "default/edition.html" %}{% block footer %}'
+        '<tr><td class="footer">{{ _("Brand-new words") }} '
+        '<a href="{{ unsubscribe_url }}">{{ _("Unsubscribe") }}</a></td></tr>{% endblock %}',
+        encoding="utf-8",
+    )
+    german = replace(NEWSLETTER, language="de")
+    email, _ = render_email(sample_edition(2), german, RenderConfig(templates=str(tmp_path)))
+    html, _ = personalize(email, READER)
+    assert "Brand-new words" in html and "Abbestellen" in html

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from digest.serve import force_dark
+from digest.web.archive import force_dark
 
 from .conftest import ServedDemo
 

@@ -67,6 +67,7 @@ def test_feed_content_never_receives_a_subscribers_values(
     config_path = tmp_path / "digest.toml"
     config_path.write_text(
         f'data_dir = "{(tmp_path / "data").as_posix()}"\n'
+        '[collect]\nallow_hosts = ["127.0.0.1"]\n'
         '[newsletter]\nbase_url = "https://news.example.com/daily"\n'
         f'[[sources]]\nname = "Harvest"\nurl = "{http_server.url("/feed.xml")}"\n'
         'full_text = "never"\n',

@@ -314,7 +314,8 @@ def test_a_collect_cut_short_while_saving_articles_keeps_no_etag_and_the_rerun_s
     http_server.routes["/feed.xml"] = feed
     config = tmp_path / "digest.toml"
     config.write_text(
-        f'data_dir = "{tmp_path / "data"}"\n[[sources]]\nname = "Feed"\n'
+        f'data_dir = "{tmp_path / "data"}"\n[collect]\nallow_hosts = ["127.0.0.1"]\n'
+        '[[sources]]\nname = "Feed"\n'
         f'url = "{http_server.url("feed.xml")}"\nfull_text = "never"\n',
         encoding="utf-8",
     )

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from digest import pipeline, serve
+from digest import pipeline, web
 from digest.store import open_store
 
 from .conftest import DemoSite
@@ -19,17 +18,15 @@ def served(demo_site: DemoSite) -> Iterator[str]:
     with open_store(config.data_dir) as store:
         pipeline.collect(config, store, now=demo_site.now)
         pipeline.build(config, store, now=demo_site.now)
-    server = serve.make(serve.Site(demo_site.config_path), port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    server = web.Server(web.Site(demo_site.config_path), port=0)
+    server.start()
+    yield f"http://127.0.0.1:{server.port}"
+    server.stop()
 
 
 def test_latest_archive_and_the_parts_of_an_edition(served: str, demo_site: DemoSite) -> None:
     key = demo_site.now.date().isoformat()
-    with httpx.Client(base_url=served, trust_env=False) as client:
+    with httpx.Client(base_url=served, trust_env=False, timeout=30) as client:
         root = client.get("/")
         assert root.status_code == 303 and root.headers["location"] == f"/editions/{key}/"
         assert key in client.get("/editions/").text
@@ -49,12 +46,10 @@ def test_latest_archive_and_the_parts_of_an_edition(served: str, demo_site: Demo
 
 def test_an_empty_data_directory_says_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "digest.toml").write_text(f'data_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
-    server = serve.make(serve.Site(tmp_path / "digest.toml"), port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = web.Server(web.Site(tmp_path / "digest.toml"), port=0)
+    server.start()
     try:
-        response = httpx.get(f"http://127.0.0.1:{server.server_port}/", trust_env=False)
+        response = httpx.get(f"http://127.0.0.1:{server.port}/", trust_env=False, timeout=30)
         assert response.status_code == 404 and "digest build" in response.text
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()

@@ -139,6 +139,7 @@ def write_config(path: Path, data_dir: Path, urls: list[str]) -> None:
     lines = [
         f'data_dir = "{data_dir.as_posix()}"',
         "[collect]",
+        'allow_hosts = ["127.0.0.1"]',
         "concurrency = 32",
         "per_host = 32",
     ]

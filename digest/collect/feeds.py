@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import logging
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -23,7 +24,9 @@ import feedparser
 from digest.config import SourceConfig
 from digest.errors import SourceError
 from digest.models import Article, Image
-from digest.text import clean_line, html_to_text
+from digest.text import MAX_AUTHOR, MAX_TEXT, MAX_TITLE, clean_line, clip, html_to_text
+
+log = logging.getLogger(__name__)
 
 GUESSED_TITLE = "title"
 GUESSED_PUBLISHED = "published"
@@ -45,7 +48,7 @@ def parse_feed(
     # and rewriting of links inside it would be work thrown away.
     try:
         parsed = feedparser.parse(
-            _strip_leading_space(body),
+            repair_references(_strip_leading_space(body)),
             response_headers=headers,
             sanitize_html=False,
             resolve_relative_uris=False,
@@ -57,11 +60,59 @@ def parse_feed(
     language = _language(parsed.feed.get("language", ""))
     guids = Counter(e.get("id", "") for e in parsed.entries)
     unique = {guid for guid, times in guids.items() if guid and times == 1}
-    articles = (
-        _article(entry, source, base_url=base_url, unique_guids=unique, language=language, now=now)
-        for entry in parsed.entries
-    )
-    return [a for a in articles if a is not None]
+    articles = []
+    for number, entry in enumerate(parsed.entries, start=1):
+        try:
+            article = _article(
+                entry, source, base_url=base_url, unique_guids=unique, language=language, now=now
+            )
+        except Exception as error:  # one odd entry must not cost the feed its others
+            log.warning(
+                "%s: entry %d skipped: %s: %s", source.url, number, type(error).__name__, error
+            )
+            continue
+        if article is not None:
+            articles.append(article)
+    return articles
+
+
+_REFERENCE = re.compile(
+    rb"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,20}));(?:&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,20}));)?"
+)
+"""A numeric character reference, and the one right after it (the low half of a surrogate pair)."""
+
+
+def repair_references(body: bytes) -> bytes:
+    """``body`` with numeric references that name no character made valid, so parsers keep going.
+
+    A surrogate pair written as two references (``&#55357;&#56832;``, as JavaScript
+    would) becomes the one character it means; a lone surrogate, zero or a number
+    past U+10FFFF becomes U+FFFD. Feedparser's loose parser gives up on the whole
+    document at the first such reference otherwise.
+    """
+    if b"&#" not in body:
+        return body
+    return _REFERENCE.sub(_repair, body)
+
+
+def _repair(match: re.Match[bytes]) -> bytes:
+    first = _code_point(match.group(1), match.group(2))
+    if match.group(3) is None and match.group(4) is None:
+        return _reference(first)
+    second = _code_point(match.group(3), match.group(4))
+    if 0xD800 <= first <= 0xDBFF and 0xDC00 <= second <= 0xDFFF:
+        return _reference(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))
+    return _reference(first) + _reference(second)
+
+
+def _code_point(hexadecimal: bytes | None, decimal: bytes | None) -> int:
+    return int(hexadecimal, 16) if hexadecimal is not None else int(decimal or b"0")
+
+
+def _reference(code: int) -> bytes:
+    if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        code = 0xFFFD
+    return b"&#%d;" % code
 
 
 def _check_is_feed(parsed: Any, body: bytes, content_type: str) -> None:
@@ -98,10 +149,10 @@ def _article(
 ) -> Article | None:
     link = entry.get("link") or _alternate_link(entry)
     url = canonical_url(urljoin(base_url, link)) if link else ""
-    title = clean_line(entry.get("title", ""))
+    title = clip(clean_line(entry.get("title", "")), MAX_TITLE)
     if not title and not url:
         return None  # nothing to show a reader and nothing to link to
-    text = html_to_text(_entry_html(entry))
+    text = clip(html_to_text(_entry_html(entry)), MAX_TEXT)
     guid = entry.get("id", "")
     published = _published(entry, now=now)
     guessed = {GUESSED_TITLE} if not title else set()
@@ -116,12 +167,14 @@ def _article(
         title=title or fallback_title(text, web_url or url),
         text=text,
         published=published or now,
-        author=clean_line(entry.get("author", "")),
+        author=clip(clean_line(entry.get("author", "")), MAX_AUTHOR),
         image=_image(entry, base_url),
         language=_language(entry.get("language", "")) or language,
         tags=tuple(
             dict.fromkeys(
-                clean_line(t.get("term") or "") for t in entry.get("tags", []) if t.get("term")
+                clip(clean_line(t.get("term") or ""), MAX_AUTHOR)
+                for t in entry.get("tags", [])
+                if t.get("term")
             )
         ),
         priority=source.priority,
@@ -178,7 +231,10 @@ def _image(entry: Any, base_url: str) -> Image | None:
             if absolute.startswith(("http://", "https://")):
                 return Image(
                     url=absolute,
-                    alt=clean_line(entry.get("media_description", "") or entry.get("title", "")),
+                    alt=clip(
+                        clean_line(entry.get("media_description", "") or entry.get("title", "")),
+                        MAX_TITLE,
+                    ),
                     width=_int(candidate.get("width")),
                     height=_int(candidate.get("height")),
                 )

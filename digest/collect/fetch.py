@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from digest import __version__
+from digest.collect.guard import Allowed, GuardedTransport, RefusedAddress
 from digest.config import CollectConfig
 from digest.errors import SourceError
 
@@ -50,14 +51,18 @@ class Fetcher:
     def __init__(self, settings: CollectConfig) -> None:
         self.settings = settings
         seconds = settings.timeout.total_seconds()
+        limits = httpx.Limits(
+            max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
+        )
         self.client = httpx.AsyncClient(
+            transport=GuardedTransport(Allowed(settings.allow_hosts), limits=limits),
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
             timeout=httpx.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT)),
-            limits=httpx.Limits(
-                max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
-            ),
-            headers={"User-Agent": settings.user_agent or USER_AGENT},
+            headers={
+                "User-Agent": settings.user_agent or USER_AGENT,
+                "Accept-Encoding": ", ".join(_WBITS),
+            },
             trust_env=False,
         )
         self._all = asyncio.Semaphore(settings.concurrency)
@@ -94,11 +99,11 @@ class Fetcher:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
                 raise SourceError(_over_cap(limit, int(declared)))
+            decoder = Decoder(response.headers.get("content-encoding", ""), limit=limit)
             body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > limit:
-                    raise SourceError(_over_cap(limit))
+            async for chunk in response.aiter_raw():
+                body += decoder.decode(chunk)
+            body += decoder.flush()
             permanent = bool(response.history) and all(
                 r.status_code in (301, 308) for r in response.history
             )
@@ -117,6 +122,8 @@ def _over_cap(limit: int, size: int | None = None) -> str:
 
 
 def _describe_http_error(error: httpx.HTTPError) -> str:
+    if isinstance(error.__cause__, RefusedAddress):
+        return str(error.__cause__)
     if isinstance(error, httpx.ConnectTimeout):
         return "timed out while connecting"
     if isinstance(error, httpx.ConnectError):
@@ -128,6 +135,87 @@ def _describe_http_error(error: httpx.HTTPError) -> str:
     if isinstance(error, httpx.DecodingError):
         return f"cannot decode the body: {error}"
     return f"{type(error).__name__}: {error}"
+
+
+class Decoder:
+    """Undoes a body's Content-Encoding layers as it streams in, never holding more than ``limit``.
+
+    Each layer's output is capped as it is produced (``max_length``), so a small
+    compressed bomb, even one compressed twice, is stopped after ``limit`` bytes
+    instead of being expanded first and measured afterwards.
+    """
+
+    def __init__(self, header: str, *, limit: int) -> None:
+        encodings = [e.strip().lower() for e in header.split(",") if e.strip()]
+        encodings = [e for e in encodings if e != "identity"]
+        if len(encodings) > MAX_ENCODINGS:
+            raise SourceError(
+                f"{len(encodings)} layers of Content-Encoding ({header}); at most {MAX_ENCODINGS}"
+            )
+        unknown = [e for e in encodings if e not in _WBITS]
+        if unknown:
+            raise SourceError(f"unsupported Content-Encoding: {', '.join(unknown)}")
+        self.limit = limit
+        # The last encoding applied is the first to undo.
+        self._layers = [_Layer(e) for e in reversed(encodings)]
+        self._size = self._raw = 0
+
+    def decode(self, data: bytes) -> bytes:
+        self._raw += len(data)
+        if self._raw > self.limit:
+            raise SourceError(_over_cap(self.limit))
+        for layer in self._layers:
+            data = layer.decode(data, self.limit)
+        return self._counted(data)
+
+    def flush(self) -> bytes:
+        data = b""
+        for index, layer in enumerate(self._layers):
+            data = layer.decode(data, self.limit) + layer.flush()
+            for later in self._layers[index + 1 :]:
+                data = later.decode(data, self.limit)
+        return self._counted(data)
+
+    def _counted(self, data: bytes) -> bytes:
+        self._size += len(data)
+        if self._size > self.limit:
+            raise SourceError(_over_cap(self.limit) + (" once decoded" if self._layers else ""))
+        return data
+
+
+MAX_ENCODINGS = 2
+"""Content-Encoding layers accepted on one body (``gzip`` is one; nobody needs three)."""
+_WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
+
+
+class _Layer:
+    """One Content-Encoding layer: a zlib stream whose total output is capped."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._unzip = zlib.decompressobj(wbits=_WBITS[encoding])
+        self._size = 0
+        self._raw_deflate_tried = encoding != "deflate"
+
+    def decode(self, data: bytes, limit: int) -> bytes:
+        if not data or self._unzip.eof:
+            return b""
+        try:
+            plain = self._unzip.decompress(data, limit + 1 - self._size)
+        except zlib.error as error:
+            if self._raw_deflate_tried or self._size:
+                raise SourceError(f"cannot decode the {self.encoding} body: {error}") from None
+            # Some servers send raw deflate data for "deflate"; one more try reading it so.
+            self._raw_deflate_tried = True
+            self._unzip = zlib.decompressobj(wbits=-15)
+            return self.decode(data, limit)
+        self._size += len(plain)
+        if self._unzip.unconsumed_tail or self._size > limit:
+            raise SourceError(_over_cap(limit) + " once decoded")
+        return plain
+
+    def flush(self) -> bytes:
+        return self._unzip.flush() if not self._unzip.eof else b""
 
 
 def gunzip(body: bytes, *, limit: int) -> bytes:

@@ -45,6 +45,7 @@ __all__ = [
     "SmtpConfig",
     "SourceConfig",
     "SummaryConfig",
+    "WebConfig",
     "Weights",
     "bundled_config",
     "config_path",
@@ -151,6 +152,18 @@ class CollectConfig:
         check=checks.positive,
     )
     user_agent: str = option("", "User-Agent header; empty for digest's own.")
+    allow_hosts: tuple[str, ...] = option(
+        (),
+        "Internal hosts, addresses or networks feeds and pages may come from "
+        "(e.g. '127.0.0.1', '10.0.0.0/8', 'intranet.example'); all other loopback, "
+        "private, link-local, multicast and reserved addresses are refused.",
+        check=checks.hosts_or_networks,
+    )
+    page_budget: timedelta = option(
+        timedelta(seconds=20),
+        "Longest time extracting one article page may take; a page over it fails alone.",
+        check=checks.at_least_duration(timedelta(seconds=1)),
+    )
 
 
 @dataclass(frozen=True)
@@ -344,6 +357,35 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    admin_password_env: str = option(
+        "DIGEST_ADMIN_PASSWORD",
+        "Environment variable holding the password of /status and /preview; unset, they answer only on 127.0.0.1.",
+        check=checks.env_name,
+    )
+    trusted_proxies: tuple[str, ...] = option(
+        (),
+        "Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (addresses or networks).",
+        check=checks.networks,
+        example=("127.0.0.1",),
+    )
+    signups_per_client: int = option(
+        10, "Sign-up and login attempts per hour from one client address.", check=checks.positive
+    )
+    confirmations_per_mailbox: int = option(
+        3,
+        "Confirmation mails per day to one mailbox (name+tag@ counts as name@).",
+        check=checks.positive,
+    )
+    confirmations_per_hour: int = option(
+        100, "Confirmation mails per hour in all; the rest wait.", check=checks.positive
+    )
+    max_body_bytes: int = option(
+        16_384, "Largest request body accepted, in bytes.", check=checks.positive
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path = option(Path(".digest"), "Where the database, editions and outbox live.")
     database_url: str = option(
@@ -362,6 +404,7 @@ class Config:
     schedule: ScheduleConfig = option(ScheduleConfig(), "")
     dkim: DkimConfig = option(DkimConfig(), "")
     bounces: BouncesConfig = option(BouncesConfig(), "")
+    web: WebConfig = option(WebConfig(), "")
     sources: tuple[SourceConfig, ...] = option((), "The feeds to collect.")
     path: Path = field(default=Path("<defaults>"), metadata={"internal": True})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -146,11 +147,39 @@ def query(value: str) -> str | None:
     return None if "=" in value or not value else "query parameters like 'utm_source=digest'"
 
 
+def hosts_or_networks(value: tuple[str, ...]) -> str | None:
+    for entry in value:
+        host = entry.strip().strip("[]")
+        if not host or not (_HOST_NAME.fullmatch(host) or _is_network(host)):
+            return "host names, addresses or networks ('127.0.0.1', '10.0.0.0/8')"
+    return None
+
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)*+\.?+")
+
+
+def _is_network(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
 def positive_weights(value: Weights) -> str | None:
     return None if all(weight > 0 for _, weight in value) else "weights above 0"
 
 
 # --- checks across options -----------------------------------------------------------------
+
+
+def networks(value: tuple[str, ...]) -> str | None:
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return "IP addresses or networks ('127.0.0.1', '10.0.0.0/8')"
+    return None
 
 
 def cross_checks(config: Config) -> list[str]:

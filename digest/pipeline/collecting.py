@@ -14,7 +14,7 @@ from digest.errors import SourceError
 from digest.models import Article, Extracted, FeedResult, Page
 from digest.store import Store, utcnow
 from digest.text import word_count
-from digest.workers import Workers, run_here
+from digest.workers import Workers, can_budget_here, run_here, within_budget
 
 
 @dataclass(frozen=True)
@@ -36,28 +36,50 @@ def collect(
     progress: Callable[[FeedResult], None] | None = None,
 ) -> CollectReport:
     now = now or utcnow()
-    with Workers() as workers:
-        # 1. Fetch every due source (conditional GET; failures isolated per source).
-        states = {state.key: state for state in store.fetch_states()}
-        big = len(config.sources) >= PARALLEL_SOURCES
-        results = collect_stage.collect_feeds(
-            config.sources,
-            states,
-            config.collect,
-            now=now,
-            progress=progress,
-            parse_in=workers.executor() if big else None,
-        )
-        # 2. Complete teasers from their article pages (extracted while the rest download).
-        by_key = {s.url: s for s in config.sources}
-        articles = [a for r in results for a in r.articles]
-        articles, page_errors = _complete_from_pages(
-            articles, by_key, config, store, workers, now=now
-        )
+    arrived: list[FeedResult] = []
+
+    def received(result: FeedResult) -> None:
+        arrived.append(result)
+        if progress:
+            progress(result)
+
+    try:
+        with Workers() as workers:
+            # 1. Fetch every due source (conditional GET; failures isolated per source).
+            states = {state.key: state for state in store.fetch_states()}
+            big = len(config.sources) >= PARALLEL_SOURCES
+            results = collect_stage.collect_feeds(
+                config.sources,
+                states,
+                config.collect,
+                now=now,
+                progress=received,
+                parse_in=workers.executor() if big else None,
+            )
+            # 2. Complete teasers from their article pages (extracted while the rest download).
+            by_key = {s.url: s for s in config.sources}
+            articles = [a for r in results for a in r.articles]
+            articles, page_errors = _complete_from_pages(
+                articles, by_key, config, store, workers, now=now
+            )
+    except KeyboardInterrupt:
+        _keep_arrived(arrived, store, now=now)
+        raise
     # 3. Remember the sources' state and the articles (deduplicated, updated in place),
     #    in one transaction: a feed's new ETag is never kept without what it brought.
     new, updated = store.save_collected((r.state for r in results), articles, now=now)
     return CollectReport(results, new, updated, page_errors)
+
+
+def _keep_arrived(arrived: list[FeedResult], store: Store, *, now: datetime) -> None:
+    """Interrupted (Ctrl-C, SIGTERM): keep every feed that arrived, each in its own commit.
+
+    Their pages were not all read, so the validators are dropped: the next run
+    fetches these feeds in full and completes their teasers then.
+    """
+    for result in arrived:
+        state = replace(result.state, etag="", last_modified="")
+        store.save_collected([state], result.articles, now=now)
 
 
 def _complete_from_pages(
@@ -85,10 +107,13 @@ def _complete_from_pages(
     found: dict[str, Future[Extracted]] = {}
     many = len(wanted) >= PARALLEL_PAGES
 
+    budget = config.collect.page_budget.total_seconds()
+    # The budget needs a main thread: off it (the daemon's scheduler), pages go to the workers.
+    submit = workers.submit if many or not can_budget_here() else run_here
+
     def received(url: str, page: Page | SourceError) -> None:
         if isinstance(page, Page):
-            submit = workers.submit if many else run_here
-            found[url] = submit(extract.extract_page, page)
+            found[url] = submit(within_budget, budget, "extraction", extract.extract_page, page)
 
     pages = collect_stage.fetch_pages(wanted, config.collect, received=received) if wanted else {}
     errors = []
@@ -106,6 +131,8 @@ def _extracted(future: Future[Extracted]) -> Extracted | str:
     """What extraction found, or why it failed: one odd page must not stop a run."""
     try:
         return future.result()
+    except SourceError as error:
+        return str(error)
     except Exception as error:
         return f"cannot extract the text: {type(error).__name__}: {error}"
 

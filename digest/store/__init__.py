@@ -7,9 +7,10 @@ transaction each. Times are stored as ISO 8601 strings in UTC.
 
 :class:`Store` is the one door; its queries live beside their tables, in
 :mod:`~digest.store.articles`, :mod:`~digest.store.editions`, :mod:`~digest.store.archive`,
-:mod:`~digest.store.subscribers` and :mod:`~digest.store.deliveries` (the ledger's claims). The schema and its migrations are in
-:mod:`~digest.store.schema`; rows become values in :mod:`~digest.store.rows`; the two
-engines (SQLite by default, PostgreSQL when ``database_url`` is set) in :mod:`~digest.store.engine`.
+:mod:`~digest.store.subscribers`, :mod:`~digest.store.deliveries` (the ledger's claims) and,
+for the web site, :mod:`~digest.store.site`. The schema and its migrations are in
+:mod:`~digest.store.schema`; rows become values in :mod:`~digest.store.rows`; the two engines
+(SQLite by default, PostgreSQL when ``database_url`` is set) in :mod:`~digest.store.engine`.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from digest.store.rows import (
     utcnow,
 )
 from digest.store.schema import MIGRATIONS, check_sqlite_file, migrate, schema_version
+from digest.store.site import FailedDelivery, QueuedConfirmation, SiteTables
 from digest.store.subscribers import SubscriberTables
 from digest.store.suppression import Suppression, SuppressionTables
 
@@ -54,7 +56,9 @@ __all__ = [
     "EditionEntry",
     "EditionRecord",
     "EditionRun",
+    "FailedDelivery",
     "Lease",
+    "QueuedConfirmation",
     "RunOutcome",
     "Store",
     "Subscriber",
@@ -77,6 +81,7 @@ class Store(
     DeliveryTables,
     LeaseTables,
     SuppressionTables,
+    SiteTables,
 ):
     """The one door to the database. Open with :func:`open_store`."""
 

@@ -237,6 +237,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         day_count INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 8: the web site's limits (hits per bucket and time window, shared by every process) and
+    # the sign-up confirmation mails waiting to go (a queue, claimed with a lease).
+    """
+    CREATE TABLE rate_counts (
+        bucket TEXT NOT NULL,
+        window_start TEXT NOT NULL,
+        hits INTEGER NOT NULL,
+        PRIMARY KEY (bucket, window_start)
+    );
+    CREATE TABLE confirmations (
+        address_key TEXT PRIMARY KEY,
+        email TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        requested TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'failed', 'dropped')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before TEXT NOT NULL,
+        lease_until TEXT,
+        reply TEXT NOT NULL DEFAULT '',
+        updated TEXT NOT NULL
+    );
+    CREATE INDEX confirmations_due ON confirmations (state, not_before);
+    """,
 )
 
 

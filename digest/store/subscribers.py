@@ -42,7 +42,8 @@ class SubscriberTables:
         return cursor.rowcount > 0
 
     def record_signup(self, email: str, *, name: str, now: datetime) -> None:
-        """A sign-up whose confirmation was just mailed: pending (a confirmed address stays so)."""
+        """A sign-up whose confirmation was just mailed: pending. A confirmed address stays
+        confirmed, and an unsubscribed one unsubscribed until its own confirmation."""
         with self.db:
             self.db.execute(
                 """INSERT INTO subscribers (email, address_key, name, status, created, updated)
@@ -50,7 +51,7 @@ class SubscriberTables:
                    ON CONFLICT (address_key) DO UPDATE
                    SET status = 'pending', updated = excluded.updated,
                        name = CASE WHEN excluded.name != '' THEN excluded.name ELSE subscribers.name END
-                   WHERE subscribers.status != 'confirmed'""",
+                   WHERE subscribers.status = 'pending'""",
                 (email, address_key(email), name, iso(now), iso(now)),
             )
 

@@ -1,0 +1,174 @@
+"""The network guard: feeds and pages never reach internal addresses unless the config allows them.
+
+A feed's URL, every redirect on the way and every article link are resolved
+here, at connection time (httpcore asks this backend for each new connection,
+redirects included), and each address is checked with :mod:`ipaddress`:
+loopback, private, link-local, multicast, reserved and unspecified addresses
+are refused, whatever form the URL wrote them in (``2130706433``, ``0177.0.0.1``,
+``[::ffff:169.254.169.254]`` all resolve to what they mean first). The
+connection then goes to the address that was checked, so a second DNS answer
+cannot swap it; the URL's host name still goes in the Host header and TLS SNI.
+
+``collect.allow_hosts`` names the exceptions: host names, addresses or networks
+(``intranet.example``, ``127.0.0.1``, ``10.0.0.0/8``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import ssl
+import typing
+from collections.abc import Iterable
+
+import httpcore
+import httpx
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class RefusedAddress(httpcore.ConnectError):
+    """A host that resolves to an internal address the config does not allow."""
+
+
+class Allowed:
+    """The hosts and networks ``collect.allow_hosts`` lets through."""
+
+    def __init__(self, entries: Iterable[str]) -> None:
+        self.names: set[str] = set()
+        self.networks: list[Network] = []
+        for entry in entries:
+            network = parse_network(entry)
+            if network is None:
+                self.names.add(entry.strip().lower().rstrip("."))
+            else:
+                self.networks.append(network)
+
+    def host(self, host: str) -> bool:
+        return host.lower().rstrip(".") in self.names
+
+    def address(self, address: Address) -> bool:
+        return any(address in network for network in self.networks)
+
+
+def parse_network(entry: str) -> Network | None:
+    """``entry`` as an address or network, or None for a host name."""
+    try:
+        return ipaddress.ip_network(entry.strip().strip("[]"), strict=False)
+    except ValueError:
+        return None
+
+
+def internal(address: Address) -> str:
+    """What kind of internal address this is ("loopback", ...); empty for a public one."""
+    for embedded in _embedded(address):
+        kind = internal(embedded)
+        if kind:
+            return kind
+    for kind in ("unspecified", "loopback", "link_local", "multicast", "reserved", "private"):
+        if getattr(address, f"is_{kind}"):
+            return kind.replace("_", "-")
+    return "" if address.is_global else "non-global"
+
+
+def _literal(host: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _embedded(address: Address) -> list[Address]:
+    """IPv4 addresses an IPv6 address carries (mapped, NAT64, 6to4, Teredo)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    found = [address.ipv4_mapped, address.sixtofour]
+    if address.teredo:
+        found += list(address.teredo)
+    if address in _NAT64:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return [a for a in found if a is not None]
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, connecting only to addresses the guard accepts."""
+
+    def __init__(self, allowed: Allowed) -> None:
+        self.allowed = allowed
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await self.vetted(host, port)
+        for address in addresses[:-1]:
+            try:
+                return await self.inner.connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except httpcore.ConnectError:
+                continue
+        return await self.inner.connect_tcp(
+            str(addresses[-1]), port, timeout, local_address, socket_options
+        )
+
+    async def vetted(self, host: str, port: int) -> list[Address]:
+        """The addresses ``host`` resolves to, after the guard; RefusedAddress when none is left."""
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
+        except socket.gaierror as error:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {error.strerror}") from None
+        addresses = list(
+            dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos)
+        )
+        if self.allowed.host(host):
+            return addresses
+        refused = [
+            (a, internal(a)) for a in addresses if internal(a) and not self.allowed.address(a)
+        ]
+        if refused:
+            # One internal answer is enough to refuse: the host is not a public one.
+            address, kind = refused[0]
+            shown = host if _literal(host) == address else f"{host} ({address})"
+            raise RefusedAddress(
+                f"refused: {shown} is an internal address ({kind}); "
+                "internal hosts are fetched only when collect.allow_hosts names them"
+            )
+        return addresses
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise RefusedAddress("refused: Unix sockets are not fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport over a connection pool that connects through :class:`GuardedBackend`."""
+
+    def __init__(self, allowed: Allowed, *, limits: httpx.Limits) -> None:
+        super().__init__(limits=limits, trust_env=False)
+        context: ssl.SSLContext = httpx.create_ssl_context(trust_env=False)
+        # httpx builds its pool without a way to pass a network backend: build it here.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=GuardedBackend(allowed),
+        )
