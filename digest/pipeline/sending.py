@@ -98,9 +98,9 @@ def send(
     # 3. Claim due rows a batch at a time, hand each to the transport, record the outcome;
     #    with several connections, each in its own thread with its own store connection and
     #    claimant: the ledger's claims decide who sends whom, so nobody is sent twice.
-    lanes = (
-        config.smtp.connections if transport is None and config.delivery.transport == "smtp" else 1
-    )
+    lanes = 1
+    if transport is None and config.delivery.transport == "smtp":
+        lanes = max(1, min(config.smtp.connections, -(-len(emails) // BATCH)))  # no idle ones
     shared = Lanes(progress, should_stop)
     runs: list[_SendRun] = []
 
