@@ -200,7 +200,7 @@ def crash_trials(folder: Path, trials: int) -> None:
     )
     totals: Counter[str] = Counter()
     for number in range(1, trials + 1):
-        trial = crash_trial(folder / f"crash{number}", rng, subscribers=300)
+        trial = crash_trial(folder / f"crash{number}", rng, subscribers=300, connections=1)
         totals.update(kills=trial.kills, duplicates=trial.duplicates, missing=trial.missing)
         ledger = "all sent" if trial.ledger == {"sent": 300} else str(dict(trial.ledger))
         print(

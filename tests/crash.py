@@ -46,9 +46,15 @@ class Trial:
 
 
 def prepare(
-    folder: Path, server: MailServer, subscribers: int, *, database_url: str = ""
+    folder: Path,
+    server: MailServer,
+    subscribers: int,
+    *,
+    database_url: str = "",
+    connections: int = 4,
 ) -> Config:
-    """A config sending over SMTP to ``server``, a built edition, and the subscribers."""
+    """A config sending over SMTP to ``server`` on ``connections`` connections per send, a
+    built edition, and the subscribers."""
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / "digest.toml"
     config_path.write_text(
@@ -56,7 +62,8 @@ def prepare(
         + (f'database_url = "{database_url}"\n' if database_url else "")
         + '[newsletter]\nfrom_address = "daily@news.example.com"\n'
         '[delivery]\ntransport = "smtp"\n'
-        f'[smtp]\nhost = "{server.host}"\nport = {server.port}\nsecurity = "none"\n',
+        f'[smtp]\nhost = "{server.host}"\nport = {server.port}\nsecurity = "none"\n'
+        f"connections = {connections}\n",
         encoding="utf-8",
     )
     config = load_config(config_path)
@@ -76,6 +83,7 @@ def crash_trial(
     max_kills: int = 3,
     senders: int = 1,
     database_url: str = "",
+    connections: int = 4,
 ) -> Trial:
     """One trial: ``senders`` at once, 1 to ``max_kills`` kills, then runs until one finishes.
 
@@ -84,7 +92,9 @@ def crash_trial(
     """
     started = time.monotonic()
     with MailServer() as server:
-        config = prepare(folder, server, subscribers, database_url=database_url)
+        config = prepare(
+            folder, server, subscribers, database_url=database_url, connections=connections
+        )
         planned = rng.randint(1, max_kills)
         kills = runs = 0
         while True:

@@ -9,6 +9,7 @@ Faults are scripted per recipient, one action per attempt, e.g.
     "554"                 the reply at the end of DATA (after the whole message arrived)
     "drop"                the connection is closed in the middle of DATA
 
+The server offers PIPELINING unless ``pipelining=False``.
 ``reply_delay`` makes the server slow to answer the end of DATA (after it has the message).
 """
 
@@ -119,6 +120,10 @@ class _Handler:
     storm: int = 0
     """This many next RCPTs, whoever they are for, are answered 454 "slow down"."""
     throttled: int = 0
+    pipelining: bool = True
+    """Offer ESMTP PIPELINING (RFC 2920); aiosmtpd reads pipelined commands in order."""
+    pipelined: int = 0
+    """MAIL FROM commands that arrived with the next command already behind them."""
     received: list[Received] = field(default_factory=list)
     attempts: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -128,6 +133,24 @@ class _Handler:
             self.attempts[address] += 1
             script = self.faults.get(address)
             return script.pop(0) if script else None
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return responses
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if b"RCPT TO:" in server._reader._buffer:  # type: ignore[union-attr]
+            with self.lock:
+                self.pipelined += 1
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
@@ -197,12 +220,14 @@ class MailServer:
         close_after: int = 0,
         smtputf8: bool = True,
         reply_delay: float = 0.0,
+        pipelining: bool = True,
     ) -> None:
         self.host, self.port = "127.0.0.1", free_port()
         self.security = security
         self.handler = _Handler(
             {k: list(v) for k, v in (faults or {}).items()}, close_after, reply_delay
         )
+        self.handler.pipelining = pipelining
         kwargs: dict[str, Any] = {"server_hostname": "mail.test", "enable_SMTPUTF8": smtputf8}
         if security != "none":
             assert certificate is not None, "TLS needs a certificate"

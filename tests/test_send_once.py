@@ -67,6 +67,21 @@ def test_three_sends_and_a_run_at_once_give_each_subscriber_the_edition_once(
     print(f"{senders} connections shared the 300 messages")
 
 
+def test_one_send_over_three_connections_gives_each_subscriber_the_edition_once(
+    tmp_path: Path,
+) -> None:
+    with MailServer() as server:
+        config = prepare(tmp_path, server, 60, connections=3)
+        with open_store(config.data_dir) as store:
+            report = pipeline.send(config, store, now=NOW)
+        received = server.per_recipient()
+        connections = server.connections()
+    assert report.counts["sent"] == 60
+    assert len(received) == 60
+    assert set(received.values()) == {1}, Counter(received.values())
+    assert 1 < connections <= 3
+
+
 # --- the ledger's claims ---------------------------------------------------------------------
 
 

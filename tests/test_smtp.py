@@ -37,7 +37,12 @@ def smtp_config(
         data_dir=tmp_path / "data",
         newsletter=NEWSLETTER,
         delivery=delivery,
-        smtp=SmtpConfig(host=server.host, port=server.port, security=server.security, **smtp),  # type: ignore[arg-type]
+        smtp=SmtpConfig(
+            host=server.host,
+            port=server.port,
+            security=server.security,
+            **{"connections": 1, **smtp},  # type: ignore[arg-type]
+        ),
     )
 
 
@@ -169,8 +174,9 @@ def test_the_rate_limit_spaces_messages(tmp_path: Path, store: Store) -> None:
         assert time.monotonic() - started >= 5 / 20
 
 
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
 def test_temporary_failures_are_retried_in_the_run_and_permanent_ones_recorded(
-    tmp_path: Path, store: Store
+    tmp_path: Path, store: Store, pipelining: bool
 ) -> None:
     faults: dict[str, list[str | None]] = {
         "busy@example.com": ["451"],
@@ -182,10 +188,12 @@ def test_temporary_failures_are_retried_in_the_run_and_permanent_ones_recorded(
     }
     fine = ["first@example.com", "middle@example.com", "last@example.com"]
     subscribe(store, fine[0], *list(faults)[:3], fine[1], *list(faults)[3:], fine[2])
-    with MailServer(faults=faults) as server:
+    with MailServer(faults=faults, pipelining=pipelining) as server:
         report = pipeline.send(smtp_config(tmp_path, server), store, now=NOW)
         received = server.per_recipient()
         attempts = server.handler.attempts
+        # Pipelined: every transaction's MAIL FROM came with its RCPT TO (RFC 2920).
+        assert server.handler.pipelined == (sum(attempts.values()) if pipelining else 0)
     assert report.counts == {"sent": 7, "deferred": 0, "failed": 2, "skipped": 0, "unknown": 0}
     assert sorted(report.problems) == [
         f"refused@example.com: {REPLIES['554']}",

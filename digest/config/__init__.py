@@ -298,6 +298,11 @@ class SmtpConfig:
         timedelta(minutes=10),
         "How long to wait for the reply to the end of a message (RFC 5321 4.5.3.2.6); without one the outcome is unknown, retried once, later.",
     )
+    connections: int = option(
+        8,
+        "SMTP connections one `digest send` keeps open at once, each claiming its own recipients; the send rate limits still hold over all of them.",
+        check=checks.positive,
+    )
     ca_file: str = option(
         "",
         "CA certificates (PEM) to trust instead of the system's, for a server with a private CA.",

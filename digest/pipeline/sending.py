@@ -25,6 +25,7 @@ from digest.governor import Governor
 from digest.lock import alive
 from digest.models import Delivery, DeliveryStatus
 from digest.pipeline.bouncing import return_paths
+from digest.pipeline.lanes import Lanes
 from digest.pipeline.messages import compose_message, recipient_for
 from digest.store import EditionRecord, Store, utcnow
 
@@ -94,28 +95,49 @@ def send(
         if address_key(s.email) not in suppressed
     ]
     store.plan_deliveries(record.key, emails, now=now)
-    # 3. Claim due rows a batch at a time, hand each to the transport, record the outcome.
-    run = _SendRun(
-        config,
-        store,
-        record,
-        transport or deliver.make_transport(config),
-        signer=signer,
-        secret=secret,
-        start=now,
-        progress=progress,
-    )
-    stopped = ""
-    try:
-        run.deliver_due(should_stop or (lambda: False))
-    except TransportUnavailable as error:
-        stopped = str(error)
-    finally:
-        run.release()
-        run.transport.close()
+    # 3. Claim due rows a batch at a time, hand each to the transport, record the outcome;
+    #    with several connections, each in its own thread with its own store connection and
+    #    claimant: the ledger's claims decide who sends whom, so nobody is sent twice.
+    lanes = 1
+    if transport is None and config.delivery.transport == "smtp":
+        lanes = max(1, min(config.smtp.connections, -(-len(emails) // BATCH)))  # no idle ones
+    shared = Lanes(progress, should_stop)
+    runs: list[_SendRun] = []
+
+    def lane(lane_store: Store, lane_transport: deliver.Transport | None) -> None:
+        try:
+            run = _SendRun(
+                config,
+                lane_store,
+                record,
+                lane_transport or deliver.make_transport(config),
+                signer=signer,
+                secret=secret,
+                start=now,
+                progress=shared.progress,
+            )
+            runs.append(run)
+            try:
+                run.deliver_due(shared.stop)
+            except TransportUnavailable as error:
+                run.stopped = str(error)
+            finally:
+                run.release()
+                run.transport.close()
+        except BaseException:
+            shared.abort.set()  # the other connections stop at their next message
+            raise
+
+    shared.run(lane, config, store, transport, lanes=lanes)
+    outcomes: dict[str, tuple[str, str]] = {}
+    for run in runs:
+        outcomes.update(run.outcomes)
+    # A connection that could not go on stops the send only where nobody sent its rows instead.
+    stops = [run.stopped for run in runs if run.stopped]
+    undone = stops and any(d.status in ("pending", "sending") for d in store.deliveries(record.key))
     # 4. Older editions' ledgers past delivery.keep_ledger become counts per state.
     store.compact_deliveries(built_before=now - config.delivery.keep_ledger, now=utcnow())
-    return run.report(stopped)
+    return runs[0].report(stops[0] if undone else "", outcomes, store=store)
 
 
 def send_test(config: Config, store: Store, address: str, *, now: datetime) -> str:
@@ -175,6 +197,7 @@ class _SendRun:
         self.lease = lease_for(config)
         self._started = time.monotonic()
         self._renewed = start
+        self.stopped = ""
 
     def now(self) -> datetime:
         """The run's clock: ``start`` moved on by the time spent since."""
@@ -358,19 +381,22 @@ class _SendRun:
             batch=self.email.edition_key,
         )
 
-    def report(self, stopped: str) -> SendReport:
+    def report(
+        self, stopped: str, outcomes: dict[str, tuple[str, str]], *, store: Store
+    ) -> SendReport:
+        """What the send did, from ``outcomes`` (every connection's, by address)."""
         counts = dict.fromkeys(("sent", "deferred", "failed", "skipped", "unknown"), 0)
-        for status, _ in self.outcomes.values():
+        for status, _ in outcomes.values():
             counts[status] += 1
         waiting = [
             d
-            for d in self.store.deliveries(self.email.edition_key)
-            if d.email not in self.outcomes and d.status == "deferred"
+            for d in store.deliveries(self.email.edition_key)
+            if d.email not in outcomes and d.status == "deferred"
         ]
         counts["deferred"] += len(waiting)
         problems = [
             f"{address}: {reply}"
-            for address, (status, reply) in self.outcomes.items()
+            for address, (status, reply) in outcomes.items()
             if status in ("deferred", "failed", "unknown")
         ]
         return SendReport(self.email.edition_key, counts, problems, stopped)
