@@ -124,6 +124,10 @@ SUBSCRIBERS = 2_000
 """The issue asks for 10,000: that passed too (423 s on 2 loaded cores), too long for the suite."""
 
 
+CONNECTIONS = 2
+"""SMTP connections per sender: a kill costs at most one duplicate on each."""
+
+
 @pytest.mark.slow
 def test_three_senders_one_killed_give_each_subscriber_the_edition_once(
     fresh_postgres: str, tmp_path: Path
@@ -136,9 +140,11 @@ def test_three_senders_one_killed_give_each_subscriber_the_edition_once(
         max_kills=1,
         senders=3,
         database_url=fresh_postgres,
+        connections=CONNECTIONS,
     )
     print(f"{SUBSCRIBERS} subscribers, 3 senders, {trial.kills} killed: {trial.seconds:.0f}s")
     assert trial.kills == 1
     assert trial.missing == 0
-    assert trial.duplicates <= trial.kills, "at most the message in flight at the kill"
+    # At most the message in flight on each of the killed sender's connections.
+    assert trial.duplicates <= trial.kills * CONNECTIONS
     assert trial.ledger == {"sent": SUBSCRIBERS}
