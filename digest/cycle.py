@@ -153,10 +153,30 @@ def startup_catch_up(config: Config, store: Store) -> datetime | None:
 
 
 def _send(config: Config, store: Store, *, should_stop: ShouldStop) -> str:
-    """Send the latest edition; why some recipients are still without it, or ""."""
+    """Send the latest edition (or queue it for the workers); why some recipients are still
+    without it, or ""."""
     from digest import pipeline
 
+    if config.workers.enabled:
+        record, _ = pipeline.plan(config, store, now=now())
+        return queue_sends(config, store, record.key)
     report = pipeline.send(config, store, now=now(), should_stop=should_stop)
+    key, c = report.edition_key, report.counts
+    waiting = _log_send(store, report, waiting_for="the next start")
+    run = store.edition_run(key)
+    if not waiting and run is not None and not run.final:
+        _record_sent(store, key, c)
+    if report.stopped:
+        return f"edition {key}: {report.stopped}; the rest wait for the next run"
+    if c["deferred"] or c["failed"] or waiting:
+        return f"edition {key}: {c['deferred']} deferred, {c['failed']} failed, {waiting} waiting"
+    if not store.deliveries(key):
+        return f"edition {key}: nobody to send it to (no confirmed subscribers)"
+    return ""
+
+
+def _log_send(store: Store, report: pipeline.SendReport, *, waiting_for: str) -> int:
+    """Log what a send did; how many of its edition's recipients are still pending or held."""
     key, c = report.edition_key, report.counts
     for problem in report.problems:
         logs.warning("undelivered", problem, edition=key)
@@ -166,27 +186,106 @@ def _send(config: Config, store: Store, *, should_stop: ShouldStop) -> str:
         f"edition {key}: {c['sent']} sent, {c['deferred']} deferred, {c['failed']} failed, "
         f"{c['skipped']} skipped"
         + (f", {c['unknown']} unknown" if c["unknown"] else "")
-        + (f"; {waiting} left for the next start" if waiting else ""),
+        + (f"; {waiting} left for {waiting_for}" if waiting else ""),
         edition=key,
         waiting=waiting,
         **c,
     )
+    return waiting
+
+
+def _record_sent(store: Store, key: str, counts: dict[str, int]) -> None:
     run = store.edition_run(key)
-    if not waiting and run is not None and not run.final:
-        store.record_run(
-            key,
-            "sent",
-            scheduled=run.scheduled,
-            now=now(),
-            detail=", ".join(f"{n} {state}" for state, n in c.items() if n or state != "unknown"),
-        )
-    if report.stopped:
-        return f"edition {key}: {report.stopped}; the rest wait for the next run"
-    if c["deferred"] or c["failed"] or waiting:
-        return f"edition {key}: {c['deferred']} deferred, {c['failed']} failed, {waiting} waiting"
-    if not store.deliveries(key):
-        return f"edition {key}: nobody to send it to (no confirmed subscribers)"
+    if run is None or run.final:
+        return
+    store.record_run(
+        key,
+        "sent",
+        scheduled=run.scheduled,
+        now=now(),
+        detail=", ".join(f"{n} {state}" for state, n in counts.items() if n or state != "unknown"),
+    )
+
+
+# --- the send, spread over `digest worker` processes (workers.enabled) -----------------------
+
+
+def queue_sends(config: Config, store: Store, key: str) -> str:
+    """Queue one send job per workers.send_batch recipients due now; "" (the workers send)."""
+    from digest import pipeline, queue
+
+    pipeline.take_over_from_the_dead(store, key, now=now())
+    due = sum(1 for d in store.deliveries(key) if d.is_due(now()))
+    if not due:
+        return ""
+    parts = -(-due // config.workers.send_batch)
+    # One lock per part: queueing again while the jobs still wait adds none.
+    queued = queue.defer_many(
+        config, "send", [({"edition_key": key}, f"send:{key}:{n}") for n in range(parts)]
+    )
+    if not queued:
+        return ""  # the jobs queued before still wait
+    logs.event(
+        "queue",
+        f"edition {key}: {due} recipients due, {queued} send jobs queued for the workers",
+        edition=key,
+        due=due,
+        jobs=queued,
+    )
     return ""
+
+
+def send_job(config: Config, *, edition_key: str, should_stop: ShouldStop) -> None:
+    """A worker's send job: up to workers.send_batch of the edition's due recipients.
+
+    The ledger's claims decide who sends whom, so a job run twice sends nobody twice. At
+    the end, what is still due (rows of a dead worker, of a job that stopped) is queued
+    again; once nobody is pending or held, the edition's run is recorded as sent.
+    """
+    from digest import pipeline
+
+    with open_store(config.data_dir, url=config.database_url) as store:
+        record = store.edition(edition_key)
+        if record is None:
+            logs.warning("send", f"edition {edition_key} is gone; its send job does nothing")
+            return
+        batch = config.workers.send_batch
+        report = pipeline.send_due(
+            config,
+            store,
+            record,
+            now=now(),
+            recipients=batch,
+            limit=batch,
+            should_stop=should_stop,
+        )
+        _log_send(store, report, waiting_for="the other jobs")
+        if report.stopped:  # the server is out of reach: the workers' sweep tries again
+            logs.warning("send", f"edition {edition_key}: {report.stopped}")
+        elif not should_stop():
+            settle_sends(config, store, edition_key)
+
+
+def settle_sends(config: Config, store: Store, key: str) -> None:
+    """Queue what is still due of ``key``'s send, or record the edition sent once it is done."""
+    queue_sends(config, store, key)
+    ledger = store.deliveries(key)
+    if not ledger or any(d.status in ("pending", "sending") for d in ledger):
+        return
+    counts = dict.fromkeys(("sent", "deferred", "failed", "skipped", "unknown"), 0)
+    for delivery in ledger:
+        if delivery.status in counts:
+            counts[delivery.status] += 1
+    _record_sent(store, key, counts)
+
+
+def sweep_sends(config: Config) -> None:
+    """On one worker now and then: the latest edition's rows that fell due (a dead worker's
+    ended lease, a deferral's retry time) are queued again."""
+    with open_store(config.data_dir, url=config.database_url) as store:
+        latest = store.latest_edition()
+        if latest is not None:
+            settle_sends(config, store, latest.key)
 
 
 def _build_moment(config: Config, scheduled: datetime) -> datetime:

@@ -52,18 +52,20 @@ def prepare(
     *,
     database_url: str = "",
     connections: int = 4,
+    extra: str = "",
+    rate_limit: float = 0,
 ) -> Config:
-    """A config sending over SMTP to ``server`` on ``connections`` connections per send, a
-    built edition, and the subscribers."""
+    """A config sending over SMTP to ``server`` on ``connections`` connections per send (with
+    ``extra`` TOML tables after it), a built edition, and the subscribers."""
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / "digest.toml"
     config_path.write_text(
         f'data_dir = "{folder / "data"}"\n'
         + (f'database_url = "{database_url}"\n' if database_url else "")
         + '[newsletter]\nfrom_address = "daily@news.example.com"\n'
-        '[delivery]\ntransport = "smtp"\n'
+        f'[delivery]\ntransport = "smtp"\nrate_limit = {rate_limit}\n'
         f'[smtp]\nhost = "{server.host}"\nport = {server.port}\nsecurity = "none"\n'
-        f"connections = {connections}\n",
+        f"connections = {connections}\n" + extra,
         encoding="utf-8",
     )
     config = load_config(config_path)

@@ -21,6 +21,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from email import message_from_string
@@ -103,6 +104,8 @@ class Received:
     peer: Any
     mail_from: str = ""
     """The envelope sender (MAIL FROM): the return path bounces go to."""
+    arrived: float = field(default_factory=time.monotonic)
+    """When the end of its DATA came (time.monotonic), for rates measured at the server."""
 
     @property
     def message(self) -> Message:

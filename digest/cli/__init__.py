@@ -23,7 +23,7 @@ from digest import __version__
 from digest.cli.audience import subscribers
 from digest.cli.editions import build, collect, deliveries, demo, preview, send, stories
 from digest.cli.mail import bounces, check
-from digest.cli.running import daemon, run, serve, sources, status
+from digest.cli.running import daemon, run, serve, sources, status, worker
 from digest.cli.standalone import extract, init, summarize
 from digest.errors import ConfigError, DigestError, UsageError
 
@@ -48,6 +48,7 @@ __all__ = [
     "stories",
     "subscribers",
     "summarize",
+    "worker",
 ]
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -87,6 +88,7 @@ for command in (
     status,
     check,
     bounces,
+    worker,
 ):
     cli.add_command(command)
 

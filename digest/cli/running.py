@@ -55,6 +55,20 @@ def run(ctx: click.Context, log_format: logs.LogFormat) -> None:
 
 
 @click.command()
+@LOG_FORMAT
+@click.pass_context
+def worker(ctx: click.Context, log_format: logs.LogFormat) -> None:
+    """Take jobs from the queue in PostgreSQL (workers.enabled); run any number, anywhere."""
+    import digest.jobs  # noqa: F401  (registers the job types)
+    from digest import queue
+
+    config = config_of(ctx)
+    queue.require_database(config, "worker")
+    logs.setup(log_format, verbose=ctx.obj["verbose"])
+    queue.work(config)
+
+
+@click.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """The data directory and templates in use, the daemon, the last edition, the sources."""

@@ -328,6 +328,19 @@ class DkimConfig:
 
 
 @dataclass(frozen=True)
+class WorkersConfig:
+    enabled: bool = option(
+        False,
+        "Hand the sending (and the jobs other stages add) to `digest worker` processes on a job queue in PostgreSQL (needs database_url); off, the daemon or `digest run` does all the work itself.",
+    )
+    send_batch: int = option(
+        500,
+        "Ledger rows per send job: the leader queues one job per this many recipients, and any worker takes any job.",
+        check=checks.positive,
+    )
+
+
+@dataclass(frozen=True)
 class BouncesConfig:
     address: str = option(
         "",
@@ -426,6 +439,7 @@ class Config:
     schedule: ScheduleConfig = option(ScheduleConfig(), "")
     dkim: DkimConfig = option(DkimConfig(), "")
     bounces: BouncesConfig = option(BouncesConfig(), "")
+    workers: WorkersConfig = option(WorkersConfig(), "")
     web: WebConfig = option(WebConfig(), "")
     sources: tuple[SourceConfig, ...] = option((), "The feeds to collect.")
     path: Path = field(default=Path("<defaults>"), metadata={"internal": True})

@@ -200,6 +200,11 @@ def cross_checks(config: Config) -> list[str]:
             "smtp.security: expected 'starttls' or 'ssl' when smtp.username is set "
             "(the password would cross the network in clear), got 'none'"
         )
+    if config.workers.enabled and not config.database_url:
+        problems.append(
+            "workers.enabled: expected database_url to be set (the job queue lives in "
+            "PostgreSQL), got workers on SQLite"
+        )
     if config.dkim.key_file and not config.dkim.selector:
         problems.append("dkim.selector: expected a selector when dkim.key_file is set, got ''")
     seen: dict[str, int] = {}

@@ -22,7 +22,15 @@ from digest.pipeline.building import (
 )
 from digest.pipeline.collecting import PARALLEL_PAGES, PARALLEL_SOURCES, CollectReport, collect
 from digest.pipeline.messages import unsubscribe_url
-from digest.pipeline.sending import BACKOFF, SendReport, send, send_test
+from digest.pipeline.sending import (
+    BACKOFF,
+    SendReport,
+    plan,
+    send,
+    send_due,
+    send_test,
+    take_over_from_the_dead,
+)
 from digest.store import utcnow
 
 __all__ = [
@@ -37,10 +45,13 @@ __all__ = [
     "StoriesReport",
     "build",
     "collect",
+    "plan",
     "preview",
     "send",
+    "send_due",
     "send_test",
     "stories",
+    "take_over_from_the_dead",
     "unsubscribe_url",
     "utcnow",
 ]

@@ -21,14 +21,27 @@ class Lanes:
         self,
         progress: Callable[[str, str], None] | None,
         should_stop: Callable[[], bool] | None,
+        *,
+        limit: int | None = None,
     ) -> None:
         self._progress, self._should_stop = progress, should_stop
+        self._left = limit
         self._lock = threading.Lock()
         self.abort = threading.Event()
         self.errors: list[BaseException] = []
 
     def stop(self) -> bool:
         return self.abort.is_set() or bool(self._should_stop and self._should_stop())
+
+    def take(self, wanted: int) -> int:
+        """Up to ``wanted`` more rows from the send's share (all, without a limit); a negative
+        ``wanted`` gives rows back."""
+        with self._lock:
+            if self._left is None:
+                return wanted
+            granted = min(wanted, self._left)
+            self._left -= granted
+            return granted
 
     def progress(self, address: str, status: str) -> None:
         if self._progress:

@@ -80,14 +80,28 @@ def send(
     rows still held are handed back for the next run (the daemon's SIGTERM).
     """
     now = now or utcnow()
+    record, planned = plan(config, store, now=now)
+    report = send_due(
+        config,
+        store,
+        record,
+        now=now,
+        transport=transport,
+        progress=progress,
+        should_stop=should_stop,
+        recipients=planned,
+    )
+    # Older editions' ledgers past delivery.keep_ledger become counts per state.
+    store.compact_deliveries(built_before=now - config.delivery.keep_ledger, now=utcnow())
+    return report
+
+
+def plan(config: Config, store: Store, *, now: datetime) -> tuple[EditionRecord, int]:
+    """The latest edition, with a ledger row for every confirmed, unsuppressed subscriber who
+    has none for it yet; and how many subscribers it is for."""
     record = store.latest_edition()
     if record is None:
         raise UsageError("no edition to send yet: run `digest build` first")
-    # 1. Everything signing needs, checked before anyone is sent anything.
-    secret = _unsubscribe_secret(config)
-    signer = deliver.make_signer(config)
-    # 2. A ledger row for every confirmed, unsuppressed subscriber who has none for this
-    #    edition yet.
     suppressed = store.suppressed_keys()
     emails = [
         s.email
@@ -95,13 +109,37 @@ def send(
         if address_key(s.email) not in suppressed
     ]
     store.plan_deliveries(record.key, emails, now=now)
-    # 3. Claim due rows a batch at a time, hand each to the transport, record the outcome;
+    return record, len(emails)
+
+
+def send_due(
+    config: Config,
+    store: Store,
+    record: EditionRecord,
+    *,
+    now: datetime,
+    recipients: int,
+    limit: int | None = None,
+    transport: deliver.Transport | None = None,
+    progress: Callable[[str, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> SendReport:
+    """Send ``record`` to its due ledger rows (``limit`` of them at most: a worker's send job).
+
+    ``recipients`` is about how many rows there are to send: no more connections are opened
+    than there are batches of them.
+    """
+    # 1. Everything signing needs, checked before anyone is sent anything.
+    secret = _unsubscribe_secret(config)
+    signer = deliver.make_signer(config)
+    # 2. Claim due rows a batch at a time, hand each to the transport, record the outcome;
     #    with several connections, each in its own thread with its own store connection and
     #    claimant: the ledger's claims decide who sends whom, so nobody is sent twice.
     lanes = 1
     if transport is None and config.delivery.transport == "smtp":
-        lanes = max(1, min(config.smtp.connections, -(-len(emails) // BATCH)))  # no idle ones
-    shared = Lanes(progress, should_stop)
+        wanted = min(recipients, limit) if limit is not None else recipients
+        lanes = max(1, min(config.smtp.connections, -(-wanted // BATCH)))  # no idle ones
+    shared = Lanes(progress, should_stop, limit=limit)
     runs: list[_SendRun] = []
 
     def lane(lane_store: Store, lane_transport: deliver.Transport | None) -> None:
@@ -115,6 +153,7 @@ def send(
                 secret=secret,
                 start=now,
                 progress=shared.progress,
+                take=shared.take,
             )
             runs.append(run)
             try:
@@ -135,8 +174,6 @@ def send(
     # A connection that could not go on stops the send only where nobody sent its rows instead.
     stops = [run.stopped for run in runs if run.stopped]
     undone = stops and any(d.status in ("pending", "sending") for d in store.deliveries(record.key))
-    # 4. Older editions' ledgers past delivery.keep_ledger become counts per state.
-    store.compact_deliveries(built_before=now - config.delivery.keep_ledger, now=utcnow())
     return runs[0].report(stops[0] if undone else "", outcomes, store=store)
 
 
@@ -181,8 +218,10 @@ class _SendRun:
         secret: str,
         start: datetime,
         progress: Callable[[str, str], None] | None,
+        take: Callable[[int], int] = lambda wanted: wanted,
     ) -> None:
         self.config, self.store, self.transport = config, store, transport
+        self.take = take
         self.record, self.email = record, record.email
         self.signer, self.secret, self.start, self.progress = signer, secret, start, progress
         self.outcomes: dict[str, tuple[str, str]] = {}
@@ -227,15 +266,16 @@ class _SendRun:
     def _claimed(self) -> Iterator[Delivery]:
         """The due rows this run wins, a batch at a time, until none are left to claim."""
         self._take_over_from_the_dead()
-        while True:
+        while wanted := self.take(BATCH):  # a send job's share of rows may run out first
             batch = self.store.claim_deliveries(
                 self.record.key,
                 version=self.record.version,
                 claimant=self.claimant,
                 now=self.now(),
                 lease_until=self.now() + self.lease,
-                limit=BATCH,
+                limit=wanted,
             )
+            self.take(-(wanted - len(batch or ())))  # what it did not win goes back
             if batch is None:
                 self._reload()  # rebuilt before anyone was sent it: send the new version
                 continue
@@ -256,16 +296,7 @@ class _SendRun:
 
         A convenience: the lease alone makes their rows due again, later.
         """
-        host = socket.gethostname()
-        found = False
-        for claimant in self.store.claimants(self.record.key):
-            owner_host, _, rest = claimant.partition("/")
-            pid = rest.partition("/")[0]
-            if owner_host == host and pid.isdigit() and not alive(int(pid)):
-                found |= (
-                    self.store.expire_claims(self.record.key, claimant=claimant, now=self.now()) > 0
-                )
-        return found
+        return take_over_from_the_dead(self.store, self.record.key, now=self.now())
 
     def _still_held(self, delivery: Delivery) -> bool:
         """Renew the lease now and then; False when this run no longer holds the row."""
@@ -400,6 +431,21 @@ class _SendRun:
             if status in ("deferred", "failed", "unknown")
         ]
         return SendReport(self.email.edition_key, counts, problems, stopped)
+
+
+def take_over_from_the_dead(store: Store, edition_key: str, *, now: datetime) -> bool:
+    """End the leases of claimants on this machine whose process is gone; True if any.
+
+    A convenience: the lease alone makes their rows due again, later.
+    """
+    host = socket.gethostname()
+    found = False
+    for claimant in store.claimants(edition_key):
+        owner_host, _, rest = claimant.partition("/")
+        pid = rest.partition("/")[0]
+        if owner_host == host and pid.isdigit() and not alive(int(pid)):
+            found |= store.expire_claims(edition_key, claimant=claimant, now=now) > 0
+    return found
 
 
 def _unsubscribe_secret(config: Config) -> str:

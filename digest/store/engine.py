@@ -13,7 +13,9 @@ psycopg is imported only when a database URL is configured, so SQLite needs noth
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
+import logging
 import os
 import re
 import sqlite3
@@ -166,6 +168,7 @@ class PostgresDatabase:
         self._pool = pool
         self._connection: psycopg.Connection[Any] | None = connection
         self._transactions: list[Any] = []
+        self._gone = ""
 
     @property
     def connection(self) -> psycopg.Connection[Any]:
@@ -174,18 +177,40 @@ class PostgresDatabase:
         return self._connection
 
     def execute(self, sql: str, parameters: Any = None, /) -> Cursor:
-        return self.connection.execute(pyformat(sql), parameters or None)
+        with self._lost():
+            return self.connection.execute(pyformat(sql), parameters or None)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> Cursor:
         cursor = self.connection.cursor()
         rows = list(parameters)
         if rows:
-            cursor.executemany(pyformat(sql), rows)
+            with self._lost():
+                cursor.executemany(pyformat(sql), rows)
         return cursor
+
+    @contextlib.contextmanager
+    def _lost(self) -> Iterator[None]:
+        """A connection that broke under a statement (the server restarted or ended it, the
+        network went) is a StoreError naming the server and database; other errors pass."""
+        import psycopg
+
+        if self._gone:  # what follows a loss (a release in a finally) says the first reason
+            raise StoreError(self._gone)
+        try:
+            yield
+        except psycopg.OperationalError as error:
+            if not self.connection.broken:
+                raise
+            self._gone = (
+                f"{describe(str(self._pool.conninfo))}: lost the connection to PostgreSQL "
+                f"({first_line(error)})"
+            )
+            raise StoreError(self._gone) from None
 
     def __enter__(self) -> PostgresDatabase:
         transaction = self.connection.transaction()
-        transaction.__enter__()
+        with self._lost():
+            transaction.__enter__()
         self._transactions.append(transaction)
         return self
 
@@ -196,7 +221,11 @@ class PostgresDatabase:
         tb: TracebackType | None,
         /,
     ) -> None:
-        self._transactions.pop().__exit__(kind, error, tb)
+        transaction = self._transactions.pop()
+        if self._gone:
+            return  # nothing to roll back on a connection that is gone
+        with self._lost():
+            transaction.__exit__(kind, error, tb)
 
     def close(self) -> None:
         if self._connection is not None:
@@ -214,6 +243,8 @@ def connect_postgresql(url: str) -> PostgresDatabase:
     import psycopg_pool
 
     pool = _pool(url)
+    # A connection the server ended is replaced; the store reports the loss itself, once.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     try:
         connection = pool.getconn(timeout=CONNECT_TIMEOUT)
     except (psycopg_pool.PoolTimeout, psycopg.Error) as error:
@@ -259,6 +290,24 @@ def close_pools() -> None:
 
 
 atexit.register(close_pools)
+
+
+def describe(url: str) -> str:
+    """Which server and database ``url`` names, for messages: 'PostgreSQL db at host:port'."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:  # unreadable: connecting will say what is wrong
+        return redact(url)
+    host = str(parts.get("host") or "localhost")
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"PostgreSQL database {parts.get('dbname') or '(default)'} on {host}{port}"
+
+
+def first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def redact(url: str) -> str:

@@ -1,0 +1,269 @@
+"""The job queue in PostgreSQL that `digest worker` processes take work from (procrastinate).
+
+The leader (the daemon holding the lease, or `digest run`) decides *when* and queues jobs;
+any number of workers, on any machines, take them. The queue only spreads the work: what
+is done once is guarded by the data (the delivery ledger's claims for send jobs), so a job
+run twice, retried after its worker died, or queued twice does no harm.
+
+A job type is a function of the Config and JSON-able keyword arguments, registered by name
+in :data:`JOBS` with :func:`job` (digest/jobs.py holds them; each is a thin call into
+digest/cycle or digest/pipeline). :func:`defer` queues one; its ``lock`` (procrastinate's
+queueing lock) drops a second job with the same lock while the first still waits.
+
+procrastinate's schema is applied on first use, under an advisory lock, by :func:`ready`
+(`digest worker` at start-up and the leader before it queues): no manual step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from digest import logs
+from digest.config import Config
+from digest.errors import DigestError, StoreError, UsageError
+from digest.store.engine import describe, first_line
+
+if TYPE_CHECKING:
+    import procrastinate
+
+QUEUE = "digest"
+SWEEP_CRON = "* * * * * */15"
+"""How often one of the workers looks for stalled jobs and send work nobody has queued."""
+SCHEMA_LOCK = 0x6469676573745171  # 'digestQq': the advisory lock the schema is applied under
+RECONNECT_FOR = 10.0
+"""Seconds a worker that lost the database tries to reconnect before it gives up (exit 1)."""
+STALLED_AFTER = 30.0
+"""Seconds without a heartbeat after which a worker is taken for dead (its jobs retried)."""
+
+
+JobBody = Callable[..., None]
+"""``body(config, *, should_stop, **args)``: the args are the job's JSON keyword arguments."""
+
+
+JOBS: dict[str, JobBody] = {}
+"""Every job type, by name: the one registry (filled by digest.jobs)."""
+SWEEPS: list[Callable[[Config], None]] = []
+"""What one worker checks every SWEEP_CRON (work due that nobody queued; filled by digest.jobs)."""
+
+
+def job(name: str) -> Callable[[JobBody], JobBody]:
+    """Register ``function`` as the job type ``name``."""
+
+    def register(function: JobBody) -> JobBody:
+        JOBS[name] = function
+        return function
+
+    return register
+
+
+def sweep(function: Callable[[Config], None]) -> Callable[[Config], None]:
+    """Register ``function`` to run on one worker every SWEEP_CRON."""
+    SWEEPS.append(function)
+    return function
+
+
+def require_database(config: Config, command: str) -> str:
+    if not config.database_url:
+        raise UsageError(
+            f"`digest {command}` needs database_url: the job queue lives in PostgreSQL "
+            f"({config.path} uses SQLite in {config.data_dir})"
+        )
+    return config.database_url
+
+
+# --- queueing ---------------------------------------------------------------------------------
+
+
+def defer(config: Config, name: str, args: dict[str, Any], *, lock: str | None = None) -> bool:
+    """Queue one ``name`` job; False when a job with the same ``lock`` is already waiting."""
+    return defer_many(config, name, [(args, lock)]) == 1
+
+
+def defer_many(config: Config, name: str, jobs: list[tuple[dict[str, Any], str | None]]) -> int:
+    """Queue several ``name`` jobs, each with its arguments and lock; how many were queued."""
+    import procrastinate.exceptions
+
+    queued = 0
+    with _connected(config) as app:
+        for args, lock in jobs:
+            try:
+                app.configure_task(name, queue=QUEUE, queueing_lock=lock).defer(**args)
+                queued += 1
+            except procrastinate.exceptions.AlreadyEnqueued:
+                pass
+    return queued
+
+
+def waiting(config: Config) -> dict[str, int]:
+    """Jobs not finished yet, by status (todo, doing): for `digest status` and the tests."""
+    with _connected(config) as app:
+        counts: dict[str, int] = {}
+        for row in app.job_manager.list_jobs(queue=QUEUE):
+            if row.status in ("todo", "doing"):
+                counts[row.status] = counts.get(row.status, 0) + 1
+        return counts
+
+
+# --- the app ----------------------------------------------------------------------------------
+
+
+def make_app(
+    config: Config, *, should_stop: Callable[[], bool] = lambda: False
+) -> procrastinate.App:
+    """A procrastinate App on ``database_url`` with every job type of :data:`JOBS` as a task.
+
+    (Queueing needs no task registered: a job is queued by its name.)
+    """
+    import procrastinate
+
+    url = require_database(config, "worker")
+    connector = procrastinate.PsycopgConnector(
+        conninfo=url, min_size=1, max_size=4, timeout=RECONNECT_FOR
+    )
+    app = procrastinate.App(connector=connector)
+    for name, body in JOBS.items():
+        app.task(name=name, queue=QUEUE, pass_context=False)(_task(config, body, should_stop))
+    _add_sweep(app, config)
+    return app
+
+
+def _task(config: Config, body: JobBody, should_stop: Callable[[], bool]) -> Callable[..., None]:
+    def run(**args: Any) -> None:
+        try:
+            body(config, should_stop=should_stop, **args)
+        except DigestError as error:  # one line; what the job left undone is in the data
+            logs.error("job", str(error))
+
+    return run
+
+
+def _add_sweep(app: procrastinate.App, config: Config) -> None:
+    """Every SWEEP_CRON, on one worker: close the jobs of dead workers, then run SWEEPS."""
+
+    @app.periodic(cron=SWEEP_CRON, periodic_id="sweep")
+    @app.task(name="sweep", queue=QUEUE, queueing_lock="sweep")
+    async def sweep(timestamp: int) -> None:
+        from procrastinate.jobs import Status
+
+        manager = app.job_manager
+        for stalled in await manager.get_stalled_jobs(queue=QUEUE):
+            # Not retried as such: the work it left is in the data, and SWEEPS queue it again.
+            logs.warning("worker", f"job {stalled.id} ({stalled.task_name}): its worker died")
+            await manager.finish_job(stalled, status=Status.FAILED, delete_job=False)
+        for function in SWEEPS:
+            await asyncio.to_thread(function, config)
+
+
+@contextmanager
+def _connected(config: Config) -> Iterator[procrastinate.App]:
+    import procrastinate.exceptions
+
+    url = ready(config)
+    app = make_app(config)
+    try:
+        with app.open():
+            yield app
+    except procrastinate.exceptions.ConnectorException as error:
+        raise StoreError(
+            f"{describe(url)}: the job queue failed: {error.__cause__ or error}"
+        ) from None
+
+
+def ready(config: Config) -> str:
+    """Apply procrastinate's schema to the database if it is not there yet; the URL.
+
+    Under an advisory lock, so that workers starting together apply it once.
+    """
+    import psycopg
+    from procrastinate import schema
+
+    url = require_database(config, "worker")
+    try:
+        with (
+            psycopg.connect(url, autocommit=True, connect_timeout=10) as connection,
+            connection.transaction(),
+        ):
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            found = connection.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()
+            if found is None or found[0] is None:
+                connection.execute(schema.SchemaManager.get_schema())
+                logs.event("queue", f"{describe(url)}: job queue tables created")
+    except psycopg.Error as error:
+        raise StoreError(
+            f"{describe(url)}: cannot prepare the job queue: {first_line(error)}"
+        ) from None
+    return url
+
+
+# --- digest worker ----------------------------------------------------------------------------
+
+
+def work(config: Config, *, concurrency: int = 1) -> None:
+    """`digest worker`: take jobs until SIGTERM/SIGINT; the job in hand stops between steps."""
+    import procrastinate.exceptions
+    from procrastinate import worker
+
+    url = ready(config)
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # a loss is reported once, here
+    stopping = threading.Event()
+    app = make_app(config, should_stop=stopping.is_set)
+
+    async def run() -> None:
+        async with app.open_async():
+            runner = worker.Worker(
+                app=app,
+                queues=[QUEUE],
+                concurrency=concurrency,
+                install_signal_handlers=False,
+                delete_jobs="successful",
+                stalled_worker_timeout=STALLED_AFTER,
+                name=logs_name(),
+            )
+            loop = asyncio.get_running_loop()
+
+            def stop(received: signal.Signals) -> None:
+                logs.event("stop", f"{received.name}: finishing the job in hand, then stopping")
+                stopping.set()
+                runner.stop()  # type: ignore[no-untyped-call]
+
+            for received in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(received, stop, received)
+            await runner.run()  # type: ignore[no-untyped-call]
+
+    logs.event(
+        "worker",
+        f"digest worker on {describe(url)}: taking {', '.join(sorted(JOBS))} jobs"
+        + ("" if config.workers.enabled else " (workers.enabled is off: nothing queues them)"),
+    )
+    failing_since = 0.0
+    while not stopping.is_set():
+        started = time.monotonic()
+        try:
+            asyncio.run(run())
+            if stopping.is_set():
+                break
+            reason = f"{describe(url)}: lost the job queue (its worker loop stopped)"
+        except procrastinate.exceptions.ConnectorException as error:
+            reason = f"{describe(url)}: lost the job queue ({first_line(error.__cause__ or error)})"
+        if time.monotonic() - started > RECONNECT_FOR:
+            failing_since = 0.0  # it worked for a while: a new outage
+        failing_since = failing_since or started
+        if time.monotonic() - failing_since > RECONNECT_FOR:
+            raise StoreError(f"{reason}; no luck reconnecting for {RECONNECT_FOR:g}s")
+        logs.warning("worker", f"{reason}; reconnecting")
+        stopping.wait(1.0)
+    logs.event("stopped", "stopped cleanly")
+
+
+def logs_name() -> str:
+    import os
+    import socket
+
+    return f"{socket.gethostname()}/{os.getpid()}"
