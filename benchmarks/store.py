@@ -14,6 +14,7 @@ Needs the test extra and a PostgreSQL that trusts local connections (database `t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -70,7 +71,10 @@ def send(folder: Path, url: str, recipients: int) -> None:
             )
     control.send("stop")
     server.join(10)
-    print(f"send: {recipients} recipients over STARTTLS to aiosmtpd on 127.0.0.1 (own process)")
+    print(
+        f"send: {recipients} recipients over STARTTLS to aiosmtpd on 127.0.0.1 (own process), "
+        f"one `pipeline.send` per row; load average {os.getloadavg()[0]:.1f} (1 min)"
+    )
     print(
         f"{'digest send, store on':<36} {'received':>8} {'seconds':>8} {'msg/s':>8} {'vs SQLite':>9}"
     )

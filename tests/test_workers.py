@@ -14,18 +14,21 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from digest import cycle
 from digest.config import Config
+from digest.edition import edition_key
 from digest.store import open_store
 
-from .conftest import digest_command, wait_for
+from .conftest import DemoSite, digest_command, wait_for
 from .crash import prepare
 from .mailserver import MailServer
 from .samples import NOW
+from .test_daemon import daemon_config, digest
 
 KEY = "2026-03-10"
 """The key of the edition tests/crash.py builds."""
@@ -147,9 +150,9 @@ def holds(config: Config, process: subprocess.Popen[bytes]) -> bool:
         return any(c.split("/")[1] == str(process.pid) for c in store.claimants(KEY))
 
 
-def run_outcome(config: Config) -> str:
+def run_outcome(config: Config, key: str = KEY) -> str:
     with open_store(config.data_dir, url=config.database_url) as store:
-        run = store.edition_run(KEY)
+        run = store.edition_run(key)
         return run.outcome if run else ""
 
 
@@ -173,3 +176,26 @@ def test_three_workers_hold_a_global_rate_of_50_a_second(
     # No second holds more than the limit and a tenth (the slots are spaced, not counted).
     busiest = max(sum(1 for t in arrivals if start <= t < start + 1) for start in arrivals)
     assert busiest <= 55, busiest
+
+
+def test_digest_run_on_a_shared_database_queues_the_send_and_a_worker_sends_it(
+    demo_site: DemoSite, smtp_server: MailServer, fresh_postgres: str
+) -> None:
+    config_path = daemon_config(demo_site, smtp_server)
+    demo_site.use_database(fresh_postgres)
+    with config_path.open("a", encoding="utf-8") as config_file:
+        config_file.write("\n[workers]\nenabled = true\nsend_batch = 2\n")
+    config = demo_site.config()
+    readers = [f"reader{n}@example.com" for n in range(5)]
+    with open_store(config.data_dir, url=fresh_postgres) as store:
+        for address in readers:
+            store.add_subscriber(address, now=demo_site.now - timedelta(days=3))
+    done = digest(config_path, "run", at=demo_site.now)
+    assert done.returncode == 0, done.stderr
+    assert "5 recipients due, 3 send jobs queued for the workers" in done.stderr
+    assert smtp_server.count() == 0  # the leader sent nothing itself
+    key = edition_key(demo_site.now, "UTC")
+    with workers(config, 1, config_path.parent):
+        assert wait_for(lambda: smtp_server.count() == 5, 60)
+        assert wait_for(lambda: run_outcome(config, key) == "sent", 30)
+    assert sorted(smtp_server.per_recipient()) == readers
