@@ -66,6 +66,10 @@ def edition_cycle(config: Config, *, scheduled: datetime, should_stop: ShouldSto
         log_collect(collected)
         if should_stop():
             return ""
+        if config.workers.enabled:
+            summarize_on_workers(
+                config, store, now=_build_moment(config, scheduled), should_stop=should_stop
+            )
         report = pipeline.build(config, store, now=_build_moment(config, scheduled))
         if report.email is None:
             if not collected.fetched_any:
@@ -233,6 +237,64 @@ def queue_sends(config: Config, store: Store, key: str) -> str:
         jobs=queued,
     )
     return ""
+
+
+SUMMARIZE_BATCH = 10
+"""Articles per summarize job."""
+SUMMARIZE_PATIENCE = 60.0
+"""Seconds the leader waits for the workers' summaries to make progress before it builds (and
+summarizes whatever is left) itself."""
+
+
+def queue_summaries(config: Config, store: Store, *, now: datetime) -> list[str]:
+    """Queue summarize jobs for the next edition's articles not summarized yet; their ids."""
+    from digest import pipeline, queue
+
+    missing = pipeline.unsummarized(config, store, now=now)
+    chunks = [missing[n : n + SUMMARIZE_BATCH] for n in range(0, len(missing), SUMMARIZE_BATCH)]
+    queued = queue.defer_many(
+        config, "summarize", [({"article_ids": chunk}, f"summarize:{chunk[0]}") for chunk in chunks]
+    )
+    if queued:
+        logs.event(
+            "queue",
+            f"{len(missing)} articles to summarize: {queued} summarize jobs queued for the workers",
+            articles=len(missing),
+            jobs=queued,
+        )
+    return missing
+
+
+def summarize_on_workers(
+    config: Config, store: Store, *, now: datetime, should_stop: ShouldStop
+) -> None:
+    """Have the workers summarize the edition's articles, and wait while they make progress."""
+    import time
+
+    from digest import pipeline
+
+    left = len(queue_summaries(config, store, now=now))
+    progress = time.monotonic()
+    while left and not should_stop() and time.monotonic() - progress < SUMMARIZE_PATIENCE:
+        time.sleep(0.5)
+        now_left = len(pipeline.unsummarized(config, store, now=now))
+        if now_left < left:
+            left, progress = now_left, time.monotonic()
+    if left:
+        logs.warning(
+            "summarize",
+            f"{left} articles still without a summary after {SUMMARIZE_PATIENCE:g}s without "
+            "progress from the workers: the build summarizes them itself",
+        )
+
+
+def summarize_job(config: Config, *, article_ids: list[str], should_stop: ShouldStop) -> None:
+    """A worker's summarize job: these articles' summaries, into the cache the build reads."""
+    from digest import pipeline
+
+    with open_store(config.data_dir, url=config.database_url) as store:
+        done = pipeline.summarize_articles(config, store, article_ids)
+    logs.event("summarize", f"{done} articles summarized", articles=done)
 
 
 def send_job(config: Config, *, edition_key: str, should_stop: ShouldStop) -> None:

@@ -211,6 +211,8 @@ class Daemon:
             from digest import pipeline
 
             cycle.log_collect(pipeline.collect(self.config, store, now=now()))
+            if self.config.workers.enabled:  # summaries ready before the send time comes
+                cycle.queue_summaries(self.config, store, now=now())
             cycle.read_bounces(self.config, store)
             cycle.finish_unfinished(self.config, store, should_stop=self._should_stop)
 

@@ -20,4 +20,10 @@ def send(config: Config, *, should_stop: ShouldStop, edition_key: str) -> None:
     cycle.send_job(config, edition_key=edition_key, should_stop=should_stop)
 
 
+@queue.job("summarize")
+def summarize(config: Config, *, should_stop: ShouldStop, article_ids: list[str]) -> None:
+    """Summaries of these articles, into the store's cache (the build reads them from there)."""
+    cycle.summarize_job(config, article_ids=article_ids, should_stop=should_stop)
+
+
 queue.sweep(cycle.sweep_sends)

@@ -9,6 +9,7 @@ rate of 50 messages a second, measured at the server from the messages' arrival 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -178,7 +179,7 @@ def test_three_workers_hold_a_global_rate_of_50_a_second(
     assert busiest <= 55, busiest
 
 
-def test_digest_run_on_a_shared_database_queues_the_send_and_a_worker_sends_it(
+def test_digest_run_on_a_shared_database_has_the_workers_summarize_and_send(
     demo_site: DemoSite, smtp_server: MailServer, fresh_postgres: str
 ) -> None:
     config_path = daemon_config(demo_site, smtp_server)
@@ -190,12 +191,18 @@ def test_digest_run_on_a_shared_database_queues_the_send_and_a_worker_sends_it(
     with open_store(config.data_dir, url=fresh_postgres) as store:
         for address in readers:
             store.add_subscriber(address, now=demo_site.now - timedelta(days=3))
-    done = digest(config_path, "run", at=demo_site.now)
-    assert done.returncode == 0, done.stderr
-    assert "5 recipients due, 3 send jobs queued for the workers" in done.stderr
-    assert smtp_server.count() == 0  # the leader sent nothing itself
     key = edition_key(demo_site.now, "UTC")
-    with workers(config, 1, config_path.parent):
+    folder = config_path.parent
+    with workers(config, 1, folder):
+        done = digest(config_path, "run", at=demo_site.now)
+        assert done.returncode == 0, done.stderr
+        assert "summarize jobs queued for the workers" in done.stderr
+        assert "5 recipients due, 3 send jobs queued for the workers" in done.stderr
+        assert "the build summarizes them itself" not in done.stderr
         assert wait_for(lambda: smtp_server.count() == 5, 60)
         assert wait_for(lambda: run_outcome(config, key) == "sent", 30)
     assert sorted(smtp_server.per_recipient()) == readers
+    log = (folder / "worker0.log").read_text()
+    assert re.search(r"summarize: \d+ articles summarized", log), log
+    sent = [int(n) for n in re.findall(r"send: edition \S+: (\d+) sent", log)]
+    assert sum(sent) == 5 and max(sent) <= 2, log  # by the worker, two at most per job

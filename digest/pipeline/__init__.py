@@ -19,6 +19,8 @@ from digest.pipeline.building import (
     build,
     preview,
     stories,
+    summarize_articles,
+    unsummarized,
 )
 from digest.pipeline.collecting import PARALLEL_PAGES, PARALLEL_SOURCES, CollectReport, collect
 from digest.pipeline.messages import unsubscribe_url
@@ -51,7 +53,9 @@ __all__ = [
     "send_due",
     "send_test",
     "stories",
+    "summarize_articles",
     "take_over_from_the_dead",
     "unsubscribe_url",
+    "unsummarized",
     "utcnow",
 ]

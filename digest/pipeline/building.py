@@ -211,12 +211,39 @@ def _make_edition(
     return fitted, email
 
 
-def _summary(article: Article, config: Config, store: Store) -> Summary:
-    settings = summarize.Settings(
+def unsummarized(config: Config, store: Store, *, now: datetime) -> list[str]:
+    """The next edition's shown articles that have no summary cached yet: what summarize
+    jobs can do ahead of the build, on other machines."""
+    key = edition.edition_key(now, config.newsletter.timezone)
+    articles = _candidates(config, store, key=key, now=now)
+    if not articles:
+        return []
+    plan = edition.plan_edition(_stories(config, store, articles, key=key, now=now), config.edition)
+    settings = _summary_settings(config).key
+    return [s.lead.id for s in plan.shown if store.cached_summary(s.lead, settings) is None]
+
+
+def summarize_articles(config: Config, store: Store, article_ids: Sequence[str]) -> int:
+    """Summarize these articles into the cache the build reads (as it would); how many."""
+    done = 0
+    for article_id in article_ids:
+        article = store.article(article_id)
+        if article is not None:
+            _summary(article, config, store)
+            done += 1
+    return done
+
+
+def _summary_settings(config: Config) -> summarize.Settings:
+    return summarize.Settings(
         sentences=config.summary.sentences,
         max_words=config.summary.max_words,
         method=config.summary.method,
     )
+
+
+def _summary(article: Article, config: Config, store: Store) -> Summary:
+    settings = _summary_settings(config)
     cached = store.cached_summary(article, settings.key)
     if cached is not None:
         return cached
