@@ -124,7 +124,10 @@ def _run(
                 processes.append(
                     subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=ENV)
                 )
-        while not all("taking send jobs" in log.read_text() for log in logs):
+        deadline = time.monotonic() + 120
+        while not all(": taking " in log.read_text() for log in logs):
+            if time.monotonic() > deadline:
+                raise SystemExit("the workers did not start:\n" + logs[0].read_text())
             time.sleep(0.1)
     control.send("reset")
     control.recv()
@@ -138,11 +141,16 @@ def _run(
             subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
             for _ in range(count)
         ]
+    last, progress = -1, time.monotonic()
     while True:
         control.send("count")
         received, cpu = control.recv()
         if received >= recipients:
             break
+        if received != last:
+            last, progress = received, time.monotonic()
+        elif time.monotonic() - progress > 120:
+            raise SystemExit(f"no progress for 120 s at {received} of {recipients} received")
         if how == "send" and all(p.poll() is not None for p in processes):
             raise SystemExit(f"the sends ended with {received} of {recipients} received")
         time.sleep(0.02)

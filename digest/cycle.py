@@ -184,7 +184,8 @@ def _log_send(store: Store, report: pipeline.SendReport, *, waiting_for: str) ->
     key, c = report.edition_key, report.counts
     for problem in report.problems:
         logs.warning("undelivered", problem, edition=key)
-    waiting = sum(1 for d in store.deliveries(key) if d.status in ("pending", "sending"))
+    states = store.delivery_counts([key])[key]
+    waiting = states.get("pending", 0) + states.get("sending", 0)
     logs.event(
         "send",
         f"edition {key}: {c['sent']} sent, {c['deferred']} deferred, {c['failed']} failed, "
@@ -219,7 +220,7 @@ def queue_sends(config: Config, store: Store, key: str) -> str:
     from digest import pipeline, queue
 
     pipeline.take_over_from_the_dead(store, key, now=now())
-    due = sum(1 for d in store.deliveries(key) if d.is_due(now()))
+    due = store.count_due(key, now=now())
     if not due:
         return ""
     parts = -(-due // config.workers.send_batch)
@@ -331,14 +332,11 @@ def send_job(config: Config, *, edition_key: str, should_stop: ShouldStop) -> No
 def settle_sends(config: Config, store: Store, key: str) -> None:
     """Queue what is still due of ``key``'s send, or record the edition sent once it is done."""
     queue_sends(config, store, key)
-    ledger = store.deliveries(key)
-    if not ledger or any(d.status in ("pending", "sending") for d in ledger):
+    states = store.delivery_counts([key])[key]
+    if not states or states.get("pending") or states.get("sending"):
         return
-    counts = dict.fromkeys(("sent", "deferred", "failed", "skipped", "unknown"), 0)
-    for delivery in ledger:
-        if delivery.status in counts:
-            counts[delivery.status] += 1
-    _record_sent(store, key, counts)
+    outcomes = ("sent", "deferred", "failed", "skipped", "unknown")
+    _record_sent(store, key, {state: states.get(state, 0) for state in outcomes})
 
 
 def sweep_sends(config: Config) -> None:

@@ -71,7 +71,7 @@ def test_a_worker_whose_connections_are_ended_reconnects_and_takes_the_next_job(
         )
         worker, log = start_worker(config, tmp_path)
         try:
-            assert wait_for(lambda: "taking send jobs" in log.read_text(), 60)
+            assert wait_for(lambda: ": taking " in log.read_text(), 60)
             assert wait_for(lambda: terminate_others(fresh_postgres) >= 1, 30)
             queue_the_send(config)
             assert wait_for(lambda: server.count() == 3, 60), log.read_text()
@@ -86,7 +86,7 @@ def test_a_worker_whose_database_is_gone_gives_up_in_one_line_and_exits_1(tmp_pa
     with postgres_database() as url, MailServer() as server:
         config = prepare(tmp_path, server, 1, database_url=url, extra="[workers]\nenabled = true\n")
         worker, log = start_worker(config, tmp_path)
-        assert wait_for(lambda: "taking send jobs" in log.read_text(), 60)
+        assert wait_for(lambda: ": taking " in log.read_text(), 60)
         with psycopg.connect(MAINTENANCE, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE {url.rsplit('/', 1)[1]} WITH (FORCE)")
         worker.wait(timeout=60)

@@ -419,12 +419,9 @@ class _SendRun:
         counts = dict.fromkeys(("sent", "deferred", "failed", "skipped", "unknown"), 0)
         for status, _ in outcomes.values():
             counts[status] += 1
-        waiting = [
-            d
-            for d in store.deliveries(self.email.edition_key)
-            if d.email not in outcomes and d.status == "deferred"
-        ]
-        counts["deferred"] += len(waiting)
+        # Every row left deferred, by this run or an earlier one: counted by the store.
+        states = store.delivery_counts([self.email.edition_key])[self.email.edition_key]
+        counts["deferred"] = states.get("deferred", 0)
         problems = [
             f"{address}: {reply}"
             for address, (status, reply) in outcomes.items()

@@ -99,6 +99,14 @@ class DeliveryTables:
             return None
         return [_delivery(row) for row in rows]
 
+    def count_due(self, edition_key: str, *, now: datetime) -> int:
+        """How many of the edition's rows a sender may claim at ``now``."""
+        row = self.db.execute(
+            f"SELECT COUNT(*) FROM deliveries WHERE edition_key = :key AND {DUE}",
+            {"key": edition_key, "now": iso(now)},
+        ).fetchone()
+        return int(row[0])
+
     def _seal(self, values: dict[str, Any]) -> bool:
         cursor = self.db.execute(
             "UPDATE editions SET sealed = 1 WHERE key = :key AND version = :version", values
