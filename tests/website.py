@@ -57,13 +57,14 @@ def config_text(data_dir: Path, port: int, mail: MailServer, extra: str = "") ->
 
 
 @contextmanager
-def running_site(tmp_path: Path, *, web_options: str = "") -> Iterator[Site]:
-    """The site on a free port, its config pointing at a live SMTP server; one edition built."""
+def running_site(tmp_path: Path, *, web_options: str = "", more: str = "") -> Iterator[Site]:
+    """The site on a free port, its config pointing at a live SMTP server; one edition built.
+    ``more``: TOML added at the end of the config (tables, ``[[sources]]``)."""
     port = free_port()
     tmp_path.mkdir(parents=True, exist_ok=True)
     with MailServer() as mail:
         config_path = tmp_path / "digest.toml"
-        extra = f"[web]\n{web_options}\n" if web_options else ""
+        extra = (f"[web]\n{web_options}\n" if web_options else "") + more
         config_path.write_text(config_text(tmp_path / "data", port, mail, extra), encoding="utf-8")
         config = load_config(config_path)
         email, _ = render_email(sample_edition(3), config.newsletter, config.render)

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from digest import signup, subscriptions, tokens
+from digest import preferences, signup, subscriptions, tokens
 from digest.config import Config
 from digest.errors import ConfigError
 from digest.store import Store, utcnow
@@ -246,5 +246,8 @@ async def confirm(request: Request) -> Response:
     return message(
         "You are subscribed",
         f"{name} will come to {address}{' (it already did)' if outcome == 'already' else ''}.",
+        link=preferences.path(address, site.config.secret),
+        link_intro="Choose your sections, how often and at what time:",
+        link_text="your preferences",
         site_name=name,
     )
