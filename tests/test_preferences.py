@@ -407,7 +407,7 @@ def test_with_several_newsletters_the_reader_picks_which_and_each_ones_choices()
         address=READER,
     )
     assert html.count('name="newsletter"') == 2
-    assert '<option value="de" selected>Deutsch</option>' in html
+    assert '<option value="de" lang="de" selected>Deutsch</option>' in html
     assert html.count('name="language:') == 1, "a language choice only where there are several"
 
 
