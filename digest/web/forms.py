@@ -12,11 +12,16 @@ import hashlib
 import hmac
 import re
 import secrets
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+
+from digest.web.auth import site_of
+from digest.web.guard import is_https
+from digest.web.pages import NO_STORE, render
 
 MAX_FIELDS = 20
 CSRF_COOKIE = "digest_csrf"
@@ -95,3 +100,18 @@ def csrf_ok(request: Request, form: dict[str, str], key: str) -> bool:
 
 def set_csrf_cookie(response: Response, nonce: str, *, https: bool) -> None:
     response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="strict", secure=https)
+
+
+def form_page(request: Request, template: str, /, *, status: int = 200, **context: Any) -> Response:
+    """The page ``template`` (not cached) with the form's CSRF token as ``csrf``, its cookie set."""
+    site = site_of(request)
+    nonce = csrf_nonce(request)
+    response = render(
+        template,
+        status=status,
+        headers=NO_STORE,
+        csrf=csrf_token(nonce, site.form_key()),
+        **context,
+    )
+    set_csrf_cookie(response, nonce, https=is_https(request, site.trusted))
+    return response

@@ -30,16 +30,14 @@ from digest.signup import hour_of
 from digest.store import Store, utcnow
 from digest.web.auth import site_of
 from digest.web.forms import (
-    csrf_nonce,
     csrf_ok,
-    csrf_token,
     first_values,
+    form_page,
     read_fields,
     same_origin,
-    set_csrf_cookie,
 )
-from digest.web.guard import client_address, is_https
-from digest.web.pages import NO_STORE, message, render
+from digest.web.guard import client_address
+from digest.web.pages import message
 
 log = logging.getLogger("digest.serve")
 
@@ -152,11 +150,10 @@ def _form(
 ) -> Response:
     site = site_of(request)
     config = site.config
-    nonce = csrf_nonce(request)
-    response = render(
+    return form_page(
+        request,
         "preferences.html",
         status=status,
-        headers=NO_STORE,
         title="Your preferences",
         site_name=config.newsletter.name,
         address=address,
@@ -167,11 +164,8 @@ def _form(
         language_name=_language_name,
         problems=problems or [],
         saved=SAVED if saved else "",
-        csrf=csrf_token(nonce, site.form_key()),
         unsubscribe=f"/unsubscribe?t={tokens.sign(address, 'unsubscribe', config.secret)}",
     )
-    set_csrf_cookie(response, nonce, https=is_https(request, site.trusted))
-    return response
 
 
 def _language_name(code: str) -> str:
