@@ -134,6 +134,20 @@ def test_a_change_is_stored_and_the_page_says_when_it_counts(site: Site) -> None
     assert '<option value="Asia/Tokyo" selected>' in again
 
 
+def test_a_change_is_stored_in_postgresql_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_postgres: str
+) -> None:
+    monkeypatch.setenv("DIGEST_SECRET", SECRET)
+    with running_site(tmp_path, more=SOURCES, database_url=fresh_postgres) as site:
+        with site.store() as store:
+            store.add_subscriber(READER, now=utcnow())
+        with site.client() as client:
+            answer = post(client, link(), choices(site, sections=["Money"], frequency="weekly"))
+        assert answer.status_code == 200, answer.text
+        assert [(m.sections, m.frequency) for m in stored(site)] == [(("Money",), "weekly")]
+    assert not (tmp_path / "data" / "digest.sqlite3").exists(), "nothing went to SQLite"
+
+
 def test_choosing_every_section_and_the_newsletters_time_stores_the_defaults(site: Site) -> None:
     with site.client() as client:
         post(client, link(), choices(site, sections=["Money"], timezone="Europe/London"))
