@@ -40,10 +40,11 @@ def start(config: Config, *args: str) -> subprocess.Popen[bytes]:
 
 
 def lost_line(url: str) -> str:
+    """The start of the line: which server and database, and what happened."""
     name = url.rsplit("/", 1)[1]
     return (
         f"digest: error: PostgreSQL database {name} on 127.0.0.1:5432: lost the connection "
-        "to PostgreSQL (terminating connection due to administrator command)"
+        "to PostgreSQL"
     )
 
 
@@ -57,7 +58,9 @@ def test_a_send_whose_connection_is_ended_says_so_in_one_line_and_exits_1(
         assert terminate_others(fresh_postgres) >= 1
         _, err = send.communicate(timeout=60)
     assert send.returncode == 1, err.decode()
-    assert err.decode().splitlines() == [lost_line(fresh_postgres)]
+    # One line; the reason is the server's or the client's, by when the end was noticed.
+    [line] = err.decode().splitlines()
+    assert line.startswith(f"{lost_line(fresh_postgres)} ("), line
     assert 5 <= server.count() < 200
 
 
@@ -93,7 +96,7 @@ def test_a_worker_whose_database_is_gone_gives_up_in_one_line_and_exits_1(tmp_pa
     assert worker.returncode == 1, log.read_text()
     assert "Traceback" not in log.read_text()
     last = log.read_text().splitlines()[-1]
-    gone = lost_line(url).split(" lost")[0]
+    gone = lost_line(url).split(" lost")[0]  # the server and database
     assert last.startswith(f"{gone} lost the job queue ("), last
     assert last.endswith("; no luck reconnecting for 10s"), last
 
