@@ -103,13 +103,12 @@ def send(
     #    after the next edition was made), then this one.
     earlier = [k for k in store.editions_due(now=now, series=series) if k < record.key]
     runs: list[_SendRun] = []
-    for key in earlier:
-        older = store.edition(key)
-        if older is not None:
+    for one in [store.edition(key) for key in earlier] + [record]:
+        if one is not None:
             runs += _deliver(
                 config,
                 store,
-                older,
+                one,
                 now=now,
                 transport=transport,
                 signer=signer,
@@ -118,28 +117,17 @@ def send(
                 should_stop=should_stop,
                 recipients=len(planned),
             )
-    runs += _deliver(
-        config,
-        store,
-        record,
-        now=now,
-        transport=transport,
-        signer=signer,
-        secret=secret,
-        progress=progress,
-        should_stop=should_stop,
-        recipients=len(planned),
-    )
+    # Outcomes by address; an earlier edition's with its key beside the address.
     outcomes: dict[str, tuple[str, str]] = {}
-    for one in runs:
-        outcomes.update({f"{one.record.key}\x00{a}": o for a, o in one.outcomes.items()})
+    for lane in runs:
+        late = "" if lane.record.key == record.key else f" ({lane.record.key})"
+        outcomes.update({f"{a}{late}": o for a, o in lane.outcomes.items()})
     # A connection that could not go on stops the send only where nobody sent its rows instead.
     stops = [one.stopped for one in runs if one.stopped]
     undone = stops and any(d.status in ("pending", "sending") for d in store.deliveries(record.key))
     # 4. Older editions' ledgers past delivery.keep_ledger become counts per state.
     store.compact_deliveries(built_before=now - config.delivery.keep_ledger, now=utcnow())
-    mine = {a.partition("\x00")[2]: o for a, o in outcomes.items()}
-    return runs[-1].report(stops[0] if undone else "", mine, store=store)
+    return runs[-1].report(stops[0] if undone else "", outcomes, store=store)
 
 
 def _deliver(
