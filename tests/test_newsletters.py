@@ -22,8 +22,9 @@ from digest.config import (
     SourceConfig,
     load_config,
 )
+from digest.edition import group_stories
 from digest.errors import ConfigError
-from digest.models import DEFAULT_NEWSLETTER, Membership
+from digest.models import DEFAULT_NEWSLETTER, Article, Membership
 from digest.newsletters import (
     Variant,
     due_time,
@@ -436,3 +437,96 @@ def test_subscribers_set_changes_one_readers_choices_and_editions_lists_the_vari
         "  variant (all sections, its language): 0 readers",
         "  variant *:Economy: 1 readers",
     ]
+
+
+# --- weekly editions -------------------------------------------------------------------------
+
+MONDAY = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+
+
+def _report(i: int, outlet: str, hours_ago: float, title: str, text: str) -> Article:
+    return Article(
+        id=f"tag:week:{i}",
+        source=outlet,
+        section="Markets",
+        url=f"https://{outlet.lower().replace(' ', '')}.example/{i}",
+        title=title,
+        text=text,
+        published=MONDAY - timedelta(hours=hours_ago),
+        source_key=f"https://{outlet.lower().replace(' ', '')}.example/feed",
+    )
+
+
+STRIKE = "Escondida copper miners strike over pay as BHP talks collapse in Chile"
+STRIKE_TEXT = (
+    "Workers at Escondida, the biggest copper mine in the world, walked out on {day} after BHP "
+    "and the union failed to agree on pay. Copper prices rose as the Escondida strike entered "
+    "its {n} day and the union said talks with BHP would not resume soon."
+)
+RATE = "Norges Bank raises its rate to 4.75 percent, surprising economists in Oslo"
+RATE_TEXT = (
+    "Norges Bank raised its policy rate to 4.75 percent on Sunday, a move few economists in "
+    "Oslo expected; the krone strengthened against the euro after the Norges Bank decision."
+)
+
+
+def _week() -> list[Article]:
+    """A strike covered by two outlets all week, growing each day; a rate rise an hour old,
+    also by two outlets."""
+    strike = [
+        _report(
+            i,
+            ("Mining Wire", "Andes Post")[i % 2],
+            150 - 12 * i,
+            STRIKE,
+            STRIKE_TEXT.format(day="Tuesday", n=("first", "second", "third", "fourth", "fifth")[i]),
+        )
+        for i in range(5)
+    ]
+    rate = [
+        _report(10 + i, outlet, 1, RATE, RATE_TEXT)
+        for i, outlet in enumerate(("Nordic Times", "Krone Daily"))
+    ]
+    return strike + rate
+
+
+def test_a_weekly_edition_ranks_the_weeks_stories_by_coverage_and_growth() -> None:
+    articles = _week()
+    daily = group_stories(articles, now=MONDAY)
+    weekly = group_stories(articles, now=MONDAY, weekly=True)
+    assert sorted(len(s.members) for s in daily) == [2, 5]
+    assert [s.lead.title for s in daily] == [RATE, STRIKE]  # a day's edition: the fresh story
+    assert [s.lead.title for s in weekly] == [STRIKE, RATE]  # a week's: the one that grew
+    strike = weekly[0].score
+    assert (strike.sources, strike.growth) == (2, 3)
+    assert daily[1].score.growth == 0
+
+
+def test_a_weekly_reader_gets_the_weeks_edition_on_its_day(store: Store, tmp_path: Path) -> None:
+    config = replace(
+        _config(tmp_path),
+        sources=(
+            *TWO.sources,
+            SourceConfig(name="Mining", url="https://m.example/f", section="Markets"),
+        ),
+    )
+    store.data_dir = config.data_dir
+    store.add_subscriber("weekly@example.com", now=MONDAY)
+    store.add_subscriber("daily@example.com", now=MONDAY)
+    store.set_memberships(
+        "weekly@example.com", [Membership(DEFAULT_NEWSLETTER, frequency="weekly")], now=MONDAY
+    )
+    store.save_articles(_week(), now=MONDAY)
+    reports = pipeline.build_all(config, store, now=MONDAY)
+    built = {r.edition.key: r.edition for r in reports if r.edition}
+    assert set(built) == {"2026-11-30", "default/2026-W49"}
+    # The day's edition looks back a day: the strike's first reports are too old for it.
+    assert len(built["2026-11-30"].article_ids) < 7
+    assert built["default/2026-W49"].top[0].article.title == STRIKE
+    assert len(built["default/2026-W49"].article_ids) == 7
+    sent = pipeline.send_all(config, store, now=MONDAY)
+    assert [(r.edition_key, r.counts["sent"]) for r in sent] == [
+        ("2026-11-30", 1),
+        ("default/2026-W49", 1),
+    ]
+    assert [d.email for d in store.deliveries("default/2026-W49")] == ["weekly@example.com"]
