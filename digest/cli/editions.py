@@ -361,6 +361,7 @@ def demo(ctx: click.Context) -> None:
 
     from digest import demo as demo_site
     from digest import pipeline
+    from digest.addresses import address_key
     from digest.config import bundled_config, load_config
     from digest.store import open_store
 
@@ -377,10 +378,16 @@ def demo(ctx: click.Context) -> None:
             demo_site.write_site(config.data_dir / "site", base_url=base_url, now=now)
             for email, name in demo_site.SUBSCRIBERS:
                 store.add_subscriber(email, name=name, now=now)
+                chosen = demo_site.MEMBERSHIPS.get(email)
+                if chosen and not store.stored_memberships().get(address_key(email)):
+                    store.set_memberships(email, chosen, now=now)
             _collect(config, store, now=now)
-            report = pipeline.build(config, store, now=now)
-            _print_build(report)
-            _print_send(config, pipeline.send(config, store, now=now))
+            reports = pipeline.build_all(config, store, now=now)
+            for built in reports:
+                _print_build(built)
+            for sent in pipeline.send_all(config, store, now=now):
+                _print_send(config, sent)
+            report = reports[0]
     if not ctx.obj["config_file"]:
         click.echo(f"config        {config.data_dir / demo_site.CONFIG} (for `digest --config`)")
     if "edition.html" in report.paths:
