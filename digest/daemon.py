@@ -400,7 +400,7 @@ def status(config: Config) -> Status:
             None, schedule.send_trigger(config).get_next_fire_time(None, now())
         )
     with open_store(config.data_dir, url=config.database_url) as store:
-        last = store.latest_edition()
+        last = store.latest_edition(series=newsletters.pattern_of(config))
         counts: dict[str, int] = {}
         for delivery in store.deliveries(last.key) if last else []:
             counts[delivery.status] = counts.get(delivery.status, 0) + 1

@@ -324,11 +324,13 @@ def _print_send(config: Config, report: pipeline.SendReport) -> None:
 @click.pass_context
 def deliveries(ctx: click.Context, edition: str | None) -> None:
     """Each recipient's delivery state and last server reply for EDITION (default: the latest)."""
+    from digest.newsletters import pattern_of
     from digest.store import open_store
 
     config = existing_config(ctx)
     with open_store(config.data_dir, url=config.database_url) as store:
-        record = store.edition(edition) if edition else store.latest_edition()
+        latest = store.latest_edition(series=pattern_of(config))
+        record = store.edition(edition) if edition else latest
         if record is None:
             raise UsageError(
                 f"no edition {edition}" if edition else "no edition yet: run `digest build` first"
