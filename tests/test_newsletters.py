@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -530,3 +531,32 @@ def test_a_weekly_reader_gets_the_weeks_edition_on_its_day(store: Store, tmp_pat
         ("default/2026-W49", 1),
     ]
     assert [d.email for d in store.deliveries("default/2026-W49")] == ["weekly@example.com"]
+
+
+def test_the_scheduler_wakes_at_the_next_due_time_and_a_new_wake_up_replaces_the_old() -> None:
+    import threading
+    import time as clock
+
+    from digest.schedule import Scheduler
+
+    woke: list[str] = []
+    done = threading.Event()
+
+    def job(name: str) -> Callable[[], None]:
+        def run() -> None:
+            woke.append(name)
+            done.set()
+
+        return run
+
+    scheduler = Scheduler(Config(), collect=lambda: None, send=lambda: None, missed=lambda _: None)
+    scheduler.start()
+    try:
+        soon = datetime.now(UTC) + timedelta(seconds=0.6)
+        scheduler.wake(soon + timedelta(seconds=0.3), job("replaced"))
+        scheduler.wake(soon, job("due"))  # replaces the first: one wake-up, the newest
+        assert done.wait(10)
+        clock.sleep(1.0)  # past the replaced one's time
+    finally:
+        scheduler.shutdown()
+    assert woke == ["due"]
