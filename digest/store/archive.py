@@ -66,9 +66,9 @@ class ArchiveTables:
         """
         query = """SELECT e.key, e.number, e.built, e.subject,
                           (SELECT COUNT(*) FROM edition_articles a WHERE a.edition_key = e.key)
-                   FROM editions e WHERE (? = '' OR e.key < ?) AND e.key NOT LIKE '%/%'
+                   FROM editions e WHERE (? = '' OR e.key < ?) AND e.key NOT LIKE ?
                    ORDER BY e.key DESC"""
-        args: tuple[str | int, ...] = (before, before)
+        args: tuple[str | int, ...] = (before, before, "%/%")
         if limit is not None:
             query += " LIMIT ?"
             args += (limit,)

@@ -171,7 +171,7 @@ class SiteTables:
 
     def latest_edition_key(self) -> str | None:
         row = self.db.execute(
-            "SELECT key FROM editions WHERE key NOT LIKE '%/%' ORDER BY key DESC LIMIT 1"
+            "SELECT key FROM editions WHERE key NOT LIKE ? ORDER BY key DESC LIMIT 1", ("%/%",)
         ).fetchone()
         return str(row[0]) if row else None
 
