@@ -225,6 +225,9 @@ class Recipient:
     unsubscribe_url: str = ""
     """Signed one-click link (https), or empty when no base_url is configured."""
     unsubscribe_mailto: str = ""
+    preferences_url: str = ""
+    """Signed link to the reader's preferences page; the unsigned page (which says where to
+    find the link) for the web edition; empty when no base_url is configured."""
 
 
 DeliveryStatus = Literal["pending", "sending", "sent", "deferred", "failed", "skipped", "unknown"]
