@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from digest import deliver
-from digest.addresses import address_key
 from digest.config import Config
 from digest.errors import (
     PermanentFailure,
@@ -24,6 +23,8 @@ from digest.errors import (
 from digest.governor import Governor
 from digest.lock import alive
 from digest.models import Delivery, DeliveryStatus
+from digest.newsletters import pattern_of, series
+from digest.pipeline import audience
 from digest.pipeline.bouncing import return_paths
 from digest.pipeline.lanes import Lanes
 from digest.pipeline.messages import compose_message, recipient_for
@@ -80,36 +81,75 @@ def send(
     rows still held are handed back for the next run (the daemon's SIGTERM).
     """
     now = now or utcnow()
+    series = pattern_of(config)
+    # 1. Everything signing needs, checked before anyone is sent anything.
+    secret = _unsubscribe_secret(config)
+    signer = deliver.make_signer(config)
+    # 2. The ledger's rows for this edition (see plan()).
     record, planned = plan(config, store, now=now)
-    report = send_due(
-        config,
-        store,
-        record,
-        now=now,
-        transport=transport,
-        progress=progress,
-        should_stop=should_stop,
-        recipients=planned,
-    )
-    # Older editions' ledgers past delivery.keep_ledger become counts per state.
+    # 3. Earlier editions of the series with rows due now (readers whose own send time came
+    #    after the next edition was made), then this one.
+    earlier = [k for k in store.editions_due(now=now, series=series) if k < record.key]
+    runs: list[_SendRun] = []
+    for one in [store.edition(key) for key in earlier] + [record]:
+        if one is not None:
+            runs += _deliver(
+                config,
+                store,
+                one,
+                now=now,
+                transport=transport,
+                signer=signer,
+                secret=secret,
+                progress=progress,
+                should_stop=should_stop,
+                recipients=planned,
+            )
+    # Outcomes by address; an earlier edition's with its key beside the address.
+    outcomes: dict[str, tuple[str, str]] = {}
+    for lane in runs:
+        late = "" if lane.record.key == record.key else f" ({lane.record.key})"
+        outcomes.update({f"{a}{late}": o for a, o in lane.outcomes.items()})
+    # A connection that could not go on stops the send only where nobody sent its rows instead.
+    stops = [one.stopped for one in runs if one.stopped]
+    undone = stops and any(d.status in ("pending", "sending") for d in store.deliveries(record.key))
+    # 4. Older editions' ledgers past delivery.keep_ledger become counts per state.
     store.compact_deliveries(built_before=now - config.delivery.keep_ledger, now=utcnow())
-    return report
+    return runs[-1].report(
+        stops[0] if undone else "",
+        outcomes,
+        store=store,
+        deferred_here=_deferred(runs, record.key),
+    )
+
+
+def _deferred(runs: list[_SendRun], key: str) -> int:
+    """How many rows of edition ``key`` these runs deferred."""
+    return sum(
+        status == "deferred"
+        for run in runs
+        if run.record.key == key
+        for status, _ in run.outcomes.values()
+    )
 
 
 def plan(config: Config, store: Store, *, now: datetime) -> tuple[EditionRecord, int]:
-    """The latest edition, with a ledger row for every confirmed, unsuppressed subscriber who
-    has none for it yet; and how many subscribers it is for."""
-    record = store.latest_edition()
+    """The newsletter's latest edition, with a ledger row for every reader of this newsletter
+    and frequency (confirmed, unsuppressed) who has none for it yet: the variant they chose,
+    due at their own send time (a row once planned keeps both: new choices count from the
+    next edition); and how many readers it is for."""
+    record = store.latest_edition(series=pattern_of(config))
     if record is None:
         raise UsageError("no edition to send yet: run `digest build` first")
-    suppressed = store.suppressed_keys()
-    emails = [
-        s.email
-        for s in store.subscribers(status="confirmed")
-        if address_key(s.email) not in suppressed
-    ]
-    store.plan_deliveries(record.key, emails, now=now)
-    return record, len(emails)
+    run = store.edition_run(record.key)
+    planned = audience.plan(
+        config,
+        audience.readers(config, store),
+        rendered=set(store.edition_variants(record.key)),
+        anchor=run.scheduled if run is not None else record.built,
+    )
+    store.plan_deliveries(record.key, planned, now=now)
+    return record, len(planned)
 
 
 def send_due(
@@ -118,27 +158,55 @@ def send_due(
     record: EditionRecord,
     *,
     now: datetime,
-    recipients: int,
-    limit: int | None = None,
-    transport: deliver.Transport | None = None,
-    progress: Callable[[str, str], None] | None = None,
+    limit: int,
     should_stop: Callable[[], bool] | None = None,
 ) -> SendReport:
-    """Send ``record`` to its due ledger rows (``limit`` of them at most: a worker's send job).
+    """Send ``record`` to ``limit`` of its due ledger rows at most: a worker's send job."""
+    runs = _deliver(
+        config,
+        store,
+        record,
+        now=now,
+        transport=None,
+        signer=deliver.make_signer(config),
+        secret=_unsubscribe_secret(config),
+        progress=None,
+        should_stop=should_stop,
+        recipients=limit,
+        limit=limit,
+    )
+    outcomes: dict[str, tuple[str, str]] = {}
+    for lane in runs:
+        outcomes.update(lane.outcomes)
+    stops = [one.stopped for one in runs if one.stopped]
+    return runs[-1].report(
+        stops[0] if stops else "",
+        outcomes,
+        store=store,
+        deferred_here=_deferred(runs, record.key),
+    )
 
-    ``recipients`` is about how many rows there are to send: no more connections are opened
-    than there are batches of them.
-    """
-    # 1. Everything signing needs, checked before anyone is sent anything.
-    secret = _unsubscribe_secret(config)
-    signer = deliver.make_signer(config)
-    # 2. Claim due rows a batch at a time, hand each to the transport, record the outcome;
-    #    with several connections, each in its own thread with its own store connection and
-    #    claimant: the ledger's claims decide who sends whom, so nobody is sent twice.
+
+def _deliver(
+    config: Config,
+    store: Store,
+    record: EditionRecord,
+    *,
+    now: datetime,
+    transport: deliver.Transport | None,
+    signer: deliver.DkimSigner | None,
+    secret: str,
+    progress: Callable[[str, str], None] | None,
+    should_stop: Callable[[], bool] | None,
+    recipients: int,
+    limit: int | None = None,
+) -> list[_SendRun]:
+    """Claim the edition's due rows a batch at a time, hand each to the transport, record the
+    outcome; with several connections, each in its own thread with its own store connection
+    and claimant: the ledger's claims decide who sends whom, so nobody is sent twice."""
     lanes = 1
     if transport is None and config.delivery.transport == "smtp":
-        wanted = min(recipients, limit) if limit is not None else recipients
-        lanes = max(1, min(config.smtp.connections, -(-wanted // BATCH)))  # no idle ones
+        lanes = max(1, min(config.smtp.connections, -(-recipients // BATCH)))  # no idle ones
     shared = Lanes(progress, should_stop, limit=limit)
     runs: list[_SendRun] = []
 
@@ -168,13 +236,7 @@ def send_due(
             raise
 
     shared.run(lane, config, store, transport, lanes=lanes)
-    outcomes: dict[str, tuple[str, str]] = {}
-    for run in runs:
-        outcomes.update(run.outcomes)
-    # A connection that could not go on stops the send only where nobody sent its rows instead.
-    stops = [run.stopped for run in runs if run.stopped]
-    undone = stops and any(d.status in ("pending", "sending") for d in store.deliveries(record.key))
-    return runs[0].report(stops[0] if undone else "", outcomes, store=store)
+    return runs
 
 
 def send_test(config: Config, store: Store, address: str, *, now: datetime) -> str:
@@ -183,7 +245,7 @@ def send_test(config: Config, store: Store, address: str, *, now: datetime) -> s
     Its links are the real ones (signed for ``address``); its return path is the plain
     From address. A refusal raises the DeliveryError the transport gives; returns the key.
     """
-    record = store.latest_edition()
+    record = store.latest_edition(series=pattern_of(config))
     if record is None:
         raise UsageError("no edition to send yet: run `digest build` first")
     recipient = recipient_for(config, address, secret=_unsubscribe_secret(config), name="")
@@ -223,6 +285,7 @@ class _SendRun:
         self.config, self.store, self.transport = config, store, transport
         self.take = take
         self.record, self.email = record, record.email
+        self.variants = store.edition_variants(record.key)
         self.signer, self.secret, self.start, self.progress = signer, secret, start, progress
         self.outcomes: dict[str, tuple[str, str]] = {}
         self.governor = Governor(
@@ -290,6 +353,7 @@ class _SendRun:
         if record is None:
             raise TransportUnavailable(f"edition {self.record.key} was discarded meanwhile")
         self.record, self.email = record, record.email
+        self.variants = self.store.edition_variants(record.key)
 
     def _take_over_from_the_dead(self) -> bool:
         """End the leases of claimants on this machine whose process is gone; True if any.
@@ -337,7 +401,9 @@ class _SendRun:
         if slot == "stopped":
             return "released"  # still claimed: release() hands it back untried
         try:
-            self.transport.send(self.message_for(address, name=subscriber.name))
+            self.transport.send(
+                self.message_for(address, name=subscriber.name, variant=delivery.variant)
+            )
         except UnknownOutcome as error:
             retry_at = self.now() + UNKNOWN_RETRY if delivery.unknowns == 0 else None
             return self._record(delivery, "unknown", str(error), retry_at=retry_at, unknown=True)
@@ -398,9 +464,12 @@ class _SendRun:
             self.progress(delivery.email, status)
         return status
 
-    def message_for(self, address: str, *, name: str = "") -> deliver.Outgoing:
+    def message_for(self, address: str, *, name: str = "", variant: str = "") -> deliver.Outgoing:
+        """The reader's message: their variant of the edition (rendered once for all who chose
+        it), with their own values in its slots."""
+        email = self.variants.get(variant, self.email)
         recipient = recipient_for(self.config, address, secret=self.secret, name=name)
-        data = compose_message(self.config, self.email, recipient, now=self.start)
+        data = compose_message(self.config, email, recipient, now=self.start)
         ref = self.refs.get(address)
         sender = self.config.newsletter.from_address
         if self.paths is not None and ref is not None:
@@ -413,15 +482,22 @@ class _SendRun:
         )
 
     def report(
-        self, stopped: str, outcomes: dict[str, tuple[str, str]], *, store: Store
+        self,
+        stopped: str,
+        outcomes: dict[str, tuple[str, str]],
+        *,
+        store: Store,
+        deferred_here: int,
     ) -> SendReport:
-        """What the send did, from ``outcomes`` (every connection's, by address)."""
+        """What the send did, from ``outcomes`` (every connection's, by address), of which
+        ``deferred_here`` deferred rows of this run's edition."""
         counts = dict.fromkeys(("sent", "deferred", "failed", "skipped", "unknown"), 0)
         for status, _ in outcomes.values():
             counts[status] += 1
-        # Every row left deferred, by this run or an earlier one: counted by the store.
-        states = store.delivery_counts([self.email.edition_key])[self.email.edition_key]
-        counts["deferred"] = states.get("deferred", 0)
+        # Rows of this edition an earlier run deferred, that this one did not try: counted by
+        # the store (the rows this run deferred are in the ledger as deferred too).
+        key = self.email.edition_key
+        counts["deferred"] += store.delivery_counts([key])[key].get("deferred", 0) - deferred_here
         problems = [
             f"{address}: {reply}"
             for address, (status, reply) in outcomes.items()
@@ -450,3 +526,24 @@ def _unsubscribe_secret(config: Config) -> str:
     if not config.newsletter.base_url:
         return ""
     return config.require_secret("the unsubscribe links (newsletter.base_url is set)")
+
+
+def send_all(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[str, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[SendReport]:
+    """Send each newsletter's latest edition, daily and weekly, that has been built.
+
+    The default newsletter's daily edition first (UsageError when there is none, as before).
+    """
+    reports = [send(config, store, now=now, progress=progress, should_stop=should_stop)]
+    for one in series(config)[1:]:
+        if should_stop is not None and should_stop():
+            break
+        if store.latest_edition(series=pattern_of(one)) is not None:
+            reports.append(send(one, store, now=now, progress=progress, should_stop=should_stop))
+    return reports
