@@ -73,6 +73,9 @@ def edition_cycle(
         from digest import pipeline
 
         store.record_run(key, "started", scheduled=scheduled, now=now())
+        if collect and config.workers.enabled:
+            collect_on_workers(config, should_stop=should_stop)
+            collect = False  # the workers' jobs logged what they fetched
         collected = pipeline.collect(config, store, now=now()) if collect else None
         if collected is not None:
             log_collect(collected)
@@ -281,6 +284,57 @@ def queue_sends(config: Config, store: Store, key: str) -> str:
         jobs=queued,
     )
     return ""
+
+
+COLLECT_PATIENCE = 60.0
+"""Seconds the leader waits for the workers' collect jobs to make progress before it builds
+from what is collected so far."""
+
+
+def queue_collects(config: Config) -> int:
+    """Queue one collect job per source (none for a source whose job still waits); how many."""
+    from digest import queue
+
+    queued = queue.defer_many(
+        config, "collect", [({"source": s.url}, f"collect:{s.url}") for s in config.sources]
+    )
+    if queued:
+        logs.event("queue", f"{queued} collect jobs queued for the workers", jobs=queued)
+    return queued
+
+
+def collect_on_workers(config: Config, *, should_stop: ShouldStop) -> None:
+    """Have the workers collect every source, and wait while they make progress."""
+    import time
+
+    from digest import queue
+
+    queue_collects(config)
+    left, progress = queue.unfinished(config, "collect"), time.monotonic()
+    while left and not should_stop() and time.monotonic() - progress < COLLECT_PATIENCE:
+        time.sleep(0.5)
+        now_left = queue.unfinished(config, "collect")
+        if now_left < left:
+            left, progress = now_left, time.monotonic()
+    if left:
+        logs.warning(
+            "collect",
+            f"{left} collect jobs not done after {COLLECT_PATIENCE:g}s without progress from "
+            "the workers: the edition is built from what is collected so far",
+        )
+
+
+def collect_job(config: Config, *, source: str, should_stop: ShouldStop) -> None:
+    """A worker's collect job: the one source whose URL is ``source`` (if still configured)."""
+    from dataclasses import replace
+
+    from digest import pipeline
+
+    chosen = tuple(s for s in config.sources if s.url == source)
+    if not chosen or should_stop():
+        return
+    with open_store(config.data_dir, url=config.database_url) as store:
+        log_collect(pipeline.collect(replace(config, sources=chosen), store, now=now()))
 
 
 SUMMARIZE_BATCH = 10

@@ -240,7 +240,10 @@ class Daemon:
         with open_store(self.config.data_dir, url=self.config.database_url) as store:
             from digest import pipeline
 
-            cycle.log_collect(pipeline.collect(self.config, store, now=now()))
+            if self.config.workers.enabled:
+                cycle.queue_collects(self.config)  # the workers fetch; summaries next time
+            else:
+                cycle.log_collect(pipeline.collect(self.config, store, now=now()))
             self._collected = now()
             if self.config.workers.enabled:  # summaries ready before the send time comes
                 cycle.queue_summaries(self.config, store, now=now())

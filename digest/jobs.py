@@ -20,6 +20,12 @@ def send(config: Config, *, should_stop: ShouldStop, edition_key: str) -> None:
     cycle.send_job(config, edition_key=edition_key, should_stop=should_stop)
 
 
+@queue.job("collect")
+def collect(config: Config, *, should_stop: ShouldStop, source: str) -> None:
+    """The source whose URL is ``source``: its feed and its articles' pages."""
+    cycle.collect_job(config, source=source, should_stop=should_stop)
+
+
 @queue.job("summarize")
 def summarize(config: Config, *, should_stop: ShouldStop, article_ids: list[str]) -> None:
     """Summaries of these articles, into the store's cache (the build reads them from there)."""

@@ -101,14 +101,13 @@ def defer_many(config: Config, name: str, jobs: list[tuple[dict[str, Any], str |
     return queued
 
 
-def waiting(config: Config) -> dict[str, int]:
-    """Jobs not finished yet, by status (todo, doing): for `digest status` and the tests."""
+def unfinished(config: Config, name: str) -> int:
+    """How many ``name`` jobs wait or run now (whose worker is alive or not yet found dead)."""
     with _connected(config) as app:
-        counts: dict[str, int] = {}
-        for row in app.job_manager.list_jobs(queue=QUEUE):
-            if row.status in ("todo", "doing"):
-                counts[row.status] = counts.get(row.status, 0) + 1
-        return counts
+        return sum(
+            len(app.job_manager.list_jobs(queue=QUEUE, task=name, status=status))
+            for status in ("todo", "doing")
+        )
 
 
 # --- the app ----------------------------------------------------------------------------------

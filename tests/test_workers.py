@@ -179,7 +179,7 @@ def test_three_workers_hold_a_global_rate_of_50_a_second(
     assert busiest <= 55, busiest
 
 
-def test_digest_run_on_a_shared_database_has_the_workers_summarize_and_send(
+def test_digest_run_on_a_shared_database_has_the_workers_collect_summarize_and_send(
     demo_site: DemoSite, smtp_server: MailServer, fresh_postgres: str
 ) -> None:
     config_path = daemon_config(demo_site, smtp_server)
@@ -196,6 +196,8 @@ def test_digest_run_on_a_shared_database_has_the_workers_summarize_and_send(
     with workers(config, 1, folder):
         done = digest(config_path, "run", at=demo_site.now)
         assert done.returncode == 0, done.stderr
+        sources = len(config.sources)
+        assert f"{sources} collect jobs queued for the workers" in done.stderr
         assert "summarize jobs queued for the workers" in done.stderr
         assert "5 recipients due, 3 send jobs queued for the workers" in done.stderr
         assert "the build summarizes them itself" not in done.stderr
@@ -203,6 +205,8 @@ def test_digest_run_on_a_shared_database_has_the_workers_summarize_and_send(
         assert wait_for(lambda: run_outcome(config, key) == "sent", 30)
     assert sorted(smtp_server.per_recipient()) == readers
     log = (folder / "worker0.log").read_text()
+    fetched = re.findall(r"collect: 1 sources: (\d) fetched", log)
+    assert fetched == ["1"] * sources, log  # each source by a job of its own
     assert re.search(r"summarize: \d+ articles summarized", log), log
     sent = [int(n) for n in re.findall(r"send: edition \S+: (\d+) sent", log)]
     assert sum(sent) == 5 and max(sent) <= 2, log  # by the worker, two at most per job

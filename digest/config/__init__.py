@@ -339,7 +339,7 @@ class DkimConfig:
 class WorkersConfig:
     enabled: bool = option(
         False,
-        "Hand summarizing and sending (and the jobs other stages add) to `digest worker` processes on a job queue in PostgreSQL (needs database_url); off, the daemon or `digest run` does all the work itself.",
+        "Hand collecting, summarizing and sending to `digest worker` processes on a job queue in PostgreSQL (needs database_url); off, the daemon or `digest run` does all the work itself.",
     )
     send_batch: int = option(
         500,
