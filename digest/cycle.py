@@ -286,9 +286,9 @@ def queue_sends(config: Config, store: Store, key: str) -> str:
     return ""
 
 
-COLLECT_PATIENCE = 60.0
-"""Seconds the leader waits for the workers' collect jobs to make progress before it builds
-from what is collected so far."""
+PATIENCE = 60.0
+"""Seconds the leader waits for the workers' collect or summarize jobs to make progress
+before it goes on without them."""
 
 
 def queue_collects(config: Config) -> int:
@@ -305,23 +305,29 @@ def queue_collects(config: Config) -> int:
 
 def collect_on_workers(config: Config, *, should_stop: ShouldStop) -> None:
     """Have the workers collect every source, and wait while they make progress."""
-    import time
-
     from digest import queue
 
     queue_collects(config)
-    left, progress = queue.unfinished(config, "collect"), time.monotonic()
-    while left and not should_stop() and time.monotonic() - progress < COLLECT_PATIENCE:
-        time.sleep(0.5)
-        now_left = queue.unfinished(config, "collect")
-        if now_left < left:
-            left, progress = now_left, time.monotonic()
+    left = _while_progress(lambda: queue.unfinished(config, "collect"), should_stop)
     if left:
         logs.warning(
             "collect",
-            f"{left} collect jobs not done after {COLLECT_PATIENCE:g}s without progress from "
+            f"{left} collect jobs not done after {PATIENCE:g}s without progress from "
             "the workers: the edition is built from what is collected so far",
         )
+
+
+def _while_progress(left: Callable[[], int], should_stop: ShouldStop) -> int:
+    """Wait while ``left()`` goes down (PATIENCE at most without); what is left then."""
+    import time
+
+    remaining, progress = left(), time.monotonic()
+    while remaining and not should_stop() and time.monotonic() - progress < PATIENCE:
+        time.sleep(0.5)
+        now_left = left()
+        if now_left < remaining:
+            remaining, progress = now_left, time.monotonic()
+    return remaining
 
 
 def collect_job(config: Config, *, source: str, should_stop: ShouldStop) -> None:
@@ -339,9 +345,6 @@ def collect_job(config: Config, *, source: str, should_stop: ShouldStop) -> None
 
 SUMMARIZE_BATCH = 10
 """Articles per summarize job."""
-SUMMARIZE_PATIENCE = 60.0
-"""Seconds the leader waits for the workers' summaries to make progress before it builds (and
-summarizes whatever is left) itself."""
 
 
 def queue_summaries(config: Config, store: Store, *, now: datetime) -> list[str]:
@@ -367,21 +370,14 @@ def summarize_on_workers(
     config: Config, store: Store, *, now: datetime, should_stop: ShouldStop
 ) -> None:
     """Have the workers summarize the edition's articles, and wait while they make progress."""
-    import time
-
     from digest import pipeline
 
-    left = len(queue_summaries(config, store, now=now))
-    progress = time.monotonic()
-    while left and not should_stop() and time.monotonic() - progress < SUMMARIZE_PATIENCE:
-        time.sleep(0.5)
-        now_left = len(pipeline.unsummarized(config, store, now=now))
-        if now_left < left:
-            left, progress = now_left, time.monotonic()
+    queue_summaries(config, store, now=now)
+    left = _while_progress(lambda: len(pipeline.unsummarized(config, store, now=now)), should_stop)
     if left:
         logs.warning(
             "summarize",
-            f"{left} articles still without a summary after {SUMMARIZE_PATIENCE:g}s without "
+            f"{left} articles still without a summary after {PATIENCE:g}s without "
             "progress from the workers: the build summarizes them itself",
         )
 
