@@ -157,7 +157,14 @@ def _add_sweep(app: procrastinate.App, config: Config) -> None:
             logs.warning("worker", f"job {stalled.id} ({stalled.task_name}): its worker died")
             await manager.finish_job(stalled, status=Status.FAILED, delete_job=False)
         for function in SWEEPS:
-            await asyncio.to_thread(function, config)
+            await asyncio.to_thread(_swept, config, function)
+
+
+def _swept(config: Config, function: Callable[[Config], None]) -> None:
+    try:
+        function(config)
+    except DigestError as error:  # one line; the next sweep tries again
+        logs.error("sweep", str(error))
 
 
 @contextmanager
@@ -207,10 +214,13 @@ def ready(config: Config) -> str:
 def work(config: Config, *, concurrency: int = 1) -> None:
     """`digest worker`: take jobs until SIGTERM/SIGINT; the job in hand stops between steps."""
     import procrastinate.exceptions
+    import psycopg
+    import psycopg_pool
     from procrastinate import worker
 
     url = ready(config)
     logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # a loss is reported once, here
+    logging.getLogger("procrastinate").addFilter(_lost_in_one_line)
     stopping = threading.Event()
     app = make_app(config, should_stop=stopping.is_set)
 
@@ -249,7 +259,11 @@ def work(config: Config, *, concurrency: int = 1) -> None:
             if stopping.is_set():
                 break
             reason = f"{describe(url)}: lost the job queue (its worker loop stopped)"
-        except procrastinate.exceptions.ConnectorException as error:
+        except (
+            procrastinate.exceptions.ConnectorException,
+            psycopg.Error,
+            psycopg_pool.PoolTimeout,
+        ) as error:
             reason = f"{describe(url)}: lost the job queue ({first_line(error.__cause__ or error)})"
         if time.monotonic() - started > RECONNECT_FOR:
             failing_since = 0.0  # it worked for a while: a new outage
@@ -259,6 +273,20 @@ def work(config: Config, *, concurrency: int = 1) -> None:
         logs.warning("worker", f"{reason}; reconnecting")
         stopping.wait(1.0)
     logs.event("stopped", "stopped cleanly")
+
+
+def _lost_in_one_line(record: logging.LogRecord) -> bool:
+    """procrastinate's log of a lost database (or a job's own DigestError): one line, no
+    traceback; any other exception keeps its traceback (a bug)."""
+    import procrastinate.exceptions
+    import psycopg
+
+    error = record.exc_info[1] if record.exc_info else None
+    expected = (procrastinate.exceptions.ConnectorException, psycopg.OperationalError, DigestError)
+    if isinstance(error, expected):
+        record.msg = f"{record.getMessage()} ({first_line(error.__cause__ or error)})"
+        record.args, record.exc_info, record.exc_text = None, None, None
+    return True
 
 
 def logs_name() -> str:
