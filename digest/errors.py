@@ -78,6 +78,11 @@ class StoreError(DigestError):
     pass
 
 
+class MailboxError(DigestError):
+    """The bounce mailbox stopped answering part-way (a dropped IMAP connection, an unreadable
+    folder): what was read before is applied, the rest waits for the next run."""
+
+
 class ForeignDatabase(StoreError):
     """The data directory's database file is empty, not SQLite, or another program's.
 

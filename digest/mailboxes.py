@@ -37,15 +37,22 @@ class MaildirReports:
         for subdir in ("new", "cur"):
             for entry in sorted((self.path / subdir).iterdir()):
                 flags = entry.name.partition(":2,")[2]
-                if entry.is_file() and "S" not in flags:
+                if "S" in flags or not entry.is_file():
+                    continue
+                try:
                     with entry.open("rb") as handle:
-                        yield f"{subdir}/{entry.name}", handle.read(MAX_MESSAGE_BYTES)
+                        data = handle.read(MAX_MESSAGE_BYTES)
+                except FileNotFoundError:
+                    continue  # another `digest bounces` took it since the listing
+                yield f"{subdir}/{entry.name}", data
 
     def done(self, handle: str) -> None:
+        """Mark the message seen; one that another reader already moved is left to it."""
         source = self.path / handle
         base, _, flags = source.name.partition(":2,")
         target = self.path / "cur" / f"{base}:2,{''.join(sorted(set(flags + 'S')))}"
-        source.replace(target)
+        with suppress(FileNotFoundError):
+            source.replace(target)
 
 
 class MboxReports:
@@ -101,6 +108,8 @@ def open_reports(location: str, *, password: str, ca_file: str = "") -> Iterator
         finally:
             with suppress(imaplib.IMAP4.error, OSError):
                 connection.logout()
+            with suppress(OSError):
+                connection.shutdown()  # closes the socket when the LOGOUT could not go out
         return
     path = Path(location).expanduser()
     if (path / "cur").is_dir() and (path / "new").is_dir():

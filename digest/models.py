@@ -225,6 +225,9 @@ class Recipient:
     unsubscribe_url: str = ""
     """Signed one-click link (https), or empty when no base_url is configured."""
     unsubscribe_mailto: str = ""
+    preferences_url: str = ""
+    """Signed link to the reader's preferences page; the unsigned page (which says where to
+    find the link) for the web edition; empty when no base_url is configured."""
 
 
 DeliveryStatus = Literal["pending", "sending", "sent", "deferred", "failed", "skipped", "unknown"]
@@ -261,3 +264,47 @@ class Delivery:
         return self.status == "deferred" and (
             self.next_attempt is None or self.next_attempt <= moment
         )
+
+
+DEFAULT_NEWSLETTER = "default"
+"""The slug of the newsletter the ``[newsletter]`` table configures: a confirmed subscriber
+with no stored membership belongs to it, with its defaults."""
+
+Frequency = Literal["daily", "weekly"]
+FREQUENCIES: tuple[Frequency, ...] = ("daily", "weekly")
+
+
+@dataclass(frozen=True)
+class Membership:
+    """One subscriber's choices for one newsletter (a row of ``memberships``).
+
+    Empty values mean the newsletter's own: ``sections`` () all of them, ``send_time`` ''
+    its send time, ``timezone`` '' its time zone, ``language`` '' its default language.
+    """
+
+    newsletter: str
+    """The newsletter's slug (:func:`digest.newsletters.offers`)."""
+    sections: tuple[str, ...] = ()
+    frequency: str = "daily"
+    """``daily`` or ``weekly``."""
+    send_time: str = ""
+    """'HH:MM', local to ``timezone``."""
+    timezone: str = ""
+    """An IANA time zone name."""
+    language: str = ""
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a subscriber may choose of one newsletter (the preferences page shows these)."""
+
+    slug: str
+    name: str
+    sections: tuple[str, ...]
+    """The sections a reader may pick from, in the newsletter's order."""
+    languages: tuple[str, ...]
+    """The first is the newsletter's default."""
+    frequencies: tuple[str, ...]
+    send_time: str
+    """The newsletter's own send time ('HH:MM'; '' when its schedule is a cron expression)."""
+    timezone: str

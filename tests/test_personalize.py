@@ -17,7 +17,7 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from digest import pipeline
+from digest import pipeline, tokens
 from digest.config import load_config
 from digest.store import open_store
 
@@ -26,13 +26,15 @@ from .conftest import FIXED_NOW, HttpServer
 GUESS = secrets.token_hex(16)
 BAIT = (
     "DIGEST-PLACEHOLDER-UNSUBSCRIBE-URL DIGEST-PLACEHOLDER-RECIPIENT-NAME "
-    f"digest-slot-{GUESS}-unsubscribe_url-end digest-slot-{GUESS}-recipient_name-end"
+    f"digest-slot-{GUESS}-unsubscribe_url-end digest-slot-{GUESS}-recipient_name-end "
+    f"digest-slot-{GUESS}-preferences_url-end"
 )
 PIXEL = (
     "https://tracker.example.net/p.gif?u=DIGEST-PLACEHOLDER-UNSUBSCRIBE-URL"
     "&n=DIGEST-PLACEHOLDER-RECIPIENT-NAME"
     f"&s=digest-slot-{GUESS}-unsubscribe_url-end&r=digest-slot-{GUESS}-recipient_name-end"
 )
+SECRET = "a-test-secret-of-enough-length"
 WORDS = " ".join(
     f"Harvest sentence {i} explains the port's quarterly figures again." for i in range(30)
 )
@@ -73,7 +75,7 @@ def test_feed_content_never_receives_a_subscribers_values(
         'full_text = "never"\n',
         encoding="utf-8",
     )
-    monkeypatch.setenv("DIGEST_SECRET", "a-test-secret-of-enough-length")
+    monkeypatch.setenv("DIGEST_SECRET", SECRET)
     config = load_config(config_path)
     readers = [("ana@example.org", "Ana Reader"), ("bo@example.org", "Bo Reader")]
     with open_store(config.data_dir) as store:
@@ -104,3 +106,8 @@ def test_feed_content_never_receives_a_subscribers_values(
             assert body.count(token) == 1, "the token is in the unsubscribe link only"
         unsubscribe = [a for a in doc.cssselect("a") if token in (a.get("href") or "")]
         assert len(unsubscribe) == 1 and unsubscribe[0].text_content() == "Unsubscribe"
+        own = tokens.sign(message["To"].addresses[0].addr_spec, "preferences", SECRET)
+        for body in (html, text):
+            assert body.count(own) == 1, "the preferences token is in its link only"
+        (choices,) = [a for a in doc.cssselect("a") if own in (a.get("href") or "")]
+        assert choices.text_content() == "Preferences"

@@ -35,7 +35,8 @@ class Site:
         return load_config(self.config_path)
 
     def store(self) -> Store:
-        return open_store(self.config().data_dir)
+        config = self.config()
+        return open_store(config.data_dir, url=config.database_url)
 
     def client(self, **headers: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, trust_env=False, headers=headers, timeout=30)
@@ -57,17 +58,24 @@ def config_text(data_dir: Path, port: int, mail: MailServer, extra: str = "") ->
 
 
 @contextmanager
-def running_site(tmp_path: Path, *, web_options: str = "") -> Iterator[Site]:
-    """The site on a free port, its config pointing at a live SMTP server; one edition built."""
+def running_site(
+    tmp_path: Path, *, web_options: str = "", more: str = "", database_url: str = ""
+) -> Iterator[Site]:
+    """The site on a free port, its config pointing at a live SMTP server; one edition built.
+    ``more``: TOML added at the end of the config (tables, ``[[sources]]``); with
+    ``database_url``, the store is that PostgreSQL database."""
     port = free_port()
     tmp_path.mkdir(parents=True, exist_ok=True)
     with MailServer() as mail:
         config_path = tmp_path / "digest.toml"
-        extra = f"[web]\n{web_options}\n" if web_options else ""
-        config_path.write_text(config_text(tmp_path / "data", port, mail, extra), encoding="utf-8")
+        extra = (f"[web]\n{web_options}\n" if web_options else "") + more
+        text = config_text(tmp_path / "data", port, mail, extra)
+        if database_url:
+            text = f'database_url = "{database_url}"\n{text}'
+        config_path.write_text(text, encoding="utf-8")
         config = load_config(config_path)
         email, _ = render_email(sample_edition(3), config.newsletter, config.render)
-        with open_store(config.data_dir) as store:
+        with open_store(config.data_dir, url=config.database_url) as store:
             store.save_edition(email, number=1, built=NOW, article_ids=[])
         served = web.Site(config_path)
         server = web.Server(served, port=port)

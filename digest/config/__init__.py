@@ -112,7 +112,7 @@ class NewsletterConfig:
     )
     base_url: str = option(
         "",
-        "Public URL of the web edition and the unsubscribe page (view-in-browser, List-Unsubscribe).",
+        "Public URL of the web edition and the unsubscribe and preferences pages (view-in-browser, List-Unsubscribe).",
         check=checks.optional_http_url,
         example="https://news.example.com/digest",
     )
@@ -277,7 +277,7 @@ class DeliveryConfig:
     )
     secret_env: str = option(
         "DIGEST_SECRET",
-        "Environment variable holding the key that signs unsubscribe and confirmation links (16 characters or more).",
+        "Environment variable holding the key that signs unsubscribe, confirmation and preferences links (16 characters or more).",
         check=checks.env_name,
     )
 
@@ -390,7 +390,9 @@ class WebConfig:
         example=("127.0.0.1",),
     )
     signups_per_client: int = option(
-        10, "Sign-up and login attempts per hour from one client address.", check=checks.positive
+        10,
+        "Sign-up, login and preference-change attempts per hour from one client address.",
+        check=checks.positive,
     )
     confirmations_per_mailbox: int = option(
         3,

@@ -8,14 +8,16 @@ idempotent anyway (a suppression exists once, a soft bounce counts once a day), 
 from __future__ import annotations
 
 import hashlib
+import imaplib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from digest.bounces import Finding, ReturnPath, read_report
 from digest.config import Config
-from digest.errors import UsageError
+from digest.errors import MailboxError, UsageError
 from digest.mailboxes import Reports, open_reports
 from digest.store import Store
 
@@ -42,7 +44,7 @@ def read_mailbox(config: Config, store: Store, location: str, *, now: datetime) 
         raise UsageError("bounces.address is not set: no message carries a return path to read")
     password = os.environ.get(config.bounces.password_env, "")
     with open_reports(location, password=password, ca_file=config.smtp.ca_file) as source:
-        return read_bounces(config, store, source, now=now)
+        return read_bounces(config, store, source, now=now, where=_shown(location))
 
 
 def return_paths(config: Config) -> ReturnPath | None:
@@ -55,21 +57,45 @@ def return_paths(config: Config) -> ReturnPath | None:
     return ReturnPath(local=local, domain=domain, secret=secret)
 
 
-def read_bounces(config: Config, store: Store, source: Reports, *, now: datetime) -> BounceReport:
+def read_bounces(
+    config: Config, store: Store, source: Reports, *, now: datetime, where: str = "bounces.mailbox"
+) -> BounceReport:
+    """Apply every report ``source`` holds. Each is applied and remembered before the next is
+    read, so a mailbox lost part-way (:class:`MailboxError`) loses nothing already read."""
     report = BounceReport()
     paths = return_paths(config)
     if paths is None:
         return report
-    for handle, data in source.messages():
-        report.counts["read"] += 1
-        digest = hashlib.sha256(data).hexdigest()
-        if store.report_seen(digest):
-            report.counts["already"] += 1
-        else:
-            _apply(config, store, read_report(data, paths), report, now=now)
-            store.first_reading(digest, now=now)
-        source.done(handle)
+    try:
+        for handle, data in source.messages():
+            report.counts["read"] += 1
+            digest = hashlib.sha256(data).hexdigest()
+            if store.report_seen(digest):
+                report.counts["already"] += 1
+            else:
+                _apply(config, store, read_report(data, paths), report, now=now)
+                store.first_reading(digest, now=now)
+            source.done(handle)
+    except (imaplib.IMAP4.error, OSError) as error:
+        raise MailboxError(
+            f"bounces.mailbox: {where}: reading stopped after {report.counts['read']} messages "
+            f"({_reason(error)}); those are applied, the next `digest bounces` reads the rest"
+        ) from None
     return report
+
+
+def _shown(location: str) -> str:
+    """``location`` without a password that a URL might carry."""
+    parts = urlsplit(location)
+    if parts.password is None:
+        return location
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _reason(error: Exception) -> str:
+    reason = error.args[0] if isinstance(error, imaplib.IMAP4.error) and error.args else error
+    text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+    return text or type(error).__name__
 
 
 def _apply(

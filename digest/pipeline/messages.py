@@ -1,10 +1,11 @@
-"""One reader's copy of an edition: the recipient with their unsubscribe links, and the message."""
+"""One reader's copy of an edition: the recipient with their unsubscribe and preferences
+links, and the message."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from digest import deliver, render, tokens
+from digest import deliver, preferences, render, tokens
 from digest.config import Config
 from digest.models import Email, Recipient
 
@@ -23,14 +24,15 @@ def compose_message(config: Config, email: Email, recipient: Recipient, *, now: 
 
 
 def recipient_for(config: Config, address: str, *, secret: str, name: str = "") -> Recipient:
-    url = ""
-    if config.newsletter.base_url and secret:
-        url = unsubscribe_url(config.newsletter.base_url, address, secret)
+    base = config.newsletter.base_url
+    url = unsubscribe_url(base, address, secret) if base and secret else ""
+    choices = preferences.url(base, address, secret) if base and secret else _unsigned(base)
     return Recipient(
         email=address,
         name=name,
         unsubscribe_url=url,
         unsubscribe_mailto=_unsubscribe_mailto(config),
+        preferences_url=choices,
     )
 
 
@@ -41,7 +43,13 @@ def web_reader(config: Config) -> Recipient:
         email="",
         unsubscribe_url=f"{base}/unsubscribe" if base else "",
         unsubscribe_mailto=_unsubscribe_mailto(config),
+        preferences_url=_unsigned(base),
     )
+
+
+def _unsigned(base_url: str) -> str:
+    """The preferences page that says where the signed link is (no address to sign for)."""
+    return f"{base_url.rstrip('/')}/preferences" if base_url else ""
 
 
 def unsubscribe_url(base_url: str, address: str, secret: str) -> str:

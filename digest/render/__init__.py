@@ -258,7 +258,11 @@ def personalize(email: Email, recipient: Recipient) -> tuple[str, str]:
     """
     name = f" {recipient.name}" if recipient.name else ""
     url = recipient.unsubscribe_url or recipient.unsubscribe_mailto
-    values = {"unsubscribe_url": url, "recipient_name": name}
+    values = {
+        "unsubscribe_url": url,
+        "recipient_name": name,
+        "preferences_url": recipient.preferences_url,
+    }
     escaped = {key: html.escape(value, quote=True) for key, value in values.items()}
     return slots.fill(email.html, escaped), slots.fill(email.text, values)
 

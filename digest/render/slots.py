@@ -1,7 +1,7 @@
 """Per-recipient values, placed only where the template put a slot.
 
-Each render draws a fresh random nonce. The template writes ``{{ unsubscribe_url }}`` and
-``{{ recipient_name }}``, which render as markers that carry the nonce
+Each render draws a fresh random nonce. The template writes ``{{ unsubscribe_url }}``,
+``{{ preferences_url }}`` and ``{{ recipient_name }}``, which render as markers that carry the nonce
 (``digest-slot-NONCE-unsubscribe_url-end``); feed content was written before the nonce
 existed, so it cannot contain them. The rendered document opens with a line naming its
 nonce (``<!--digest-slots:NONCE-->``), at a place no content reaches, so the email can be
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-SLOT_NAMES = ("unsubscribe_url", "recipient_name")
+SLOT_NAMES = ("unsubscribe_url", "recipient_name", "preferences_url")
 """The values that differ per recipient; nothing else is ever filled in after rendering."""
 _HEADER = re.compile(r"<!--digest-slots:([0-9a-f]{32})-->\n")
 

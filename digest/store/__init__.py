@@ -7,7 +7,8 @@ transaction each. Times are stored as ISO 8601 strings in UTC.
 
 :class:`Store` is the one door; its queries live beside their tables, in
 :mod:`~digest.store.articles`, :mod:`~digest.store.editions`, :mod:`~digest.store.archive`,
-:mod:`~digest.store.subscribers`, :mod:`~digest.store.deliveries` (the ledger's claims) and,
+:mod:`~digest.store.subscribers`, :mod:`~digest.store.memberships` (each subscriber's
+newsletters and choices), :mod:`~digest.store.deliveries` (the ledger's claims) and,
 for the web site, :mod:`~digest.store.site`. The schema and its migrations are in
 :mod:`~digest.store.schema`; rows become values in :mod:`~digest.store.rows`; the two engines
 (SQLite by default, PostgreSQL when ``database_url`` is set) in :mod:`~digest.store.engine`.
@@ -35,6 +36,7 @@ from digest.store.engine import (
     redact,
 )
 from digest.store.leases import Lease, LeaseTables
+from digest.store.memberships import MembershipTables
 from digest.store.rows import (
     EditionEntry,
     EditionRecord,
@@ -78,6 +80,7 @@ class Store(
     EditionTables,
     ArchiveTables,
     SubscriberTables,
+    MembershipTables,
     DeliveryTables,
     LeaseTables,
     SuppressionTables,

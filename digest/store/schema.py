@@ -275,6 +275,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         PRIMARY KEY (edition_key, status)
     );
     """,
+    # 11: several newsletters: each subscriber's newsletters and choices in each (sections as
+    # a JSON list, '' for all; empty send_time, timezone, language: the newsletter's own). A
+    # row with newsletter '' records that the subscriber chose none.
+    """
+    CREATE TABLE memberships (
+        address_key TEXT NOT NULL,
+        newsletter TEXT NOT NULL,
+        sections TEXT NOT NULL DEFAULT '',
+        frequency TEXT NOT NULL DEFAULT 'daily' CHECK (frequency IN ('daily', 'weekly')),
+        send_time TEXT NOT NULL DEFAULT '',
+        timezone TEXT NOT NULL DEFAULT '',
+        language TEXT NOT NULL DEFAULT '',
+        updated TEXT NOT NULL,
+        PRIMARY KEY (address_key, newsletter)
+    );
+    """,
 )
 
 

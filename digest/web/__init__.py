@@ -14,6 +14,7 @@ thread pool, each thread with its own SQLite connection.
     pages.py      Jinja templates (templates/) and the error pages
     archive.py    /, /editions/ and each edition's views (public)
     joining.py    /subscribe, /confirm, /unsubscribe (public)
+    preferences.py  /preferences/{token}: a subscriber's choices (public, signed link)
     private.py    /preview, /status, /login (an administrator's)
     auth.py       who is an administrator
 """

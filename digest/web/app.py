@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from digest.web import archive, joining, private
+from digest.web import archive, joining, preferences, private
 from digest.web.guard import DeadlineProtocol, SecurityHeaders
 from digest.web.pages import FOLDER, http_error, server_error
 from digest.web.site import Site
@@ -40,6 +40,8 @@ ROUTES = [
     Route("/subscribe", joining.signup_submit, methods=["POST"]),
     Route("/confirm", joining.confirm, methods=["GET", "POST"]),
     Route("/unsubscribe", joining.unsubscribe, methods=["GET", "POST"]),
+    Route("/preferences", preferences.without_token, methods=["GET"]),
+    Route("/preferences/{token}", preferences.page, methods=["GET", "POST"]),
     Route("/preview", private.preview),
     Route("/preview/version", private.preview_version),
     Route("/status", private.status),

@@ -19,13 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from digest import signup, subscriptions, tokens
+from digest import preferences, signup, subscriptions, tokens
 from digest.config import Config
 from digest.errors import ConfigError
 from digest.store import Store, utcnow
 from digest.web.auth import site_of
-from digest.web.forms import csrf_nonce, csrf_ok, csrf_token, read_form, set_csrf_cookie
-from digest.web.guard import client_address, is_https
+from digest.web.forms import csrf_ok, form_page, read_form
+from digest.web.guard import client_address
 from digest.web.pages import NO_STORE, message, render
 
 log = logging.getLogger("digest.serve")
@@ -63,21 +63,17 @@ def signup_form(
     if refused is not None:
         return refused
     values = values or {}
-    nonce = csrf_nonce(request)
-    response = render(
+    return form_page(
+        request,
         "subscribe.html",
         status=status,
-        headers=NO_STORE,
         title=f"Sign up for {config.newsletter.name}",
         site_name=config.newsletter.name,
         tagline=config.newsletter.tagline,
         problem=problem,
-        csrf=csrf_token(nonce, site.form_key()),
         email=values.get("email", ""),
         name=values.get("name", ""),
     )
-    set_csrf_cookie(response, nonce, https=is_https(request, site.trusted))
-    return response
 
 
 async def signup_submit(request: Request) -> Response:
@@ -246,5 +242,8 @@ async def confirm(request: Request) -> Response:
     return message(
         "You are subscribed",
         f"{name} will come to {address}{' (it already did)' if outcome == 'already' else ''}.",
+        link=preferences.path(address, site.config.secret),
+        link_intro="Choose your sections, how often and at what time:",
+        link_text="your preferences",
         site_name=name,
     )

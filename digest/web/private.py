@@ -23,9 +23,9 @@ from digest.subscriptions import STATUSES
 from digest.web import auth
 from digest.web.archive import Frame, viewer
 from digest.web.auth import require_admin, site_of
-from digest.web.forms import csrf_nonce, csrf_ok, csrf_token, read_form, set_csrf_cookie
-from digest.web.guard import client_address, is_https
-from digest.web.pages import NO_STORE, message, render
+from digest.web.forms import csrf_ok, form_page, read_form
+from digest.web.guard import client_address
+from digest.web.pages import NO_STORE, message
 
 DELIVERY_STATES = ("sent", "failed", "deferred", "pending", "sending", "skipped")
 RECENT = 10
@@ -70,21 +70,17 @@ def status(request: Request) -> Response:
     site = site_of(request)
     config = site.config
     figures = site.using(lambda store: _figures(store, config))
-    nonce = csrf_nonce(request)
-    response = render(
+    return form_page(
+        request,
         "status.html",
-        headers=NO_STORE,
         title=f"{config.newsletter.name}: status",
         site_name=config.newsletter.name,
-        csrf=csrf_token(nonce, site.form_key()),
         config_error=site.config_error,
         subscriber_states=STATUSES,
         per_hour=config.web.confirmations_per_hour,
         delivery_states=DELIVERY_STATES,
         **figures,
     )
-    set_csrf_cookie(response, nonce, https=is_https(request, site.trusted))
-    return response
 
 
 def _figures(store: Store, config: Config) -> dict[str, Any]:
@@ -135,19 +131,15 @@ def login_form(request: Request, *, problem: str = "", status: int = 200) -> Res
             "on this machine they need no login.",
             status=404,
         )
-    nonce = csrf_nonce(request)
-    response = render(
+    return form_page(
+        request,
         "login.html",
         status=status,
-        headers=NO_STORE,
         title="Log in",
         site_name=site.config.newsletter.name,
         problem=problem,
-        csrf=csrf_token(nonce, site.form_key()),
         next=auth.safe_next(request.query_params.get("next", "")),
     )
-    set_csrf_cookie(response, nonce, https=is_https(request, site.trusted))
-    return response
 
 
 async def login(request: Request) -> Response:
