@@ -23,7 +23,7 @@ from digest.pipeline.building import (
     preview,
     stories,
 )
-from digest.pipeline.collecting import PARALLEL_PAGES, PARALLEL_SOURCES, CollectReport, collect
+from digest.pipeline.collecting import PARALLEL_PAGES, CollectReport, collect
 from digest.pipeline.messages import unsubscribe_url
 from digest.pipeline.sending import BACKOFF, SendReport, send, send_all, send_test
 from digest.store import utcnow
@@ -32,7 +32,6 @@ __all__ = [
     "ARCHIVE_FILES",
     "BACKOFF",
     "PARALLEL_PAGES",
-    "PARALLEL_SOURCES",
     "SAMPLE_RECIPIENT",
     "BuildReport",
     "CollectReport",
