@@ -21,7 +21,8 @@ Scaling rows: 1,000 / 10,000 / 50,000 articles (a random 1,000 of the file; or t
 perturbed copies as above, each copy labelled with its original's event), each grouped once in
 a subprocess of its own, which reports wall and CPU seconds, the peak resident memory
 before and after grouping (VmHWM: ru_maxrss would carry the parent's peak across exec), and
-the quality. The baseline runs beside them where its dense n × n distance matrix fits (1,000 only: at 10,000 it needs 0.8 GB for the matrix alone).
+the quality. The baseline runs beside them where its dense n × n distance matrix fits
+(1,000 only: at 10,000 it needs 0.8 GB for the matrix alone).
 
 The baseline is scikit-learn's TfidfVectorizer (English stop words, sublinear tf) on title
 and text, and AgglomerativeClustering on cosine distance, with the linkage and the distance
