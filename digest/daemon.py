@@ -346,6 +346,9 @@ class Daemon:
             _exit_now(
                 f"a job was still busy after {STOP_GRACE:g}s; stopping anyway (safe to repeat)"
             )
+        # Jobs already queued behind it take the lock, see the stop and return: held here,
+        # they would wait for it forever and keep the process from exiting.
+        self._busy.release()
         if self._leadership is not None:
             self._leadership.stop()
         _state_path(self.config.data_dir).unlink(missing_ok=True)
