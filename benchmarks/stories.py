@@ -8,7 +8,8 @@ prints pairwise precision, recall, F1 and the adjusted Rand index for
       each half of the events (digest's constants and the baseline's threshold were tuned
       on days from half A only: half B is held out);
   (a') the same days with single-source items mixed in (one article of each of 60 or 180
-      other events), which is what a real day looks like;
+      other events), which is what a real day looks like; also with 180, events and single
+      items all drawn from half A, and all from half B;
   (b) a month: every dated article of one calendar month (the fullest, and the mean over
       all months), published at noon of its date; digest also without the dates;
   (c) the whole file (undated articles all at one moment);
@@ -329,6 +330,9 @@ def main(argv: Sequence[str]) -> int:
     for singles in (60, 180):
         mixed = [corpus.day(s, ids, singles=singles) for s in SEEDS]
         compare(f"(a') days + {singles} single-source items", mixed, False)
+    for half, pool in (("A (tuned on)", half_a), ("B (held out)", half_b)):
+        mixed = [corpus.day(s, pool, singles=180) for s in SEEDS]
+        compare(f"     + 180, all from half {half}", mixed, False)
     months = corpus.months()
     fullest = max(months, key=lambda m: (len(months[m]), m))
     compare(f"(b) month {fullest} ({len(months[fullest])} articles)", [months[fullest]], True)
