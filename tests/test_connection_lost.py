@@ -17,7 +17,7 @@ from .conftest import digest_command, wait_for
 from .crash import prepare
 from .databases import MAINTENANCE, postgres_database
 from .mailserver import MailServer
-from .test_workers import queue_the_send
+from .test_queue import queue_the_send
 
 
 def terminate_others(url: str) -> int:

@@ -1,212 +1,54 @@
-"""`digest worker` processes on the job queue in PostgreSQL (procrastinate): the leader queues
-send jobs, any worker takes any job, the delivery ledger's claims decide who is sent what.
-
-Real processes, a real PostgreSQL and a real SMTP server (aiosmtpd): three workers share
-10,000 subscribers while one of them is SIGKILLed mid-send; three workers keep a global
-rate of 50 messages a second, measured at the server from the messages' arrival times.
-"""
+"""The worker processes of a big collect start light: no main module, only what they need."""
 
 from __future__ import annotations
 
-import os
-import re
-import signal
+import json
 import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
+import sys
 from pathlib import Path
 
-import pytest
+# A program whose main module imports the whole pipeline (as the `digest` script and the
+# benchmarks do) and says so each time it runs: a worker that ran it again would print twice.
+PROGRAM = """
+import json
+import digest.pipeline
+from digest.workers import Workers
+from probe import modules
 
-from digest import cycle
-from digest.config import Config
-from digest.edition import edition_key
-from digest.store import open_store
+print("main module ran")
 
-from .conftest import DemoSite, digest_command, wait_for
-from .crash import prepare
-from .mailserver import MailServer
-from .samples import NOW
-from .test_daemon import daemon_config, digest
+if __name__ == "__main__":
+    with Workers(preload=("digest.extract",)) as workers:
+        workers.count = 2
+        pool = workers.executor()
+        found = [pool.submit(modules).result() for _ in range(4)]
+    print(json.dumps(found))
+"""
 
-KEY = "2026-03-10"
-"""The key of the edition tests/crash.py builds."""
-
-
-def workers_config(
-    folder: Path,
-    server: MailServer,
-    url: str,
-    subscribers: int,
-    *,
-    batch: int,
-    connections: int,
-    rate_limit: float = 0,
-) -> Config:
-    return prepare(
-        folder,
-        server,
-        subscribers,
-        database_url=url,
-        connections=connections,
-        rate_limit=rate_limit,
-        extra=f"[workers]\nenabled = true\nsend_batch = {batch}\n",
-    )
+PROBE = """
+import os
+import sys
 
 
-@contextmanager
-def workers(config: Config, count: int, folder: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` `digest worker` processes; stopped with SIGTERM at the end (each must exit 0)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    processes = []
-    for n in range(count):
-        with (folder / f"worker{n}.log").open("wb") as log:
-            processes.append(
-                subprocess.Popen(
-                    digest_command("--config", str(config.path), "worker"),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                )
-            )
-    try:
-        yield processes
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        codes = [process.wait(timeout=30) for process in processes]
-    logs = "\n".join((folder / f"worker{n}.log").read_text() for n in range(count))
-    assert all(code in (0, -signal.SIGKILL) for code in codes), f"{codes}\n{logs}"
+def modules():
+    return os.getpid(), sorted(name for name in sys.modules if name.startswith("digest"))
+"""
 
 
-def queue_the_send(config: Config) -> None:
-    """What the leader does when the send time comes: plan the ledger, queue send jobs."""
-    with open_store(config.data_dir, url=config.database_url) as store:
-        store.record_run(KEY, "started", scheduled=NOW, now=NOW)
-        cycle.finish_unfinished(config, store, should_stop=lambda: False)
-
-
-def usage_error(folder: Path, config_text: str, command: str) -> list[str]:
-    """Run ``command`` with a config of ``config_text``: it must exit 2; its stderr's lines."""
-    config = folder / "digest.toml"
-    config.write_text(config_text, encoding="utf-8")
+def test_a_worker_imports_what_it_is_told_and_not_the_main_module(tmp_path: Path) -> None:
+    (tmp_path / "program.py").write_text(PROGRAM, encoding="utf-8")
+    (tmp_path / "probe.py").write_text(PROBE, encoding="utf-8")
     done = subprocess.run(
-        digest_command("--config", str(config), command), capture_output=True, timeout=60
+        [sys.executable, str(tmp_path / "program.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
-    assert done.returncode == 2
-    return done.stderr.decode().splitlines()
-
-
-def test_worker_on_sqlite_says_it_needs_postgresql_in_one_line(tmp_path: Path) -> None:
-    lines = usage_error(
-        tmp_path, '[newsletter]\nfrom_address = "daily@news.example.com"\n', "worker"
-    )
-    assert lines == [
-        f"digest: error: `digest worker` needs database_url: the job queue lives in PostgreSQL "
-        f"({tmp_path / 'digest.toml'} uses SQLite in {tmp_path / '.digest'})"
-    ]
-
-
-def test_workers_enabled_without_a_database_is_a_config_error(tmp_path: Path) -> None:
-    lines = usage_error(tmp_path, "[workers]\nenabled = true\n", "send")
-    assert lines == [
-        f"{tmp_path / 'digest.toml'}: workers.enabled: expected database_url to be set (the job "
-        "queue lives in PostgreSQL), got workers on SQLite"
-    ]
-
-
-@pytest.mark.slow
-def test_three_workers_with_one_killed_mid_send_reach_everyone_once(
-    tmp_path: Path, fresh_postgres: str
-) -> None:
-    subscribers, connections = 10_000, 4
-    with MailServer() as server:
-        config = workers_config(
-            tmp_path, server, fresh_postgres, subscribers, batch=500, connections=connections
-        )
-        with workers(config, 3, tmp_path) as processes:
-            queue_the_send(config)
-            victim = processes[0]
-            # Killed while it holds rows: in the middle of sending.
-            assert wait_for(lambda: server.count() >= 2_000 and holds(config, victim), 120)
-            victim.send_signal(signal.SIGKILL)
-            victim.wait()
-            assert wait_for(lambda: len(server.per_recipient()) == subscribers, 120)
-            assert wait_for(lambda: run_outcome(config) == "sent", 30)
-            time.sleep(1)  # a message still on its way would show as a duplicate
-        received = server.per_recipient()
-    assert len(received) == subscribers
-    duplicates = sum(count - 1 for count in received.values())
-    assert duplicates <= connections, received.most_common(3)
-    with open_store(config.data_dir, url=fresh_postgres) as store:
-        assert {d.status for d in store.deliveries(KEY)} == {"sent"}
-
-
-def holds(config: Config, process: subprocess.Popen[bytes]) -> bool:
-    """Whether ``process`` holds ledger rows now (claimants are host/pid/tag)."""
-    with open_store(config.data_dir, url=config.database_url) as store:
-        return any(c.split("/")[1] == str(process.pid) for c in store.claimants(KEY))
-
-
-def run_outcome(config: Config, key: str = KEY) -> str:
-    with open_store(config.data_dir, url=config.database_url) as store:
-        run = store.edition_run(key)
-        return run.outcome if run else ""
-
-
-def test_three_workers_hold_a_global_rate_of_50_a_second(
-    tmp_path: Path, fresh_postgres: str
-) -> None:
-    subscribers = 500
-    with MailServer() as server:
-        config = workers_config(
-            tmp_path, server, fresh_postgres, subscribers, batch=100, connections=1, rate_limit=50
-        )
-        with workers(config, 3, tmp_path):
-            queue_the_send(config)
-            assert wait_for(lambda: server.count() >= subscribers, 60)
-        arrivals = sorted(message.arrived for message in server.received)
-        peers = {message.peer for message in server.received}
-    assert len(arrivals) == subscribers
-    assert len(peers) >= 3  # every worker sent its share
-    rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
-    assert 45 <= rate <= 55, rate
-    # No second holds more than the limit and a tenth (the slots are spaced, not counted).
-    busiest = max(sum(1 for t in arrivals if start <= t < start + 1) for start in arrivals)
-    assert busiest <= 55, busiest
-
-
-def test_digest_run_on_a_shared_database_has_the_workers_collect_summarize_and_send(
-    demo_site: DemoSite, smtp_server: MailServer, fresh_postgres: str
-) -> None:
-    config_path = daemon_config(demo_site, smtp_server)
-    demo_site.use_database(fresh_postgres)
-    with config_path.open("a", encoding="utf-8") as config_file:
-        config_file.write("\n[workers]\nenabled = true\nsend_batch = 2\n")
-    config = demo_site.config()
-    readers = [f"reader{n}@example.com" for n in range(5)]
-    with open_store(config.data_dir, url=fresh_postgres) as store:
-        for address in readers:
-            store.add_subscriber(address, now=demo_site.now - timedelta(days=3))
-    key = edition_key(demo_site.now, "UTC")
-    folder = config_path.parent
-    with workers(config, 1, folder):
-        done = digest(config_path, "run", at=demo_site.now)
-        assert done.returncode == 0, done.stderr
-        sources = len(config.sources)
-        assert f"{sources} collect jobs queued for the workers" in done.stderr
-        assert "summarize jobs queued for the workers" in done.stderr
-        assert "5 recipients due, 3 send jobs queued for the workers" in done.stderr
-        assert "the build summarizes them itself" not in done.stderr
-        assert wait_for(lambda: smtp_server.count() == 5, 60)
-        assert wait_for(lambda: run_outcome(config, key) == "sent", 30)
-    assert sorted(smtp_server.per_recipient()) == readers
-    log = (folder / "worker0.log").read_text()
-    fetched = re.findall(r"collect: 1 sources: (\d) fetched", log)
-    assert fetched == ["1"] * sources, log  # each source by a job of its own
-    assert re.search(r"summarize: \d+ articles summarized", log), log
-    sent = [int(n) for n in re.findall(r"send: edition \S+: (\d+) sent", log)]
-    assert sum(sent) == 5 and max(sent) <= 2, log  # by the worker, two at most per job
+    lines = done.stdout.splitlines()
+    assert lines.count("main module ran") == 1, done.stdout
+    found = json.loads(lines[-1])
+    for _pid, modules in found:
+        assert "digest.extract" in modules, modules
+        assert "digest.pipeline" not in modules and "digest.cli" not in modules, modules
+    assert len({pid for pid, _ in found}) <= 2
