@@ -345,6 +345,21 @@ def test_a_lease_is_held_by_one_holder_until_it_runs_out(store: Store) -> None:
     assert store.lease("other") is None
 
 
+def test_turns_come_every_so_often_in_the_order_asked_and_never_in_the_past(
+    store: Store,
+) -> None:
+    every = timedelta(seconds=2)
+    clock = iter([NOW, NOW, NOW + timedelta(seconds=1), NOW + timedelta(seconds=10)])
+    turns = [store.next_turn("host", every=every, clock=lambda: next(clock)) for _ in range(4)]
+    assert turns == [
+        NOW,
+        NOW + timedelta(seconds=2),  # asked at the same moment: the next free one
+        NOW + timedelta(seconds=4),
+        NOW + timedelta(seconds=10),  # nothing booked that late: now
+    ]
+    assert store.next_turn("other", every=every, clock=lambda: NOW) == NOW
+
+
 def _take(data_dir: Path, url: str, holder: str, start: float) -> int | None:
     """In a process of its own: wait for the common start, then try to take the lease."""
     with open_store(data_dir, url=url) as store:
