@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from digest import logs, schedule
+from digest import logs, newsletters, schedule
 from digest.config import Config, format_duration
-from digest.edition import edition_key
+from digest.models import DEFAULT_NEWSLETTER
+from digest.newsletters import pattern_of, series
 from digest.store import Store, open_store, utcnow
 
 if TYPE_CHECKING:
@@ -35,15 +36,25 @@ def now() -> datetime:
 # --- one edition ------------------------------------------------------------------------------
 
 
-def edition_cycle(config: Config, *, scheduled: datetime, should_stop: ShouldStop) -> str:
+def edition_cycle(
+    config: Config, *, scheduled: datetime, should_stop: ShouldStop, collect: bool = True
+) -> str:
     """Collect, build and send the edition due at ``scheduled``, unless its key is settled.
 
-    Returns why the cycle did not do its job (for `digest run`'s exit status), or "".
-    A cycle in which not one source could be fetched settles nothing: the next one tries again.
+    ``config`` is one newsletter's, at one frequency (digest.newsletters.series); one that
+    nobody reads is not made. ``collect``: False when another newsletter's cycle just did
+    (the sources are shared). Returns why the cycle did not do its job (for `digest run`'s
+    exit status), or "". A cycle in which not one source could be fetched settles nothing:
+    the next one tries again.
     """
     key = key_of(config, scheduled)
     with open_store(config.data_dir, url=config.database_url) as store:
         finish_unfinished(config, store, should_stop=should_stop)
+        if not _is_default(config):
+            from digest.pipeline.audience import readers
+
+            if not readers(config, store):
+                return ""
         run = store.edition_run(key)
         if run is not None and run.final:
             _already(config, key, run.outcome, run.detail)
@@ -62,13 +73,14 @@ def edition_cycle(config: Config, *, scheduled: datetime, should_stop: ShouldSto
         from digest import pipeline
 
         store.record_run(key, "started", scheduled=scheduled, now=now())
-        collected = pipeline.collect(config, store, now=now())
-        log_collect(collected)
+        collected = pipeline.collect(config, store, now=now()) if collect else None
+        if collected is not None:
+            log_collect(collected)
         if should_stop():
             return ""
         report = pipeline.build(config, store, now=_build_moment(config, scheduled))
         if report.email is None:
-            if not collected.fetched_any:
+            if collected is not None and not collected.fetched_any:
                 problem = f"edition {key} not made: not one source could be fetched"
                 logs.error(
                     "skip", f"{problem}; the next `digest run` tries again ({report.message})"
@@ -94,21 +106,40 @@ def _already(config: Config, key: str, outcome: str, detail: str) -> None:
 
 
 def finish_unfinished(config: Config, store: Store, *, should_stop: ShouldStop) -> None:
-    """Finish the latest edition's delivery when a stop or a crash cut it short, or retries are due."""
-    latest = store.latest_edition()
-    if latest is None:
-        return
-    run = store.edition_run(latest.key)
-    waiting = [d for d in store.deliveries(latest.key) if d.is_due(now())]
-    if not waiting and (run is None or run.outcome != "started"):
-        return
-    logs.event(
-        "resume",
-        f"edition {latest.key}: finishing its delivery ({len(waiting)} waiting)",
-        edition=latest.key,
-        waiting=len(waiting),
-    )
-    _send(config, store, should_stop=should_stop)
+    """Finish each newsletter's latest edition's delivery when a stop or a crash cut it short,
+    or retries or readers' own send times are due (and earlier editions' late readers)."""
+    for one in series(config):
+        latest = store.latest_edition(series=pattern_of(one))
+        if latest is None or should_stop():
+            continue
+        run = store.edition_run(latest.key)
+        due = store.editions_due(now=now(), series=pattern_of(one))
+        waiting = [d for d in store.deliveries(latest.key) if d.is_due(now())]
+        if not due and (run is None or run.outcome != "started"):
+            continue
+        logs.event(
+            "resume",
+            f"edition {latest.key}: finishing its delivery ({len(waiting)} waiting)",
+            edition=latest.key,
+            waiting=len(waiting),
+        )
+        _send(one, store, should_stop=should_stop)
+
+
+def send_due(config: Config, *, should_stop: ShouldStop) -> None:
+    """Send what has fallen due: the daemon wakes for the next reader's own send time."""
+    with open_store(config.data_dir, url=config.database_url) as store:
+        finish_unfinished(config, store, should_stop=should_stop)
+
+
+def next_due(config: Config) -> datetime | None:
+    """When the next ledger row falls due (a reader's own send time), if any is waiting."""
+    with open_store(config.data_dir, url=config.database_url) as store:
+        return store.next_due(after=now())
+
+
+def _is_default(config: Config) -> bool:
+    return (config.slug, config.frequency) == (DEFAULT_NEWSLETTER, "daily")
 
 
 def record_missed(config: Config, store: Store, scheduled: datetime) -> None:
@@ -160,15 +191,19 @@ def _send(config: Config, store: Store, *, should_stop: ShouldStop) -> str:
     key, c = report.edition_key, report.counts
     for problem in report.problems:
         logs.warning("undelivered", problem, edition=key)
-    waiting = sum(1 for d in store.deliveries(key) if d.status in ("pending", "sending"))
+    rows = store.deliveries(key)
+    later = sum(1 for d in rows if d.status == "pending" and not d.is_due(now()))
+    waiting = sum(1 for d in rows if d.status in ("pending", "sending")) - later
     logs.event(
         "send",
         f"edition {key}: {c['sent']} sent, {c['deferred']} deferred, {c['failed']} failed, "
         f"{c['skipped']} skipped"
         + (f", {c['unknown']} unknown" if c["unknown"] else "")
+        + (f"; {later} at their readers' own time" if later else "")
         + (f"; {waiting} left for the next start" if waiting else ""),
         edition=key,
         waiting=waiting,
+        later=later,
         **c,
     )
     run = store.edition_run(key)
@@ -196,7 +231,7 @@ def _build_moment(config: Config, scheduled: datetime) -> datetime:
 
 
 def key_of(config: Config, moment: datetime) -> str:
-    return edition_key(moment, config.newsletter.timezone)
+    return newsletters.key_of(config, moment)
 
 
 def local_time(config: Config, moment: datetime) -> str:

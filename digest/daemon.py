@@ -19,6 +19,7 @@ one cycle now, for cron or a systemd timer. What makes each edition go out once 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -27,10 +28,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from digest import cycle, logs, schedule
+from digest import cycle, logs, newsletters, schedule
 from digest.config import Config
 from digest.cycle import key_of, local_time, now
 from digest.errors import DigestError
@@ -38,6 +39,9 @@ from digest.leader import LEASE, Leadership
 from digest.lock import AlreadyRunning, DataDirLock, Holder, holder
 from digest.models import FetchState
 from digest.store import EditionRecord, EditionRun, Lease, open_store
+
+RECENT_COLLECT = timedelta(minutes=10)
+"""Another newsletter's edition within this long of a collect builds from what it collected."""
 
 STOP_GRACE = 4.0
 """Seconds the job in hand gets after SIGTERM/SIGINT before the process exits regardless."""
@@ -103,11 +107,19 @@ def run_once(config: Config) -> bool:
     def work() -> None:
         try:
             problems.append(cycle.edition_cycle(config, scheduled=now(), should_stop=stop_or_lost))
+            for one in newsletters.series(config)[1:]:
+                scheduled = _run_time(one)
+                if scheduled is not None and not stop_or_lost():
+                    problems.append(
+                        cycle.edition_cycle(
+                            one, scheduled=scheduled, should_stop=stop_or_lost, collect=False
+                        )
+                    )
         except BaseException as error:  # handed to the main thread, which reports it
             failure.append(error)
 
     with DataDirLock(config.data_dir, "run"), _lead_for_run(config) as leads:
-        stop_or_lost = (lambda: stop() or not leads()) if leads else stop
+        stop_or_lost: Callable[[], bool] = (lambda: stop() or not leads()) if leads else stop
         worker = threading.Thread(target=work, name="digest-run")
         worker.start()
         received = wait_for_stop_signal(lambda: not worker.is_alive())
@@ -120,6 +132,15 @@ def run_once(config: Config) -> bool:
     if failure:
         raise failure[0]
     return not any(problems)
+
+
+def _run_time(one: Config) -> datetime | None:
+    """When `digest run` makes another newsletter's edition: now for a daily one; a weekly one
+    from its day of the week on (once a week: its key is the week)."""
+    if one.frequency == "daily":
+        return now()
+    due = schedule.send_trigger(one).latest(now())
+    return due if due is not None and key_of(one, due) == key_of(one, now()) else None
 
 
 @contextmanager
@@ -152,6 +173,7 @@ class Daemon:
         self._busy = threading.Lock()
         self._scheduler: schedule.Scheduler | None = None
         self._leadership: Leadership | None = None
+        self._collected: datetime | None = None
 
     def run(self) -> None:
         block_stop_signals()
@@ -165,6 +187,14 @@ class Daemon:
                 missed=self._missed,
                 send_first=catch_up,
                 collect_first=None if catch_up or shared else now(),
+                others=[
+                    (
+                        key_of(one, now()).rpartition("/")[0] + f" {one.frequency}",
+                        schedule.send_trigger(one),
+                        self._job("edition", functools.partial(self._other_edition, one)),
+                    )
+                    for one in newsletters.series(self.config)[1:]
+                ],
             )
             self._scheduler.start()
             if shared:
@@ -211,6 +241,7 @@ class Daemon:
             from digest import pipeline
 
             cycle.log_collect(pipeline.collect(self.config, store, now=now()))
+            self._collected = now()
             cycle.read_bounces(self.config, store)
             cycle.finish_unfinished(self.config, store, should_stop=self._should_stop)
 
@@ -218,6 +249,28 @@ class Daemon:
         due = schedule.send_trigger(self.config).latest(now())
         if due is not None:
             cycle.edition_cycle(self.config, scheduled=due, should_stop=self._should_stop)
+            self._collected = now()
+
+    def _other_edition(self, one: Config) -> None:
+        """Another newsletter's edition, or a weekly one: the sources were collected for the
+        default newsletter's edition or by the collect job, unless that was long ago."""
+        due = schedule.send_trigger(one).latest(now())
+        if due is not None:
+            fresh = self._collected is not None and now() - self._collected < RECENT_COLLECT
+            cycle.edition_cycle(
+                one, scheduled=due, should_stop=self._should_stop, collect=not fresh
+            )
+
+    def _due(self) -> None:
+        cycle.send_due(self.config, should_stop=self._should_stop)
+
+    def _wake_when_due(self) -> None:
+        """Set the wake-up for the next reader's own send time (a ledger row's due time)."""
+        if self._scheduler is None or self._should_stop():
+            return
+        due = cycle.next_due(self.config)
+        if due is not None:
+            self._scheduler.wake(due, self._job("due", self._due))
 
     def _missed(self, scheduled: datetime) -> None:
         with open_store(self.config.data_dir, url=self.config.database_url) as store:
@@ -240,6 +293,10 @@ class Daemon:
                     )
                 finally:
                     self._write_state()
+                    try:
+                        self._wake_when_due()
+                    except DigestError as error:
+                        logs.error("due", str(error))
 
         return job
 
@@ -343,7 +400,7 @@ def status(config: Config) -> Status:
             None, schedule.send_trigger(config).get_next_fire_time(None, now())
         )
     with open_store(config.data_dir, url=config.database_url) as store:
-        last = store.latest_edition()
+        last = store.latest_edition(series=newsletters.pattern_of(config))
         counts: dict[str, int] = {}
         for delivery in store.deliveries(last.key) if last else []:
             counts[delivery.status] = counts.get(delivery.status, 0) + 1

@@ -33,6 +33,10 @@ PRIORITY_POINTS = 0.2
 """Per level of the best source priority (-10 to 10): ten levels weigh as much as one source."""
 FRESH_HOURS = 6.0
 """The freshness point halves when the newest article is this many hours old."""
+WEEKLY_FRESH_HOURS = 7 * 24.0
+"""In a weekly edition freshness halves over a week: a Monday story still counts on Sunday."""
+GROWTH_POINTS = 0.5
+"""In a weekly edition, each article beyond one per outlet (a story that kept growing) adds this."""
 REPEAT_POINTS = 0.1
 """A story loses this much per story its outlet already tells higher in the edition, so one
 outlet with many feeds does not fill every section: its twentieth story weighs one outlet less."""
@@ -51,18 +55,22 @@ class Score:
     weight: float
     repeats: int = 0
     """Stories placed before it in the edition that its teller's outlet tells too."""
+    growth: int = 0
+    """Weekly editions only: articles beyond one per outlet (follow-ups over the week)."""
 
     @property
     def total(self) -> float:
         points = SOURCE_POINTS * self.sources + PRIORITY_POINTS * self.priority + self.freshness
+        points += GROWTH_POINTS * self.growth
         return self.weight * (points - REPEAT_POINTS * self.repeats)
 
     def __str__(self) -> str:
         repeats = f" - {REPEAT_POINTS * self.repeats:.1f} repeat" if self.repeats else ""
+        growth = f" + {GROWTH_POINTS * self.growth:.1f} growth" if self.growth else ""
         return (
             f"{self.total:.2f} = {self.weight:g} × ({SOURCE_POINTS:g}×{self.sources} outlets"
             f" {PRIORITY_POINTS * self.priority:+.1f} priority + {self.freshness:.2f} fresh"
-            f"{repeats})"
+            f"{growth}{repeats})"
         )
 
 
@@ -163,14 +171,20 @@ def group_stories(
     now: datetime,
     sent: Sequence[SentArticle] = (),
     settings: EditionConfig = EditionConfig(),
+    weekly: bool = False,
 ) -> list[Story]:
-    """Group new (and already sent) articles into stories, ranked best first."""
+    """Group new (and already sent) articles into stories, ranked best first.
+
+    ``weekly``: rank a week's stories: by coverage and growth over the week, freshness
+    halving over a week rather than hours.
+    """
     known = {s.article.id: s for s in sent}
     pool = [a for a in articles if a.id not in known] + [s.article for s in sent]
     pool.sort(key=lambda a: (a.published, a.id))  # the grouping is independent of input order
     found = grouping.group_texts([_text(a) for a in pool])
     stories = [
-        _story(group, found, pool, known, now=now, settings=settings) for group in found.groups
+        _story(group, found, pool, known, now=now, settings=settings, weekly=weekly)
+        for group in found.groups
     ]
     stories.sort(key=lambda s: (-s.score.total, -s.lead.published.timestamp(), s.lead.id))
     return stories
@@ -188,6 +202,7 @@ def _story(
     *,
     now: datetime,
     settings: EditionConfig,
+    weekly: bool = False,
 ) -> Story:
     articles = [pool[i] for i in group]
     changes = _changes(articles, known)
@@ -201,7 +216,7 @@ def _story(
     story_id = min((s.edition_key, s.story) for s in sent)[1] if sent else pool[lead].id
     return Story(
         members,
-        _score(articles, pool[lead], now=now, settings=settings),
+        _score(articles, pool[lead], now=now, settings=settings, weekly=weekly),
         story_id,
         sent_in=max(s.edition_key for s in sent) if sent else "",
         update=grown,
@@ -268,16 +283,24 @@ def _member(
 
 
 def _score(
-    articles: Sequence[Article], lead: Article, *, now: datetime, settings: EditionConfig
+    articles: Sequence[Article],
+    lead: Article,
+    *,
+    now: datetime,
+    settings: EditionConfig,
+    weekly: bool = False,
 ) -> Score:
     # An undated article's time is when digest first saw it: no sign that it is news.
     newest = max((a.published for a in articles if a.dated), default=None)
     hours_old = max((now - newest).total_seconds() / 3600, 0.0) if newest else 0.0
+    fresh_hours = WEEKLY_FRESH_HOURS if weekly else FRESH_HOURS
+    outlets = len({outlet(a) for a in articles})
     return Score(
-        sources=len({outlet(a) for a in articles}),
+        sources=outlets,
         priority=max(a.priority for a in articles),
-        freshness=1.0 / (1.0 + hours_old / FRESH_HOURS) if newest else 0.0,
+        freshness=1.0 / (1.0 + hours_old / fresh_hours) if newest else 0.0,
         weight=settings.section_weights.get(lead.section),
+        growth=len(articles) - outlets if weekly else 0,
     )
 
 

@@ -236,6 +236,15 @@ DeliveryStatus = Literal["pending", "sending", "sent", "deferred", "failed", "sk
 
 
 @dataclass(frozen=True)
+class Planned:
+    """A ledger row to add: who, which variant, from when."""
+
+    email: str
+    variant: str = ""
+    due: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Delivery:
     """One row of the delivery ledger: an edition for one recipient."""
 
@@ -252,11 +261,15 @@ class Delivery:
     """When a ``sending`` row falls due again if its claimant has not finished it."""
     unknowns: int = 0
     """How many attempts ended without a reply to the end of DATA."""
+    variant: str = ""
+    """Which rendering of the edition the reader is sent ('': the edition's own)."""
+    due: datetime | None = None
+    """When a pending row may first be claimed (the reader's own send time); None: at once."""
 
     def is_due(self, moment: datetime) -> bool:
         """Whether a sender at ``moment`` may claim this row (the store's rule, in Python)."""
         if self.status == "pending":
-            return True
+            return self.due is None or self.due <= moment
         if self.status == "sending":
             return self.lease_until is None or self.lease_until <= moment
         if self.status == "unknown":

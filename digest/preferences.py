@@ -8,7 +8,8 @@ language, time or zone is never kept, and each is named in a problem.
 :func:`memberships` is what gets stored: a value equal to the newsletter's own is stored
 empty, so it follows the newsletter when the newsletter changes it.
 
-The reader has one time zone for all their newsletters (they live in one place); the
+The reader has one time zone for all their newsletters (they live in one place), or none:
+then each newsletter goes out at the reader's send time in the newsletter's own zone. The
 memberships carry it each.
 """
 
@@ -72,6 +73,7 @@ class Choice:
 @dataclass(frozen=True)
 class Choices:
     timezone: str
+    """The reader's IANA zone; '' for each newsletter's own."""
     items: tuple[Choice, ...]
 
     @property
@@ -87,16 +89,10 @@ def zones() -> tuple[str, ...]:
     return (UTC, *regional)
 
 
-def offered_zones(offers: Sequence[Offer]) -> tuple[str, ...]:
-    """:func:`zones`, and the newsletters' own zones when they are old aliases."""
-    extra = [o.timezone for o in offers if o.timezone and o.timezone not in zones()]
-    return zones() + tuple(dict.fromkeys(extra))
-
-
-def zone_groups(offers: Sequence[Offer]) -> list[tuple[str, tuple[str, ...]]]:
-    """The offered zones by region, for a select's option groups ('': UTC and the aliases)."""
-    groups: dict[str, list[str]] = {"": []}
-    for name in offered_zones(offers):
+def zone_groups() -> list[tuple[str, tuple[str, ...]]]:
+    """The zones by region, for a select's option groups ('': UTC)."""
+    groups: dict[str, list[str]] = {}
+    for name in zones():
         region = name.split("/", 1)[0]
         groups.setdefault(region if region in REGIONS else "", []).append(name)
     return [(region, tuple(names)) for region, names in groups.items()]
@@ -113,10 +109,7 @@ def current(offers: Sequence[Offer], stored: Sequence[Membership]) -> Choices:
     by_slug = {m.newsletter: m for m in stored}
     items = tuple(_shown(offer, by_slug.get(offer.slug)) for offer in offers)
     zone = next((m.timezone for m in stored if m.timezone), "")
-    if zone not in offered_zones(offers):
-        first = next((i.offer for i in items if i.chosen), offers[0] if offers else None)
-        zone = first.timezone if first and first.timezone else UTC
-    return Choices(zone, items)
+    return Choices(zone if zone in zones() else "", items)
 
 
 def _shown(offer: Offer, membership: Membership | None) -> Choice:
@@ -144,9 +137,9 @@ def read(offers: Sequence[Offer], fields: Sequence[tuple[str, str]]) -> tuple[Ch
         values.setdefault(name, []).append(value)
     problems: list[str] = []
     zone = _one(values, "timezone")
-    if zone not in offered_zones(offers):
+    if zone and zone not in zones():
         problems.append(f"Time zone {_quoted(zone)} is not one of those offered.")
-        zone = UTC
+        zone = ""
     only = len(offers) == 1
     wanted = set(values.get("newsletter", []))
     for slug in sorted(wanted - {o.slug for o in offers}):
@@ -191,7 +184,8 @@ def _read_one(
 
 
 def memberships(choices: Choices) -> list[Membership]:
-    """What to store for ``choices`` (a value equal to the newsletter's own is stored empty)."""
+    """What to store for ``choices`` (sections, send time and language equal to the
+    newsletter's own are stored empty; the zone as chosen)."""
     return [_membership(item, choices.timezone) for item in choices.items if item.chosen]
 
 
@@ -202,7 +196,7 @@ def _membership(item: Choice, zone: str) -> Membership:
         sections=() if set(item.sections) == set(offer.sections) else item.sections,
         frequency=item.frequency,
         send_time="" if item.send_time == offer.send_time else item.send_time,
-        timezone="" if zone == offer.timezone else zone,
+        timezone=zone,
         language="" if item.language == _default_language(offer) else item.language,
     )
 

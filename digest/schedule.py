@@ -12,7 +12,7 @@ and the daemon decides at start-up whether a send time it slept through is still
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.config import WEEKDAYS, Config
@@ -190,6 +191,7 @@ class Scheduler:
         missed: Callable[[datetime], None],
         send_first: datetime | None = None,
         collect_first: datetime | None = None,
+        others: Sequence[tuple[str, BaseTrigger, Callable[[], None]]] = (),
     ) -> None:
         timezone = ZoneInfo(config.newsletter.timezone)
         every = config.schedule.collect_every
@@ -209,6 +211,16 @@ class Scheduler:
             max_instances=1,
             **_first_run(send_first),
         )
+        for name, trigger, job in others:  # the other newsletters' (and weekly) editions
+            self._scheduler.add_job(
+                job,
+                trigger,
+                id=f"send {name}",
+                name=f"build and send {name}",
+                misfire_grace_time=grace_seconds(config.schedule.catch_up),
+                coalesce=True,
+                max_instances=1,
+            )
         self._scheduler.add_job(
             collect,
             IntervalTrigger(
@@ -232,6 +244,17 @@ class Scheduler:
         """Stop scheduling; a job in hand goes on (it checks the daemon's stop flag itself)."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+
+    def wake(self, at: datetime, job: Callable[[], None]) -> None:
+        """Run ``job`` at ``at`` (a reader's own send time), replacing the wake-up set before."""
+        self._scheduler.add_job(
+            job,
+            DateTrigger(run_date=at),
+            id="due",
+            name="send what is due",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
 
     def run_now(self, job: Callable[[], None], *, name: str) -> None:
         """Run ``job`` once, as soon as the job in hand (if any) is done."""

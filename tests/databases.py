@@ -42,8 +42,17 @@ def postgres_database() -> Iterator[str]:
 
 
 def empty_schema(url: str) -> None:
-    """Drop everything the last test left in the database."""
+    """Drop everything the last test left in the database, and this process's connections to it.
+
+    A pooled connection keeps the statements it prepared; once the schema is made again its
+    collation ``nocase`` has another OID, and PostgreSQL refuses a prepared ``SELECT *`` of a
+    table using it ("cached plan must not change result type").
+    """
     import psycopg
+
+    from digest.store.engine import close_pools
+
+    close_pools()
 
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("DROP SCHEMA public CASCADE")

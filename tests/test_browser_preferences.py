@@ -146,3 +146,44 @@ def test_the_confirmation_page_leads_to_the_preferences(chromium: Any, site: Sit
     page.get_by_role("status").wait_for(timeout=10_000)
     assert stored(site, "new@example.com")[0].sections == ("World", "Money")
     page.close()
+
+
+MARKETS = """
+[newsletters.markets]
+name = "Markets Morning"
+sections = ["Money", "World"]
+timezone = "Asia/Tokyo"
+send_at = "06:30"
+languages = ["de"]
+"""
+
+
+def test_a_reader_moves_to_another_newsletter_in_its_other_language(
+    chromium: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_SECRET", SECRET)
+    with running_site(tmp_path, more=SOURCES + MARKETS) as site:
+        page = chromium.new_page(viewport={"width": 375, "height": 740})
+        page.goto(delivered_link(site, READER))
+        daily = page.get_by_role("group", name="Daily Digest", exact=True)
+        markets = page.get_by_role("group", name="Markets Morning", exact=True)
+        assert daily.get_by_label("Send me Daily Digest").is_checked()
+        assert not markets.get_by_label("Send me Markets Morning").is_checked()
+        assert "the newsletter's time zone, Asia/Tokyo" in markets.inner_text()
+        assert daily.get_by_label("Language").count() == 0, "one language: nothing to choose"
+        markets.get_by_label("Send me Markets Morning").check()
+        markets.get_by_label("Once a week").check()
+        markets.get_by_label("Language").select_option(label="Deutsch")
+        daily.get_by_label("Send me Daily Digest").uncheck()
+        assert scroll_width(page) == (375, 375)
+        screenshot(page, "site-preferences-two-newsletters")
+        page.get_by_role("button", name="Save my preferences").click()
+        page.get_by_role("status").wait_for(timeout=10_000)
+        assert stored(site) == [Membership("markets", (), "weekly", "", "", "de")]
+        page.get_by_role("checkbox", name="Send me Markets Morning").uncheck()
+        page.get_by_role("button", name="Save my preferences").click()
+        alert = page.get_by_role("alert")
+        alert.wait_for(timeout=10_000)
+        assert "Choose at least one newsletter, or unsubscribe" in alert.inner_text()
+        assert stored(site) == [Membership("markets", (), "weekly", "", "", "de")]
+        page.close()

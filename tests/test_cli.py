@@ -52,6 +52,7 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         "run",
         "status",
         "stories",
+        "editions",
     ]
     for command in commands:
         result = run(command, "--help", cwd=tmp_path)
@@ -68,6 +69,14 @@ def test_demo_builds_an_edition_and_fills_the_outbox(tmp_path: Path) -> None:
     assert html.is_file() and 'style="' in html.read_text(encoding="utf-8")
     outbox = list((tmp_path / ".digest-demo" / "outbox").glob("*/*.eml"))
     assert len(outbox) == 3
+    # Two newsletters: Chloé chose two sections of the daily one (its second variant), and
+    # Ben also reads "Markets Morning", made in Tokyo's date.
+    assert "; 2 variants rendered" in result.stdout
+    markets = [line for line in result.stdout.splitlines() if line.startswith("edition markets/")]
+    assert len(markets) == 2 and ": 1 sent to " in markets[1]
+    assert (
+        len(list((tmp_path / ".digest-demo" / "outbox" / "markets").glob("*/ben.okafor*.eml"))) == 1
+    )
     message = email.message_from_bytes(outbox[0].read_bytes(), policy=email.policy.default)
     assert message.get_content_type() == "multipart/alternative"
     assert result.stdout.strip().splitlines()[-1].startswith("open file://")

@@ -462,3 +462,30 @@ def test_a_catch_up_past_midnight_builds_the_edition_of_the_day_it_was_due(
         assert [d.status for d in store.deliveries("2026-03-10")] == ["sent"]
         run = store.edition_run("2026-03-10")
         assert run is not None and run.outcome == "sent"
+
+
+@pytest.mark.slow
+def test_the_daemon_wakes_when_a_readers_own_send_time_comes(
+    demo_site: DemoSite, smtp_server: MailServer, daemons: Daemons
+) -> None:
+    """A reader in Kathmandu (UTC+5:45) chose 12:46 there: one minute after the edition."""
+    from digest.models import DEFAULT_NEWSLETTER, Membership
+
+    config = daemon_config(demo_site, smtp_server)
+    readers = subscribe(demo_site, 3)
+    with open_store(demo_site.config().data_dir) as store:
+        later = Membership(DEFAULT_NEWSLETTER, send_time="12:46", timezone="Asia/Kathmandu")
+        store.set_memberships(readers[2], [later], now=demo_site.now)
+    daemon = daemons.start(config, at=datetime(2026, 3, 10, 6, 59, 56, tzinfo=UTC))
+    first = daemon.wait_for("send")
+    assert (first["edition"], first["sent"], first["later"]) == ("2026-03-10", 2, 1)
+    assert received(smtp_server) == dict.fromkeys(readers[:2], 1)
+    assert wait_for(lambda: len(daemon.events("send")) == 2, timeout=120)
+    second = daemon.events("send")[1]
+    assert (second["sent"], second["later"]) == (1, 0)
+    assert daemon.stop()[0] == 0
+    assert received(smtp_server) == dict.fromkeys(readers, 1)
+    with open_store(demo_site.config().data_dir) as store:
+        row = next(d for d in store.deliveries("2026-03-10") if d.email == readers[2])
+    assert row.due == datetime(2026, 3, 10, 7, 1, tzinfo=UTC) and row.status == "sent"
+    assert row.updated is not None and row.updated >= row.due

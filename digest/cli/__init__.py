@@ -21,7 +21,16 @@ import click
 
 from digest import __version__
 from digest.cli.audience import subscribers
-from digest.cli.editions import build, collect, deliveries, demo, preview, send, stories
+from digest.cli.editions import (
+    build,
+    collect,
+    deliveries,
+    demo,
+    editions,
+    preview,
+    send,
+    stories,
+)
 from digest.cli.mail import bounces, check
 from digest.cli.running import daemon, run, serve, sources, status
 from digest.cli.standalone import extract, init, summarize
@@ -81,6 +90,7 @@ for command in (
     extract,
     subscribers,
     deliveries,
+    editions,
     sources,
     daemon,
     run,

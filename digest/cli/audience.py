@@ -1,19 +1,23 @@
-"""Who gets the newsletter: digest subscribers add, remove, list, import and export."""
+"""Who gets the newsletter: digest subscribers add, remove, list, import, export and set."""
 
 from __future__ import annotations
 
+import re
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
 from digest.cli.common import config_of, existing_config
 from digest.errors import UsageError
+from digest.models import Membership, Offer
 
 
 @click.group()
 def subscribers() -> None:
-    """Add, remove, list, import and export subscribers."""
+    """Add, remove, list, import and export subscribers; set their choices."""
 
 
 @subscribers.command("add")
@@ -98,3 +102,101 @@ def subscribers_export(ctx: click.Context, show_all: bool) -> None:
     with open_store(config.data_dir, url=config.database_url) as store:
         rows = store.subscribers(status=None if show_all else "confirmed")
     subscriptions.export_csv(rows, sys.stdout)
+
+
+@subscribers.command("set")
+@click.argument("email")
+@click.option("--newsletter", "slug", default="", help="Which newsletter (default: the first).")
+@click.option("--sections", default=None, help="Comma-separated sections; 'all' for every one.")
+@click.option("--frequency", type=click.Choice(["daily", "weekly"]), default=None)
+@click.option(
+    "--send-time", default=None, help="HH:MM in their time zone; '' for the newsletter's."
+)
+@click.option("--timezone", default=None, help="IANA time zone; '' for the newsletter's.")
+@click.option("--language", default=None, help="One the newsletter offers; '' for its own.")
+@click.option("--leave", is_flag=True, help="Take them out of this newsletter.")
+@click.pass_context
+def subscribers_set(
+    ctx: click.Context,
+    email: str,
+    slug: str,
+    sections: str | None,
+    frequency: str | None,
+    send_time: str | None,
+    timezone: str | None,
+    language: str | None,
+    leave: bool,
+) -> None:
+    """Change EMAIL's choices in one newsletter (or add it to one); counts from the next edition."""
+    from digest import newsletters
+    from digest.store import open_store, utcnow
+
+    config = existing_config(ctx)
+    offers = {offer.slug: offer for offer in newsletters.offers(config)}
+    offer = offers.get(slug or next(iter(offers)))
+    if offer is None:
+        raise UsageError(f"--newsletter {slug}: expected one of {', '.join(offers)}")
+    with open_store(config.data_dir, url=config.database_url) as store:
+        if store.subscriber(email) is None:
+            raise UsageError(f"{email}: not a subscriber (`digest subscribers add {email}`)")
+        chosen = {m.newsletter: m for m in store.memberships(email)}
+        if leave:
+            chosen.pop(offer.slug, None)
+        else:
+            changes = _changes(
+                offer,
+                sections=sections,
+                frequency=frequency,
+                send_time=send_time,
+                timezone=timezone,
+                language=language,
+            )
+            before = chosen.get(offer.slug, newsletters.Membership(offer.slug))
+            chosen[offer.slug] = replace(before, **changes)
+        store.set_memberships(email, list(chosen.values()), now=utcnow())
+        for m in store.memberships(email):
+            click.echo(f"{email}\t{describe(m)}")
+
+
+def describe(m: Membership) -> str:
+    """One membership on one line: newsletter, frequency, sections, time, zone, language."""
+    return "\t".join(
+        (
+            m.newsletter,
+            m.frequency,
+            ",".join(m.sections) or "all sections",
+            m.send_time or "its send time",
+            m.timezone or "its time zone",
+            m.language or "its language",
+        )
+    )
+
+
+def _changes(offer: Offer, **given: str | None) -> dict[str, Any]:
+    """The options given, checked against what the newsletter offers (UsageError naming one)."""
+    changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    if "sections" in changes:
+        names = [s.strip() for s in changes["sections"].split(",") if s.strip()]
+        names = [] if names == ["all"] else names
+        unknown = [n for n in names if n not in offer.sections]
+        if unknown:
+            raise UsageError(
+                f"--sections {unknown[0]}: expected sections of {offer.slug}: {', '.join(offer.sections)}"
+            )
+        changes["sections"] = tuple(names)
+    if changes.get("send_time") and not re.fullmatch(
+        r"([01]\d|2[0-3]):[0-5]\d", changes["send_time"]
+    ):
+        raise UsageError(f"--send-time {changes['send_time']}: expected HH:MM, e.g. 07:00")
+    if changes.get("timezone"):
+        from digest.config import checks
+
+        if checks.timezone(changes["timezone"]):
+            raise UsageError(
+                f"--timezone {changes['timezone']}: expected an IANA time zone such as 'Asia/Tokyo'"
+            )
+    if changes.get("language") and changes["language"] not in offer.languages:
+        raise UsageError(
+            f"--language {changes['language']}: expected one of {', '.join(offer.languages)}"
+        )
+    return changes

@@ -22,6 +22,7 @@ import click
 
 from digest.cli.common import config_of, existing_config, require_sources
 from digest.errors import DeliveryError, UsageError
+from digest.models import DEFAULT_NEWSLETTER
 
 if TYPE_CHECKING:
     from digest import pipeline
@@ -133,8 +134,9 @@ def build(ctx: click.Context, no_collect: bool) -> None:
         require_sources(config)
     with open_store(config.data_dir, url=config.database_url) as store:
         fetched = no_collect or _collect(config, store)
-        report = pipeline.build(config, store, now=pipeline.utcnow())
-    _print_build(report)
+        reports = pipeline.build_all(config, store, now=pipeline.utcnow())
+    for report in reports:
+        _print_build(report)
     if not fetched:
         ctx.exit(1)
 
@@ -167,8 +169,10 @@ def _print_build(report: pipeline.BuildReport) -> None:
         click.echo(report.message)
     if report.edition is not None:
         e = report.edition
+        variants = f"; {report.variants} variants rendered" if report.variants > 1 else ""
         click.echo(
             f"edition {e.key} (issue {e.number}): {len(e.items)} stories, {len(e.more)} in the web edition only"
+            + variants
         )
     for name, path in report.paths.items():
         click.echo(f"{name:<13} {path}")
@@ -228,15 +232,20 @@ def send(ctx: click.Context, test_to: str | None) -> None:
         return
     progress = _SendProgress() if sys.stderr.isatty() else None
     with open_store(config.data_dir, url=config.database_url) as store:
-        report = pipeline.send(config, store, now=pipeline.utcnow(), progress=progress)
-        recipients = len(store.deliveries(report.edition_key))
+        reports = pipeline.send_all(config, store, now=pipeline.utcnow(), progress=progress)
+        recipients = [len(store.deliveries(r.edition_key)) for r in reports]
     if progress:
         progress.clear()
-    _print_send(config, report)
-    if report.stopped:
-        raise DeliveryError(f"{report.stopped}; the rest wait for the next `digest send`")
+    for report in reports:
+        _print_send(config, report)
+    for report in reports:
+        if report.stopped:
+            raise DeliveryError(f"{report.stopped}; the rest wait for the next `digest send`")
     _print_amiss(config)
-    if not _sent_as_it_should(report, recipients):
+    if any(recipients[1:]):  # readers moved to other newsletters: the default may have none
+        recipients[0] = recipients[0] or 1
+    fine = [_sent_as_it_should(r, n) for r, n in zip(reports, recipients, strict=True)]
+    if not all(fine):
         ctx.exit(1)
 
 
@@ -315,11 +324,13 @@ def _print_send(config: Config, report: pipeline.SendReport) -> None:
 @click.pass_context
 def deliveries(ctx: click.Context, edition: str | None) -> None:
     """Each recipient's delivery state and last server reply for EDITION (default: the latest)."""
+    from digest.newsletters import pattern_of
     from digest.store import open_store
 
     config = existing_config(ctx)
     with open_store(config.data_dir, url=config.database_url) as store:
-        record = store.edition(edition) if edition else store.latest_edition()
+        latest = store.latest_edition(series=pattern_of(config))
+        record = store.edition(edition) if edition else latest
         if record is None:
             raise UsageError(
                 f"no edition {edition}" if edition else "no edition yet: run `digest build` first"
@@ -352,6 +363,7 @@ def demo(ctx: click.Context) -> None:
 
     from digest import demo as demo_site
     from digest import pipeline
+    from digest.addresses import address_key
     from digest.config import bundled_config, load_config
     from digest.store import open_store
 
@@ -368,10 +380,16 @@ def demo(ctx: click.Context) -> None:
             demo_site.write_site(config.data_dir / "site", base_url=base_url, now=now)
             for email, name in demo_site.SUBSCRIBERS:
                 store.add_subscriber(email, name=name, now=now)
+                chosen = demo_site.MEMBERSHIPS.get(email)
+                if chosen and not store.stored_memberships().get(address_key(email)):
+                    store.set_memberships(email, chosen, now=now)
             _collect(config, store, now=now)
-            report = pipeline.build(config, store, now=now)
-            _print_build(report)
-            _print_send(config, pipeline.send(config, store, now=now))
+            reports = pipeline.build_all(config, store, now=now)
+            for built in reports:
+                _print_build(built)
+            for sent in pipeline.send_all(config, store, now=now):
+                _print_send(config, sent)
+            report = reports[0]
     if not ctx.obj["config_file"]:
         click.echo(f"config        {config.data_dir / demo_site.CONFIG} (for `digest --config`)")
     if "edition.html" in report.paths:
@@ -383,3 +401,27 @@ def demo(ctx: click.Context) -> None:
             to=config.data_dir / "edition.html",
         )
         click.echo(f"open {offline.resolve().as_uri()}")
+
+
+@click.command()
+@click.option("--limit", default=20, show_default=True, help="How many editions, newest first.")
+@click.pass_context
+def editions(ctx: click.Context, limit: int) -> None:
+    """List the editions: newsletter, daily or weekly, issue, subject, and each variant rendered
+    with how many readers it was planned for."""
+    from digest.store import open_store
+
+    config = existing_config(ctx)
+    with open_store(config.data_dir, url=config.database_url) as store:
+        newest = sorted(store.editions(), key=lambda r: r.number, reverse=True)
+        for record in newest[:limit]:
+            slug, _, day = record.key.rpartition("/")
+            frequency = "weekly" if "-W" in day else "daily"
+            click.echo(
+                f"{record.key}\t{slug or DEFAULT_NEWSLETTER}\t{frequency}\tissue {record.number}"
+                f"\t{record.email.subject}"
+            )
+            counts = store.variant_counts(record.key)
+            for name in ["", *store.edition_variants(record.key)]:
+                shown = name or "(all sections, its language)"
+                click.echo(f"  variant {shown}: {counts.get(name, 0)} readers")

@@ -25,8 +25,9 @@ from digest.config import checks, loading
 from digest.config.checks import WEEKDAYS, Check
 from digest.config.example import commented_toml, dotted_keys
 from digest.config.loading import CONFIG_ENV, DEFAULT_CONFIG, config_path
-from digest.config.values import Weights, format_duration, parse_duration
+from digest.config.values import Keyed, Weights, format_duration, parse_duration
 from digest.errors import ConfigError
+from digest.models import DEFAULT_NEWSLETTER
 
 __all__ = [
     "CONFIG_ENV",
@@ -40,6 +41,8 @@ __all__ = [
     "DkimConfig",
     "EditionConfig",
     "NewsletterConfig",
+    "NewsletterTable",
+    "Newsletters",
     "RenderConfig",
     "ScheduleConfig",
     "SmtpConfig",
@@ -121,6 +124,11 @@ class NewsletterConfig:
         "Why the reader gets this email (footer).",
     )
     postal_address: str = option("", "Postal address line in the footer (required by CAN-SPAM).")
+    languages: tuple[str, ...] = option(
+        (),
+        "Other languages a reader may choose for the edition's own words (summaries stay in their articles' language).",
+        example=("de", "fr"),
+    )
 
 
 @dataclass(frozen=True)
@@ -385,6 +393,56 @@ class ScheduleConfig:
         timedelta(hours=6),
         "After downtime, still send up to this long after send_at; later, the articles go to the next edition.",
     )
+    weekly_on: str = option(
+        "mon",
+        "The day the weekly edition (for readers who chose weekly) goes out, at send_at.",
+        check=checks.weekday,
+    )
+
+
+@dataclass(frozen=True)
+class NewsletterTable:
+    """One more newsletter, ``[newsletters.SLUG]``: empty values are the default newsletter's."""
+
+    name: str = option(
+        "",
+        "The newsletter's name (header, From display name).",
+        check=checks.non_empty,
+        required=True,
+    )
+    tagline: str = option("", "One line under the name; empty for newsletter.tagline.")
+    sections: tuple[str, ...] = option(
+        (), "The sections it carries, in this order; empty for every section."
+    )
+    sources: tuple[str, ...] = option(
+        (), "The sources (by name) whose articles it carries; empty for every source."
+    )
+    templates: str = option("", "Its template folder; empty for render.templates.", path=True)
+    language: str = option("", "Its language; empty for newsletter.language.")
+    languages: tuple[str, ...] = option((), "Other languages a reader may choose.")
+    send_at: str = option(
+        "",
+        "When it is made and sent ('HH:MM' or cron); empty for schedule.send_at.",
+        check=checks.optional_send_at,
+    )
+    timezone: str = option(
+        "", "Its time zone; empty for newsletter.timezone.", check=checks.optional_timezone
+    )
+    weekdays: tuple[str, ...] = option(
+        (), "The days it goes out; empty for schedule.weekdays.", check=checks.optional_weekdays
+    )
+    weekly_on: str = option(
+        "",
+        "The day its weekly edition goes out; empty for schedule.weekly_on.",
+        check=checks.optional_weekday,
+    )
+    reason: str = option("", "Why the reader gets it (footer); empty for newsletter.reason.")
+
+
+class Newsletters(Keyed):
+    """The ``[newsletters.SLUG]`` tables, by slug."""
+
+    item = NewsletterTable
 
 
 @dataclass(frozen=True)
@@ -441,7 +499,16 @@ class Config:
     bounces: BouncesConfig = option(BouncesConfig(), "")
     web: WebConfig = option(WebConfig(), "")
     sources: tuple[SourceConfig, ...] = option((), "The feeds to collect.")
+    newsletters: Newsletters = option(
+        Newsletters(), "More newsletters from the same sources, one [newsletters.SLUG] table each."
+    )
     path: Path = field(default=Path("<defaults>"), metadata={"internal": True})
+    slug: str = field(default=DEFAULT_NEWSLETTER, metadata={"internal": True})
+    """Which newsletter this config makes (digest.newsletters derives one config per newsletter)."""
+    frequency: str = field(default="daily", metadata={"internal": True})
+    """Which of its editions: daily or weekly."""
+    only_sources: tuple[str, ...] | None = field(default=None, metadata={"internal": True})
+    """The source URLs whose articles the newsletter carries; None for all."""
 
     @property
     def smtp_password(self) -> str:

@@ -16,6 +16,7 @@ import babel.dates
 from email_validator import EmailNotValidError, validate_email
 
 from digest.config.values import Weights, format_duration
+from digest.models import DEFAULT_NEWSLETTER
 
 if TYPE_CHECKING:
     from digest.config import Config
@@ -135,6 +136,26 @@ def weekdays(value: tuple[str, ...]) -> str | None:
     return "day names from " + ", ".join(repr(d) for d in WEEKDAYS)
 
 
+def weekday(value: str) -> str | None:
+    return None if value in WEEKDAYS else "a day name from " + ", ".join(repr(d) for d in WEEKDAYS)
+
+
+def optional_weekday(value: str) -> str | None:
+    return weekday(value) if value else None
+
+
+def optional_weekdays(value: tuple[str, ...]) -> str | None:
+    return weekdays(value) if value else None
+
+
+def optional_send_at(value: str) -> str | None:
+    return send_at(value) if value else None
+
+
+def optional_timezone(value: str) -> str | None:
+    return timezone(value) if value else None
+
+
 def at_least_duration(low: timedelta) -> Check:
     return lambda value: None if value >= low else f"a duration of at least {format_duration(low)}"
 
@@ -202,6 +223,17 @@ def cross_checks(config: Config) -> list[str]:
         )
     if config.dkim.key_file and not config.dkim.selector:
         problems.append("dkim.selector: expected a selector when dkim.key_file is set, got ''")
+    names = {source.name for source in config.sources}
+    for slug, table in config.newsletters:
+        if slug == DEFAULT_NEWSLETTER:
+            problems.append(
+                f"newsletters.{slug}: expected another name ('{slug}' is [newsletter]'s)"
+            )
+        for name in table.sources:
+            if name not in names:
+                problems.append(
+                    f"newsletters.{slug}.sources: expected names of [[sources]], got '{name}'"
+                )
     seen: dict[str, int] = {}
     for i, source in enumerate(config.sources):
         if source.url in seen:

@@ -8,7 +8,7 @@ import typing
 from datetime import timedelta
 from typing import Any
 
-from digest.config.values import Weights, format_duration
+from digest.config.values import Keyed, Weights, format_duration
 
 
 def commented_toml(root: type[Any], source: type[Any]) -> str:
@@ -20,18 +20,24 @@ def commented_toml(root: type[Any], source: type[Any]) -> str:
         "# Secrets never go here: options ending in _env name an environment variable.",
         "",
     ]
-    tables = []
+    tables, keyed = [], []
     for f in dataclasses.fields(root):
         if f.metadata.get("internal"):
             continue
         if dataclasses.is_dataclass(f.default):
             tables.append(f)
+        elif isinstance(f.default, Keyed):
+            keyed.append(f)
         elif f.name != "sources":
             lines += _example_option(f, f.default)
     for f in tables:
         lines += ["", f"[{f.name}]"]
         for sub in dataclasses.fields(typing.cast(Any, f.default)):
             lines += _example_option(sub, sub.default)
+    for f in keyed:
+        lines += ["", f"# {f.metadata['help']} For example:", f"# [{f.name}.weekly-tech]"]
+        for sub in dataclasses.fields(typing.cast(Keyed, f.default).item):
+            lines += ["# " + line for line in _example_option(sub, sub.default)]
     lines += ["", "# One [[sources]] table per feed."]
     example_source = {
         "name": "EconoTimes",
@@ -78,7 +84,10 @@ def dotted_keys(root: type[Any], source: type[Any]) -> list[str]:
         if f.metadata.get("internal"):
             continue
         nested = source if f.name == "sources" else f.default
-        if dataclasses.is_dataclass(nested):
+        if isinstance(nested, Keyed):
+            item = type(nested).item
+            keys += [f"{f.name}.SLUG.{sub.name}" for sub in dataclasses.fields(item)]
+        elif dataclasses.is_dataclass(nested):
             keys += [f"{f.name}.{sub.name}" for sub in dataclasses.fields(typing.cast(Any, nested))]
         else:
             keys.append(f.name)

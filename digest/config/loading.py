@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from digest.config.values import Weights, parse_duration
+from digest.config.values import Keyed, Weights, parse_duration
 from digest.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config/digest.toml")
@@ -105,6 +105,18 @@ def _convert(
             ]
             return tuple(items) if all(i is not None for i in items) else None
         expected = "an array of tables" if dataclasses.is_dataclass(item) else "a list"
+    elif isinstance(hint, type) and issubclass(hint, Keyed):
+        if isinstance(value, dict):
+            tables = []
+            for name, table in value.items():
+                if not re.fullmatch(hint.name_pattern, name):
+                    problems.append(f"{where}.{name}: expected {hint.name_expected}")
+                    continue
+                tables.append(
+                    (name, from_table(hint.item, table, f"{where}.{name}.", problems, base))
+                )
+            return hint(tables)
+        expected = "a table of tables, e.g. [" + where + ".NAME]"
     elif hint is Weights:
         if isinstance(value, dict) and all(
             isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()

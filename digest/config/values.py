@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any, ClassVar
 
 
 class Weights(tuple[tuple[str, float], ...]):
@@ -11,6 +12,20 @@ class Weights(tuple[tuple[str, float], ...]):
 
     def get(self, name: str, default: float = 1.0) -> float:
         return next((weight for key, weight in self if key == name), default)
+
+
+class Keyed(tuple[tuple[str, Any], ...]):
+    """Tables by name, from a TOML table of tables such as ``[newsletters.tech]``; frozen.
+
+    A subclass names the dataclass of each table in ``item`` and the pattern names must match.
+    """
+
+    item: ClassVar[type]
+    name_pattern: ClassVar[str] = r"[a-z0-9][a-z0-9-]*"
+    name_expected: ClassVar[str] = "a name of lower-case letters, digits and '-'"
+
+    def get(self, name: str) -> Any:
+        return next((value for key, value in self if key == name), None)
 
 
 # --- durations ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from digest.demo.site import load_content, write_site
+from digest.models import DEFAULT_NEWSLETTER, Membership
 
 if TYPE_CHECKING:
     from digest.config import Config
@@ -36,9 +37,18 @@ SUBSCRIBERS = (
     ("chloe.martin@example.com", "Chloé"),
 )
 
+MEMBERSHIPS = {
+    "ben.okafor@example.com": (Membership(DEFAULT_NEWSLETTER), Membership("markets")),
+    "chloe.martin@example.com": (
+        Membership(DEFAULT_NEWSLETTER, sections=("Markets", "Commodities")),
+    ),
+}
+"""What two of the demo's readers chose (config/demo.toml offers the newsletter 'markets')."""
+
 __all__ = [
     "CONFIG",
     "HOST",
+    "MEMBERSHIPS",
     "PORT",
     "SUBSCRIBERS",
     "load_content",

@@ -17,12 +17,13 @@ from digest.pipeline.building import (
     BuildReport,
     StoriesReport,
     build,
+    build_all,
     preview,
     stories,
 )
 from digest.pipeline.collecting import PARALLEL_PAGES, CollectReport, collect
 from digest.pipeline.messages import unsubscribe_url
-from digest.pipeline.sending import BACKOFF, SendReport, send, send_test
+from digest.pipeline.sending import BACKOFF, SendReport, send, send_all, send_test
 from digest.store import utcnow
 
 __all__ = [
@@ -35,9 +36,11 @@ __all__ = [
     "SendReport",
     "StoriesReport",
     "build",
+    "build_all",
     "collect",
     "preview",
     "send",
+    "send_all",
     "send_test",
     "stories",
     "unsubscribe_url",

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from digest import edition, render, summarize
-from digest.config import Config, format_duration
-from digest.models import Article, Delivery, Edition, Email, Recipient, Summary
+from digest.config import WEEKDAYS, Config, format_duration
+from digest.models import DEFAULT_NEWSLETTER, Article, Delivery, Edition, Email, Recipient, Summary
+from digest.newsletters import Variant, key_of, pattern_of, series
+from digest.pipeline import audience
 from digest.pipeline.messages import compose_message, recipient_for, web_reader
 from digest.store import Store, utcnow
 
@@ -26,26 +28,33 @@ class BuildReport:
     paths: dict[str, Path] = field(default_factory=dict)
     message: str = ""
     """Why nothing was built, or that an already-sent edition was kept."""
+    variants: int = 1
+    """How many renderings were made: the edition itself and one per readers' variant."""
 
 
 def build(config: Config, store: Store, *, now: datetime | None = None) -> BuildReport:
     """Build today's edition (or rebuild it while nobody has been sent it yet) and archive it."""
     now = now or utcnow()
-    key = edition.edition_key(now, config.newsletter.timezone)
+    key = key_of(config, now)
     existing = store.edition(key)
     if existing is not None and existing.sealed:
         return _kept(store, key)
+    chosen = audience.readers(config, store)
+    if not chosen and (config.slug, config.frequency) != (DEFAULT_NEWSLETTER, "daily"):
+        return BuildReport(None, None, message=f"no edition {key}: nobody reads it")
     articles = _candidates(config, store, key=key, now=now)
     if len(articles) < max(config.edition.min_articles, 1):
         return BuildReport(None, None, message=_why_empty(config, store, articles, now=now))
     number = existing.number if existing else store.next_edition_number()
-    built, email = _make_edition(config, store, articles, key=key, number=number, now=now)
+    built, email, found = _make_edition(config, store, articles, key=key, number=number, now=now)
     if not built.items and not built.more:
         return BuildReport(
             None,
             None,
             message=f"no edition: the {len(articles)} new articles only repeat stories already sent",
         )
+    wanted = audience.variants(config, chosen)
+    variants = _render_variants(config, store, found, wanted, key=key, number=number, now=now)
     # A compare-and-set on the version read above: a send that claimed it meanwhile wins.
     if not store.save_edition(
         email,
@@ -54,10 +63,11 @@ def build(config: Config, store: Store, *, now: datetime | None = None) -> Build
         article_ids=built.article_ids,
         stories=_story_ids(built),
         replacing=existing.version if existing else 0,
+        variants=variants,
     ):
         return _kept(store, key)
     paths = store.write_archive(key, _archive_files(config, built, email, now=now))
-    return BuildReport(built, email, paths)
+    return BuildReport(built, email, paths, variants=len(variants) + 1)
 
 
 def _kept(store: Store, key: str) -> BuildReport:
@@ -83,10 +93,12 @@ def _kept_why(key: str, ledger: Sequence[Delivery]) -> str:
 def _why_empty(config: Config, store: Store, articles: Sequence[Article], *, now: datetime) -> str:
     """Why there is no edition, with the numbers: what is too old, the newest's age, the option."""
     need = max(config.edition.min_articles, 1)
-    key = edition.edition_key(now, config.newsletter.timezone)
+    key = key_of(config, now)
     since = _since(config, store, key=key, now=now)
     older = [
-        a for a in store.candidate_articles(since=EPOCH, edition_key=key) if a.published < since
+        a
+        for a in _carried(config, store.candidate_articles(since=EPOCH, edition_key=key))
+        if a.published < since
     ]
     line = f"no edition: {len(articles)} new articles (need {need}" + (
         ": edition.min_articles)" if need > 1 else ")"
@@ -127,7 +139,7 @@ ARCHIVE_FILES = ("edition.html", "edition.txt", "edition.json", "sample.eml")
 def preview(config: Config, store: Store, *, now: datetime | None = None) -> BuildReport:
     """Render the next edition from what is collected, saving nothing but preview files."""
     now = now or utcnow()
-    key = edition.edition_key(now, config.newsletter.timezone)
+    key = key_of(config, now)
     articles = _candidates(config, store, key=key, now=now)
     message = ""
     if not articles:
@@ -142,7 +154,7 @@ def preview(config: Config, store: Store, *, now: datetime | None = None) -> Bui
             "(already sent or not, any age): this is not what `digest build` would make"
         )
     number = store.next_edition_number()
-    built, email = _make_edition(config, store, articles, key=key, number=number, now=now)
+    built, email, _ = _make_edition(config, store, articles, key=key, number=number, now=now)
     paths = store.write_archive("preview", _archive_files(config, built, email, now=now))
     return BuildReport(built, email, paths, message)
 
@@ -152,11 +164,21 @@ PREVIEW_FALLBACK = 60
 
 
 def _candidates(config: Config, store: Store, *, key: str, now: datetime) -> list[Article]:
-    return store.candidate_articles(since=_since(config, store, key=key, now=now), edition_key=key)
+    since = _since(config, store, key=key, now=now)
+    found = store.candidate_articles(since=since, edition_key=key, series=pattern_of(config))
+    return _carried(config, found)
+
+
+def _carried(config: Config, articles: list[Article]) -> list[Article]:
+    """The articles of the sources the newsletter carries."""
+    if config.only_sources is None:
+        return articles
+    carried = set(config.only_sources)
+    return [a for a in articles if a.source_key in carried]
 
 
 def _since(config: Config, store: Store, *, key: str, now: datetime) -> datetime:
-    previous = store.latest_edition(before=key)
+    previous = store.latest_edition(before=key, series=pattern_of(config))
     return edition.candidates_since(
         now, window=config.collect.window, last_edition=previous.built if previous else None
     )
@@ -174,7 +196,7 @@ class StoriesReport:
 def stories(config: Config, store: Store, *, now: datetime | None = None) -> StoriesReport:
     """How the next edition would group, rank and place the collected articles (saves nothing)."""
     now = now or utcnow()
-    key = edition.edition_key(now, config.newsletter.timezone)
+    key = key_of(config, now)
     articles = _candidates(config, store, key=key, now=now)
     found = _stories(config, store, articles, key=key, now=now)
     why = _why_empty(config, store, articles, now=now) if not articles else ""
@@ -186,8 +208,10 @@ def _stories(
 ) -> list[edition.Story]:
     """The articles grouped into stories, with what earlier editions carried of them."""
     since = edition.sent_since(_since(config, store, key=key, now=now))
-    sent = store.sent_articles(since=since, before=key)
-    return edition.group_stories(articles, now=now, sent=sent, settings=config.edition)
+    sent = store.sent_articles(since=since, before=key, series=pattern_of(config))
+    return edition.group_stories(
+        articles, now=now, sent=sent, settings=config.edition, weekly=config.frequency == "weekly"
+    )
 
 
 def _make_edition(
@@ -198,8 +222,28 @@ def _make_edition(
     key: str,
     number: int,
     now: datetime,
-) -> tuple[Edition, Email]:
+) -> tuple[Edition, Email, list[edition.Story]]:
     found = _stories(config, store, articles, key=key, now=now)
+    fitted, email = _render_variant(
+        config, store, found, Variant(), key=key, number=number, now=now
+    )
+    return fitted, email, found
+
+
+def _render_variant(
+    config: Config,
+    store: Store,
+    found: Sequence[edition.Story],
+    variant: Variant,
+    *,
+    key: str,
+    number: int,
+    now: datetime,
+) -> tuple[Edition, Email]:
+    """One rendering of the edition: the stories of the variant's sections, in its language."""
+    if variant.sections:
+        chosen = set(variant.sections)
+        found = [s for s in found if s.lead.section in chosen]
     # Summaries are cached per article content and settings: a rebuild costs nothing.
     plan = edition.plan_edition(found, config.edition)
     summaries = {s.lead.id: _summary(s.lead, config, store) for s in plan.shown}
@@ -207,8 +251,29 @@ def _make_edition(
     draft = edition.build_edition(
         found, summaries, config.edition, key=key, number=number, date=local_now
     )
-    email, fitted = render.render_email(draft, config.newsletter, config.render)
+    newsletter = config.newsletter
+    if variant.language:
+        newsletter = replace(newsletter, language=variant.language)
+    email, fitted = render.render_email(draft, newsletter, config.render)
     return fitted, email
+
+
+def _render_variants(
+    config: Config,
+    store: Store,
+    found: Sequence[edition.Story],
+    wanted: Sequence[Variant],
+    *,
+    key: str,
+    number: int,
+    now: datetime,
+) -> dict[str, Email]:
+    """Each readers' variant rendered once, by name (the edition itself is not among them)."""
+    made = {}
+    for variant in wanted:
+        _, email = _render_variant(config, store, found, variant, key=key, number=number, now=now)
+        made[variant.name] = email
+    return made
 
 
 def _summary(article: Article, config: Config, store: Store) -> Summary:
@@ -240,3 +305,27 @@ def _archive_files(
         "edition.json": json.dumps(render.edition_json(built), indent=2, ensure_ascii=False),
         "sample.eml": sample,
     }
+
+
+def build_all(config: Config, store: Store, *, now: datetime | None = None) -> list[BuildReport]:
+    """Build each newsletter's edition, daily and weekly (one nobody reads is not made).
+
+    The default newsletter's daily edition comes first and is always reported, as before
+    there were several; a weekly one is made on its ``weekly_on`` day only.
+    """
+    now = now or utcnow()
+    reports = []
+    for one in series(config):
+        default = (one.slug, one.frequency) == (DEFAULT_NEWSLETTER, "daily")
+        if one.frequency == "weekly" and not _weekly_day(one, now):
+            continue
+        report = build(one, store, now=now)
+        if default or report.email is not None or not report.message.endswith("nobody reads it"):
+            reports.append(report)
+    return reports
+
+
+def _weekly_day(config: Config, now: datetime) -> bool:
+    """Whether ``now`` is, in the newsletter's time zone, on or after its weekly day this week."""
+    local = now.astimezone(ZoneInfo(config.newsletter.timezone))
+    return local.weekday() >= WEEKDAYS.index(config.schedule.weekly_on)

@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from digest import deliver
-from digest.addresses import address_key
 from digest.config import Config
 from digest.errors import (
     PermanentFailure,
@@ -24,6 +23,8 @@ from digest.errors import (
 from digest.governor import Governor
 from digest.lock import alive
 from digest.models import Delivery, DeliveryStatus
+from digest.newsletters import pattern_of, series
+from digest.pipeline import audience
 from digest.pipeline.bouncing import return_paths
 from digest.pipeline.lanes import Lanes
 from digest.pipeline.messages import compose_message, recipient_for
@@ -80,27 +81,74 @@ def send(
     rows still held are handed back for the next run (the daemon's SIGTERM).
     """
     now = now or utcnow()
-    record = store.latest_edition()
+    series = pattern_of(config)
+    record = store.latest_edition(series=series)
     if record is None:
         raise UsageError("no edition to send yet: run `digest build` first")
     # 1. Everything signing needs, checked before anyone is sent anything.
     secret = _unsubscribe_secret(config)
     signer = deliver.make_signer(config)
-    # 2. A ledger row for every confirmed, unsuppressed subscriber who has none for this
-    #    edition yet.
-    suppressed = store.suppressed_keys()
-    emails = [
-        s.email
-        for s in store.subscribers(status="confirmed")
-        if address_key(s.email) not in suppressed
-    ]
-    store.plan_deliveries(record.key, emails, now=now)
-    # 3. Claim due rows a batch at a time, hand each to the transport, record the outcome;
-    #    with several connections, each in its own thread with its own store connection and
-    #    claimant: the ledger's claims decide who sends whom, so nobody is sent twice.
+    # 2. A ledger row for every reader of this newsletter and frequency (confirmed,
+    #    unsuppressed) who has none for this edition yet: the variant they chose, due at
+    #    their own send time. A row once planned keeps both (new choices count from the next).
+    run = store.edition_run(record.key)
+    planned = audience.plan(
+        config,
+        audience.readers(config, store),
+        rendered=set(store.edition_variants(record.key)),
+        anchor=run.scheduled if run is not None else record.built,
+    )
+    store.plan_deliveries(record.key, planned, now=now)
+    # 3. Earlier editions of the series with rows due now (readers whose own send time came
+    #    after the next edition was made), then this one.
+    earlier = [k for k in store.editions_due(now=now, series=series) if k < record.key]
+    runs: list[_SendRun] = []
+    for one in [store.edition(key) for key in earlier] + [record]:
+        if one is not None:
+            runs += _deliver(
+                config,
+                store,
+                one,
+                now=now,
+                transport=transport,
+                signer=signer,
+                secret=secret,
+                progress=progress,
+                should_stop=should_stop,
+                recipients=len(planned),
+            )
+    # Outcomes by address; an earlier edition's with its key beside the address.
+    outcomes: dict[str, tuple[str, str]] = {}
+    for lane in runs:
+        late = "" if lane.record.key == record.key else f" ({lane.record.key})"
+        outcomes.update({f"{a}{late}": o for a, o in lane.outcomes.items()})
+    # A connection that could not go on stops the send only where nobody sent its rows instead.
+    stops = [one.stopped for one in runs if one.stopped]
+    undone = stops and any(d.status in ("pending", "sending") for d in store.deliveries(record.key))
+    # 4. Older editions' ledgers past delivery.keep_ledger become counts per state.
+    store.compact_deliveries(built_before=now - config.delivery.keep_ledger, now=utcnow())
+    return runs[-1].report(stops[0] if undone else "", outcomes, store=store)
+
+
+def _deliver(
+    config: Config,
+    store: Store,
+    record: EditionRecord,
+    *,
+    now: datetime,
+    transport: deliver.Transport | None,
+    signer: deliver.DkimSigner | None,
+    secret: str,
+    progress: Callable[[str, str], None] | None,
+    should_stop: Callable[[], bool] | None,
+    recipients: int,
+) -> list[_SendRun]:
+    """Claim the edition's due rows a batch at a time, hand each to the transport, record the
+    outcome; with several connections, each in its own thread with its own store connection
+    and claimant: the ledger's claims decide who sends whom, so nobody is sent twice."""
     lanes = 1
     if transport is None and config.delivery.transport == "smtp":
-        lanes = max(1, min(config.smtp.connections, -(-len(emails) // BATCH)))  # no idle ones
+        lanes = max(1, min(config.smtp.connections, -(-recipients // BATCH)))  # no idle ones
     shared = Lanes(progress, should_stop)
     runs: list[_SendRun] = []
 
@@ -129,15 +177,7 @@ def send(
             raise
 
     shared.run(lane, config, store, transport, lanes=lanes)
-    outcomes: dict[str, tuple[str, str]] = {}
-    for run in runs:
-        outcomes.update(run.outcomes)
-    # A connection that could not go on stops the send only where nobody sent its rows instead.
-    stops = [run.stopped for run in runs if run.stopped]
-    undone = stops and any(d.status in ("pending", "sending") for d in store.deliveries(record.key))
-    # 4. Older editions' ledgers past delivery.keep_ledger become counts per state.
-    store.compact_deliveries(built_before=now - config.delivery.keep_ledger, now=utcnow())
-    return runs[0].report(stops[0] if undone else "", outcomes, store=store)
+    return runs
 
 
 def send_test(config: Config, store: Store, address: str, *, now: datetime) -> str:
@@ -146,7 +186,7 @@ def send_test(config: Config, store: Store, address: str, *, now: datetime) -> s
     Its links are the real ones (signed for ``address``); its return path is the plain
     From address. A refusal raises the DeliveryError the transport gives; returns the key.
     """
-    record = store.latest_edition()
+    record = store.latest_edition(series=pattern_of(config))
     if record is None:
         raise UsageError("no edition to send yet: run `digest build` first")
     recipient = recipient_for(config, address, secret=_unsubscribe_secret(config), name="")
@@ -184,6 +224,7 @@ class _SendRun:
     ) -> None:
         self.config, self.store, self.transport = config, store, transport
         self.record, self.email = record, record.email
+        self.variants = store.edition_variants(record.key)
         self.signer, self.secret, self.start, self.progress = signer, secret, start, progress
         self.outcomes: dict[str, tuple[str, str]] = {}
         self.governor = Governor(
@@ -250,6 +291,7 @@ class _SendRun:
         if record is None:
             raise TransportUnavailable(f"edition {self.record.key} was discarded meanwhile")
         self.record, self.email = record, record.email
+        self.variants = self.store.edition_variants(record.key)
 
     def _take_over_from_the_dead(self) -> bool:
         """End the leases of claimants on this machine whose process is gone; True if any.
@@ -306,7 +348,9 @@ class _SendRun:
         if slot == "stopped":
             return "released"  # still claimed: release() hands it back untried
         try:
-            self.transport.send(self.message_for(address, name=subscriber.name))
+            self.transport.send(
+                self.message_for(address, name=subscriber.name, variant=delivery.variant)
+            )
         except UnknownOutcome as error:
             retry_at = self.now() + UNKNOWN_RETRY if delivery.unknowns == 0 else None
             return self._record(delivery, "unknown", str(error), retry_at=retry_at, unknown=True)
@@ -367,9 +411,12 @@ class _SendRun:
             self.progress(delivery.email, status)
         return status
 
-    def message_for(self, address: str, *, name: str = "") -> deliver.Outgoing:
+    def message_for(self, address: str, *, name: str = "", variant: str = "") -> deliver.Outgoing:
+        """The reader's message: their variant of the edition (rendered once for all who chose
+        it), with their own values in its slots."""
+        email = self.variants.get(variant, self.email)
         recipient = recipient_for(self.config, address, secret=self.secret, name=name)
-        data = compose_message(self.config, self.email, recipient, now=self.start)
+        data = compose_message(self.config, email, recipient, now=self.start)
         ref = self.refs.get(address)
         sender = self.config.newsletter.from_address
         if self.paths is not None and ref is not None:
@@ -407,3 +454,24 @@ def _unsubscribe_secret(config: Config) -> str:
     if not config.newsletter.base_url:
         return ""
     return config.require_secret("the unsubscribe links (newsletter.base_url is set)")
+
+
+def send_all(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[str, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[SendReport]:
+    """Send each newsletter's latest edition, daily and weekly, that has been built.
+
+    The default newsletter's daily edition first (UsageError when there is none, as before).
+    """
+    reports = [send(config, store, now=now, progress=progress, should_stop=should_stop)]
+    for one in series(config)[1:]:
+        if should_stop is not None and should_stop():
+            break
+        if store.latest_edition(series=pattern_of(one)) is not None:
+            reports.append(send(one, store, now=now, progress=progress, should_stop=should_stop))
+    return reports

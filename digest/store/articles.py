@@ -207,20 +207,24 @@ class ArticleTables:
         row = self.db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
         return article_from(row) if row else None
 
-    def candidate_articles(self, *, since: datetime, edition_key: str = "") -> list[Article]:
+    def candidate_articles(
+        self, *, since: datetime, edition_key: str = "", series: str = ""
+    ) -> list[Article]:
         """Articles published since ``since`` that no other edition carried, newest first.
 
         Carried means: by an edition whose version somebody was sent (sealed); one built
-        but never sent carries nothing.
+        but never sent carries nothing. With ``series`` (a key pattern for LIKE), only the
+        editions of that newsletter and frequency count.
         """
         rows = self.db.execute(
             """SELECT * FROM articles
-               WHERE published >= ?
+               WHERE published >= :since
                  AND id NOT IN (SELECT c.article_id FROM edition_articles c
                                 JOIN editions e ON e.key = c.edition_key
-                                WHERE c.edition_key != ? AND e.sealed = 1)
+                                WHERE c.edition_key != :key AND e.sealed = 1
+                                  AND (:series = '' OR c.edition_key LIKE :series))
                ORDER BY published DESC, id""",
-            (iso(since), edition_key),
+            {"since": iso(since), "key": edition_key, "series": series},
         )
         return [article_from(row) for row in rows]
 

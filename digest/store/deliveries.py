@@ -20,11 +20,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from digest.models import Delivery, DeliveryStatus
+from digest.models import Delivery, DeliveryStatus, Planned
 from digest.store.engine import Database, Engine, Record
 from digest.store.rows import from_iso, iso
 
-DUE = """(status = 'pending'
+DUE = """((status = 'pending' AND (due IS NULL OR due <= :now))
       OR (status = 'sending' AND (lease_until IS NULL OR lease_until <= :now))
       OR (status = 'deferred' AND (next_attempt IS NULL OR next_attempt <= :now))
       OR (status = 'unknown' AND next_attempt IS NOT NULL AND next_attempt <= :now))"""
@@ -41,15 +41,49 @@ class DeliveryTables:
     db: Database
     engine: Engine
 
-    def plan_deliveries(self, edition_key: str, emails: Iterable[str], *, now: datetime) -> None:
-        """Add a pending ledger row for each recipient who has none for this edition yet."""
+    def plan_deliveries(
+        self, edition_key: str, emails: Iterable[str | Planned], *, now: datetime
+    ) -> None:
+        """Add a pending ledger row for each recipient who has none for this edition yet.
+
+        A row already there keeps its variant and due time: a reader's new choices count
+        from the next edition.
+        """
+        planned = [Planned(e) if isinstance(e, str) else e for e in emails]
         with self.db:
             self.db.executemany(
-                """INSERT INTO deliveries (edition_key, email, status, updated)
-                   VALUES (?, ?, 'pending', ?)
+                """INSERT INTO deliveries (edition_key, email, status, updated, variant, due)
+                   VALUES (?, ?, 'pending', ?, ?, ?)
                    ON CONFLICT (edition_key, email) DO NOTHING""",
-                [(edition_key, email, iso(now)) for email in emails],
+                [(edition_key, p.email, iso(now), p.variant, iso(p.due)) for p in planned],
             )
+
+    def next_due(self, *, after: datetime) -> datetime | None:
+        """The earliest due time of a pending row later than ``after`` (the daemon wakes then)."""
+        row = self.db.execute(
+            "SELECT MIN(due) FROM deliveries WHERE status = 'pending' AND due > ?",
+            (iso(after),),
+        ).fetchone()
+        return from_iso(row[0])
+
+    def editions_due(self, *, now: datetime, series: str = "") -> list[str]:
+        """The editions (of ``series``: a key pattern for LIKE) with rows a sender may claim now."""
+        rows = self.db.execute(
+            f"""SELECT DISTINCT edition_key FROM deliveries
+                WHERE {DUE} AND (:series = '' OR edition_key LIKE :series)
+                ORDER BY edition_key""",
+            {"now": iso(now), "series": series},
+        )
+        return [row["edition_key"] for row in rows]
+
+    def variant_counts(self, edition_key: str) -> dict[str, int]:
+        """How many readers of the edition get each variant."""
+        rows = self.db.execute(
+            """SELECT variant, COUNT(*) AS n FROM deliveries WHERE edition_key = ?
+               GROUP BY variant ORDER BY variant""",
+            (edition_key,),
+        )
+        return {row["variant"]: int(row["n"]) for row in rows}
 
     def claim_deliveries(
         self,
@@ -205,7 +239,10 @@ class DeliveryTables:
                 for row in self.db.execute(
                     """SELECT DISTINCT d.edition_key FROM deliveries d
                        JOIN editions e ON e.key = d.edition_key
-                       WHERE e.built < ? AND e.key < (SELECT MAX(key) FROM editions)""",
+                       WHERE e.built < ? AND e.key < (SELECT MAX(key) FROM editions)
+                         AND NOT EXISTS (SELECT 1 FROM deliveries w
+                                         WHERE w.edition_key = d.edition_key
+                                           AND w.status IN ('pending', 'sending', 'deferred'))""",
                     (iso(built_before),),
                 ).fetchall()
             ]
@@ -249,4 +286,6 @@ def _delivery(row: Record) -> Delivery:
         claimant=row["claimant"],
         lease_until=from_iso(row["lease_until"]),
         unknowns=row["unknowns"],
+        variant=row["variant"],
+        due=from_iso(row["due"]),
     )

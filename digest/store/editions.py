@@ -34,6 +34,7 @@ class EditionTables:
         article_ids: Iterable[str],
         stories: Mapping[str, str] | None = None,
         replacing: int | None = None,
+        variants: Mapping[str, Email] | None = None,
     ) -> bool:
         """Save a new version of an edition and the articles it carries, in one transaction.
 
@@ -42,6 +43,7 @@ class EditionTables:
         another by now or a delivery of it has been claimed (sealed), since a version that
         is being sent never changes. ``stories`` maps an article id to the story it tells
         (default: its own id); each article's headline and text are kept as carried.
+        ``variants``: the edition's other renderings by variant name, replacing any earlier.
         """
         stories = stories or {}
         values = {
@@ -84,6 +86,7 @@ class EditionTables:
             self.db.execute(
                 "DELETE FROM edition_articles WHERE edition_key = ?", (email.edition_key,)
             )
+            self._save_variants(email.edition_key, variants or {})
             self.db.executemany(
                 """INSERT INTO edition_articles
                        (edition_key, article_id, story, title, text, position)
@@ -104,23 +107,43 @@ class EditionTables:
             )
         return True
 
-    def sent_articles(self, *, since: datetime, before: str) -> list[SentArticle]:
+    def _save_variants(self, key: str, variants: Mapping[str, Email]) -> None:
+        self.db.execute("DELETE FROM edition_variants WHERE edition_key = ?", (key,))
+        self.db.executemany(
+            """INSERT INTO edition_variants (edition_key, variant, subject, html, text, preheader)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            [(key, n, e.subject, e.html, e.text, e.preheader) for n, e in variants.items()],
+        )
+
+    def edition_variants(self, key: str) -> dict[str, Email]:
+        """The edition's renderings other than its own, by variant name."""
+        rows = self.db.execute(
+            "SELECT * FROM edition_variants WHERE edition_key = ? ORDER BY variant", (key,)
+        )
+        return {
+            r["variant"]: Email(key, r["subject"], r["html"], r["text"], r["preheader"])
+            for r in rows
+        }
+
+    def sent_articles(self, *, since: datetime, before: str, series: str = "") -> list[SentArticle]:
         """Articles published since ``since`` that a sent edition older than ``before`` carried.
 
-        Each once, as its latest such edition carried it; oldest story first.
+        Each once, as its latest such edition carried it; oldest story first. ``series``
+        (a key pattern for LIKE) limits the editions to one newsletter and frequency.
         """
         rows = self.db.execute(
             """SELECT a.*, e.story AS sent_story, e.edition_key AS sent_edition,
                       e.title AS sent_title, e.text AS sent_text
                FROM articles a
                JOIN edition_articles e ON e.article_id = a.id
-               WHERE a.published >= ? AND e.edition_key < ?
+               WHERE a.published >= :since AND e.edition_key < :before
                  AND e.edition_key = (SELECT MAX(c.edition_key) FROM edition_articles c
                                       JOIN editions s ON s.key = c.edition_key
-                                      WHERE c.article_id = a.id AND c.edition_key < ?
-                                        AND s.sealed = 1)
+                                      WHERE c.article_id = a.id AND c.edition_key < :before
+                                        AND s.sealed = 1
+                                        AND (:series = '' OR c.edition_key LIKE :series))
                ORDER BY e.edition_key, e.story, a.id""",
-            (iso(since), before, before),
+            {"since": iso(since), "before": before, "series": series},
         )
         return [
             SentArticle(
@@ -137,11 +160,13 @@ class EditionTables:
         row = self.db.execute("SELECT * FROM editions WHERE key = ?", (key,)).fetchone()
         return self._edition_record(row) if row else None
 
-    def latest_edition(self, *, before: str = "") -> EditionRecord | None:
-        """The newest edition, or the newest whose key sorts before ``before``."""
+    def latest_edition(self, *, before: str = "", series: str = "") -> EditionRecord | None:
+        """The newest edition, or the newest whose key sorts before ``before``; of one
+        newsletter and frequency when ``series`` (a key pattern for LIKE) is given."""
         row = self.db.execute(
-            "SELECT * FROM editions WHERE ? = '' OR key < ? ORDER BY key DESC LIMIT 1",
-            (before, before),
+            """SELECT * FROM editions WHERE (:before = '' OR key < :before)
+               AND (:series = '' OR key LIKE :series) ORDER BY key DESC LIMIT 1""",
+            {"before": before, "series": series},
         ).fetchone()
         return self._edition_record(row) if row else None
 
@@ -188,6 +213,7 @@ class EditionTables:
             if cursor.rowcount == 0:
                 return False
             self.db.execute("DELETE FROM deliveries WHERE edition_key = ?", (key,))
+            self.db.execute("DELETE FROM edition_variants WHERE edition_key = ?", (key,))
             self.db.execute("DELETE FROM edition_articles WHERE edition_key = ?", (key,))
             self.db.execute("DELETE FROM edition_files WHERE edition_key = ?", (key,))
             self.db.execute("DELETE FROM editions WHERE key = ?", (key,))

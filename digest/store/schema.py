@@ -291,6 +291,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         PRIMARY KEY (address_key, newsletter)
     );
     """,
+    # 12: variants: an edition rendered once per distinct choice of sections and language
+    # among its readers (the edition's own row is the variant ''), the variant each ledger row
+    # is sent, and when it falls due (the reader's own send time; NULL: at once).
+    """
+    CREATE TABLE edition_variants (
+        edition_key TEXT NOT NULL REFERENCES editions (key),
+        variant TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        html TEXT NOT NULL,
+        text TEXT NOT NULL,
+        preheader TEXT NOT NULL,
+        PRIMARY KEY (edition_key, variant)
+    );
+    ALTER TABLE deliveries ADD COLUMN variant TEXT NOT NULL DEFAULT '';
+    ALTER TABLE deliveries ADD COLUMN due TEXT;
+    CREATE INDEX deliveries_by_due ON deliveries (due) WHERE status = 'pending';
+    """,
 )
 
 

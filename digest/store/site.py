@@ -170,7 +170,9 @@ class SiteTables:
     # --- the archive and the dashboard --------------------------------------------------------
 
     def latest_edition_key(self) -> str | None:
-        row = self.db.execute("SELECT key FROM editions ORDER BY key DESC LIMIT 1").fetchone()
+        row = self.db.execute(
+            "SELECT key FROM editions WHERE key NOT LIKE ? ORDER BY key DESC LIMIT 1", ("%/%",)
+        ).fetchone()
         return str(row[0]) if row else None
 
     def delivery_counts(self, keys: Sequence[str]) -> dict[str, dict[str, int]]:

@@ -160,7 +160,7 @@ def _form(
         action=f"/preferences/{token}",
         choices=choices,
         several=len(choices.items) > 1,
-        zone_groups=preferences.zone_groups(offers(config)),
+        zone_groups=preferences.zone_groups(),
         language_name=_language_name,
         problems=problems or [],
         saved=SAVED if saved else "",
