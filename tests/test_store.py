@@ -87,6 +87,29 @@ def test_the_same_url_under_a_new_id_is_one_article(store: Store) -> None:
     assert [a.id for a in store.latest_articles(10)] == ["tag:a"]
 
 
+def test_one_batch_stores_what_saving_its_articles_one_by_one_would(
+    store: Store, tmp_path: Path
+) -> None:
+    # Within one save, later articles are matched against the earlier ones: the same
+    # story from a second feed, a republished guid, an update of a row stored just before.
+    batch = [
+        article(),
+        article(id="tag:other-feed"),  # the same link and headline: the same story
+        article(id="tag:a", title="Growth slows sharply"),  # the first, changed at once
+        article(id="tag:second", title="Growth slows sharply"),  # matches the changed one
+        article(id="tag:b", url="https://e.com/b", title="Another story"),
+    ]
+    assert store.save_articles(batch, now=NOW) == (2, 1)
+    with open_store(tmp_path / "one-by-one") as single:
+        counts = [single.save_articles([a], now=NOW) for a in batch]
+        assert (sum(c[0] for c in counts), sum(c[1] for c in counts)) == (2, 1)
+        assert single.latest_articles(10) == store.latest_articles(10)
+    assert {a.id: a.title for a in store.latest_articles(10)} == {
+        "tag:a": "Growth slows sharply",
+        "tag:b": "Another story",
+    }
+
+
 def test_posts_that_only_share_a_link_are_distinct_articles(store: Store) -> None:
     # A podcast whose episodes all link to its home page; a blog's posts at page#fragment.
     episodes = [

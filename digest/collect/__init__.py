@@ -17,7 +17,6 @@ import email.utils
 import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -69,15 +68,9 @@ def collect_feeds(
     *,
     now: datetime,
     progress: Progress | None = None,
-    parse_in: Executor | None = None,
 ) -> list[FeedResult]:
-    """Fetch every source concurrently; one FeedResult per source, in the sources' order.
-
-    ``parse_in``: an executor (worker processes) to parse feeds in while others download.
-    """
-    return asyncio.run(
-        _collect_feeds(sources, states, settings, now=now, progress=progress, parse_in=parse_in)
-    )
+    """Fetch every source concurrently; one FeedResult per source, in the sources' order."""
+    return asyncio.run(_collect_feeds(sources, states, settings, now=now, progress=progress))
 
 
 async def _collect_feeds(
@@ -87,15 +80,12 @@ async def _collect_feeds(
     *,
     now: datetime,
     progress: Progress | None,
-    parse_in: Executor | None,
 ) -> list[FeedResult]:
     async with Fetcher(settings) as fetcher:
 
         async def one(source: SourceConfig) -> FeedResult:
             state = states.get(source.url) or FetchState(key=source.url, url=source.url)
-            result = await collect_feed(
-                fetcher, source, state, settings, now=now, parse_in=parse_in
-            )
+            result = await collect_feed(fetcher, source, state, settings, now=now)
             if progress:
                 progress(result)
             return result
@@ -110,7 +100,6 @@ async def collect_feed(
     settings: CollectConfig,
     *,
     now: datetime,
-    parse_in: Executor | None = None,
 ) -> FeedResult:
     """Fetch and parse one source; never raises for anything the source does wrong."""
     if state.disabled:
@@ -134,9 +123,7 @@ async def collect_feed(
             content_type=response.headers.get("content-type", ""),
             now=now,
         )
-        if parse_in is not None:
-            articles = await asyncio.get_running_loop().run_in_executor(parse_in, parse)
-        elif len(response.body) >= BIG_FEED:
+        if len(response.body) >= BIG_FEED:
             # Off the event loop, so the other feeds' requests go on (and keep their timeouts).
             articles = await asyncio.to_thread(parse)
         else:

@@ -16,6 +16,7 @@ cannot swap it; the URL's host name still goes in the Host header and TLS SNI.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import ssl
@@ -162,8 +163,8 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport over a connection pool that connects through :class:`GuardedBackend`."""
 
     def __init__(self, allowed: Allowed, *, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits, trust_env=False)
-        context: ssl.SSLContext = httpx.create_ssl_context(trust_env=False)
+        context = _ssl_context()
+        super().__init__(verify=context, limits=limits, trust_env=False)
         # httpx builds its pool without a way to pass a network backend: build it here.
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=context,
@@ -172,3 +173,10 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=GuardedBackend(allowed),
         )
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context per process: reading the CA bundle takes tens of milliseconds."""
+    context: ssl.SSLContext = httpx.create_ssl_context(trust_env=False)
+    return context

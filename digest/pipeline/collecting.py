@@ -50,17 +50,13 @@ def collect(
             progress(result)
 
     try:
-        with Workers() as workers:
-            # 1. Fetch every due source (conditional GET; failures isolated per source).
+        with Workers(preload=WORKER_MODULES) as workers:
+            # 1. Fetch every due source (conditional GET; failures isolated per source) and
+            #    parse each feed here as it arrives: worker processes would cost more than
+            #    the parsing they took over (feedparser's millisecond per entry).
             states = {state.key: state for state in store.fetch_states()}
-            big = len(config.sources) >= PARALLEL_SOURCES
             results = collect_stage.collect_feeds(
-                config.sources,
-                states,
-                config.collect,
-                now=now,
-                progress=received,
-                parse_in=workers.executor() if big else None,
+                config.sources, states, config.collect, now=now, progress=received
             )
             # 2. Complete teasers from their article pages (extracted while the rest download).
             by_key = {s.url: s for s in config.sources}
@@ -98,14 +94,14 @@ def _complete_from_pages(
     now: datetime,
 ) -> tuple[list[Article], list[str]]:
     """Articles with their page's text where the feed gave a teaser; and the pages that failed."""
-    stored = store.stored_versions(articles)
+    teaser_words = config.collect.teaser_words
+    completed = [a for a in articles if not _needs_page(a, sources[a.source_key], teaser_words)]
+    teasers = [a for a in articles if _needs_page(a, sources[a.source_key], teaser_words)]
+    stored = store.stored_versions(teasers)
     wanted: dict[str, list[Article]] = {}
-    completed: list[Article] = []
-    for article in articles:
+    for article in teasers:
         known = stored.get(article.id)
-        if not _needs_page(article, sources[article.source_key], config.collect.teaser_words):
-            completed.append(article)
-        elif known is not None and word_count(known.text) > word_count(article.text):
+        if known is not None and word_count(known.text) > word_count(article.text):
             # Fetched before: keep what the page gave rather than fetch it again.
             completed.append(_with_stored(article, known))
         else:
@@ -143,10 +139,11 @@ def _extracted(future: Future[Extracted]) -> Extracted | str:
         return f"cannot extract the text: {type(error).__name__}: {error}"
 
 
-PARALLEL_SOURCES = 32
-"""From this many sources on, feeds are parsed in worker processes (see digest.workers)."""
 PARALLEL_PAGES = 64
-"""From this many pages on, pages are extracted in worker processes while the rest download."""
+"""From this many pages on, pages are extracted in worker processes while the rest download
+(a worker costs about a third of a second of CPU to start; a news page takes 5 to 50 ms)."""
+WORKER_MODULES = ("digest.extract",)
+"""What the worker processes import as they start: the extraction, nothing else."""
 
 
 def _needs_page(article: Article, source: SourceConfig, teaser_words: int) -> bool:

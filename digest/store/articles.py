@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from digest.models import Article, FetchState, Summary
-from digest.store.engine import Database, Record, upsert
+from digest.store.engine import Database, upsert
 from digest.store.rows import (
     article_from,
     article_row,
@@ -103,36 +103,53 @@ class ArticleTables:
             return self._save_articles(articles, now=now)
 
     def _save_articles(self, articles: Iterable[Article], *, now: datetime) -> tuple[int, int]:
-        new = updated = 0
-        for article in articles:
-            stored = self._stored_match(article)
+        """:meth:`save_articles` inside the caller's transaction: what is stored already is
+        read in a few batched queries, then the new rows inserted in one statement."""
+        batch = list(articles)
+        known = _Known(self._matching_rows(batch))
+        inserts: list[dict[str, object]] = []
+        updated = 0
+        for article in batch:
+            stored = known.match(article)
+            row = article_row(article, now=now)
             if stored is None:
-                row = article_row(article, now=now)
-                names = ", ".join(row)
-                self.db.execute(
-                    f"INSERT INTO articles ({names}) VALUES (:{names.replace(', ', ', :')})",
-                    row,
-                )
-                new += 1
+                inserts.append(row)
+                known.add(row)
             elif stored["source_key"] == article.source_key and stored[
                 "content_hash"
             ] != content_hash(article):
-                self._update_article(stored["id"], article, now)
+                self._update_article(str(stored["id"]), article, now)
+                known.update(stored, row)
                 updated += 1
-        return new, updated
+        if inserts:
+            names = ", ".join(inserts[0])
+            # DO NOTHING: a second machine storing the same story at this moment keeps its row.
+            self.db.executemany(
+                f"""INSERT INTO articles ({names}) VALUES (:{names.replace(", ", ", :")})
+                    ON CONFLICT (id) DO NOTHING""",
+                inserts,
+            )
+        return len(inserts), updated
 
-    def _stored_match(self, article: Article) -> Record | None:
-        row: Record | None = self.db.execute(
-            "SELECT id, source_key, content_hash FROM articles WHERE id = ?", (article.id,)
-        ).fetchone()
-        if row is None and article.url:
-            row = self.db.execute(
-                """SELECT id, source_key, content_hash FROM articles
-                   WHERE url = ? AND (title = ? OR (text = ? AND text != ''))
-                   ORDER BY first_seen, id LIMIT 1""",
-                (article.url, article.title, _telling(article.text)),
-            ).fetchone()
-        return row
+    def _matching_rows(self, articles: list[Article]) -> list[dict[str, object]]:
+        """The stored rows any of ``articles`` may be: by id, and by URL (the headline and
+        text are compared in :class:`_Known`)."""
+        columns = ("id", "url", "source_key", "title", "text", "content_hash", "first_seen")
+        rows: dict[str, dict[str, object]] = {}
+        for column, values in (
+            ("id", [a.id for a in articles]),
+            ("url", [a.url for a in articles if a.url]),
+        ):
+            unique = list(dict.fromkeys(values))
+            for start in range(0, len(unique), CHUNK):
+                chunk = unique[start : start + CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                found = self.db.execute(
+                    f"SELECT {', '.join(columns)} FROM articles WHERE {column} IN ({marks})",
+                    chunk,
+                )
+                rows.update((str(r[0]), dict(zip(columns, r, strict=True))) for r in found)
+        return list(rows.values())
 
     def _update_article(self, stored_id: str, article: Article, now: datetime) -> None:
         """Keep the stored id, first-seen and published times; take what a reader sees."""
@@ -259,3 +276,39 @@ episodes may all carry the same two-line blurb."""
 def _telling(text: str) -> str:
     """The text, when it is long enough to tell a story apart; else "" (which matches nothing)."""
     return text if len(text.split()) >= SAME_TEXT_WORDS else ""
+
+
+class _Known:
+    """Stored rows (and the ones this batch adds), found the way a single article would be:
+    by id, else by URL and the same headline or a telling text, the oldest first."""
+
+    def __init__(self, rows: Iterable[dict[str, object]]) -> None:
+        self.by_id: dict[str, dict[str, object]] = {}
+        self.by_url: dict[str, list[dict[str, object]]] = {}
+        for row in rows:
+            self.add(row)
+
+    def add(self, row: dict[str, object]) -> None:
+        self.by_id[str(row["id"])] = row
+        self.by_url.setdefault(str(row["url"]), []).append(row)
+
+    def update(self, stored: dict[str, object], row: dict[str, object]) -> None:
+        """``stored`` now reads as ``row`` does (its id and first-seen time kept)."""
+        old_url = str(stored["url"])
+        for name in ("url", "title", "text", "content_hash"):
+            stored[name] = row[name]
+        if stored["url"] != old_url:
+            self.by_url[old_url].remove(stored)
+            self.by_url.setdefault(str(stored["url"]), []).append(stored)
+
+    def match(self, article: Article) -> dict[str, object] | None:
+        found = self.by_id.get(article.id)
+        if found is not None or not article.url:
+            return found
+        text = _telling(article.text)
+        same = [
+            row
+            for row in self.by_url.get(article.url, ())
+            if row["title"] == article.title or (text and row["text"] == text)
+        ]
+        return min(same, key=lambda r: (str(r["first_seen"]), str(r["id"])), default=None)
