@@ -8,7 +8,8 @@ prints pairwise precision, recall, F1 and the adjusted Rand index for
       each half of the events (digest's constants and the baseline's threshold were tuned
       on days from half A only: half B is held out);
   (a') the same days with single-source items mixed in (one article of each of 60 or 180
-      other events), which is what a real day looks like;
+      other events), which is what a real day looks like; also with 180, events and single
+      items all drawn from half A, and all from half B;
   (b) a month: every dated article of one calendar month (the fullest, and the mean over
       all months), published at noon of its date; digest also without the dates;
   (c) the whole file (undated articles all at one moment);
@@ -19,8 +20,9 @@ chosen ones with 30 % of their words dropped, all published at one moment.
 Scaling rows: 1,000 / 10,000 / 50,000 articles (a random 1,000 of the file; or the file plus
 perturbed copies as above, each copy labelled with its original's event), each grouped once in
 a subprocess of its own, which reports wall and CPU seconds, the peak resident memory
-(ru_maxrss) before and after grouping, and the quality. The baseline runs beside them where its
-dense n × n distance matrix fits (1,000 only: at 10,000 it needs 0.8 GB for the matrix alone).
+before and after grouping (VmHWM: ru_maxrss would carry the parent's peak across exec), and
+the quality. The baseline runs beside them where its dense n × n distance matrix fits
+(1,000 only: at 10,000 it needs 0.8 GB for the matrix alone).
 
 The baseline is scikit-learn's TfidfVectorizer (English stop words, sublinear tf) on title
 and text, and AgglomerativeClustering on cosine distance, with the linkage and the distance
@@ -213,18 +215,29 @@ def scaled(corpus: Corpus, n: int) -> list[Record]:
     return corpus.records + copies
 
 
+def peak_mb() -> float:
+    """This process's peak resident memory in MB (its own, not inherited from its parent)."""
+    import resource
+
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def scale_run(data: Path, n: int, grouper: str) -> dict[str, float]:
     """Group ``scaled(n)`` once in this process: times, peak memory and quality."""
-    import resource
 
     records = scaled(load(data), n)
     # The baseline's threshold as tuned on half-A days; scikit-learn imported only for its run.
     group = digest_grouper if grouper == "digest" else baseline("complete", 0.86)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = peak_mb()
     wall, cpu = time.perf_counter(), time.process_time()
     labels = group(records, False)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_mb()
     *_, f1, ari = scores([x.cluster for x in records], labels)
     return {"wall": wall, "cpu": cpu, "before": before, "peak": peak, "f1": f1, "ari": ari}
 
@@ -329,6 +342,9 @@ def main(argv: Sequence[str]) -> int:
     for singles in (60, 180):
         mixed = [corpus.day(s, ids, singles=singles) for s in SEEDS]
         compare(f"(a') days + {singles} single-source items", mixed, False)
+    for half, pool in (("A (tuned on)", half_a), ("B (held out)", half_b)):
+        mixed = [corpus.day(s, pool, singles=180) for s in SEEDS]
+        compare(f"     + 180, all from half {half}", mixed, False)
     months = corpus.months()
     fullest = max(months, key=lambda m: (len(months[m]), m))
     compare(f"(b) month {fullest} ({len(months[fullest])} articles)", [months[fullest]], True)

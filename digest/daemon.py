@@ -197,6 +197,10 @@ class Daemon:
                 ],
             )
             self._scheduler.start()
+            if not shared:
+                for one in newsletters.series(self.config)[1:]:
+                    work = functools.partial(self._catch_up_other, one)
+                    self._scheduler.run_now(self._job("catch-up", work), name="catch up")
             if shared:
                 self._leadership = Leadership(self.config, on_gain=self._gained)
                 self._leadership.start()
@@ -260,6 +264,22 @@ class Daemon:
             cycle.edition_cycle(
                 one, scheduled=due, should_stop=self._should_stop, collect=not fresh
             )
+
+    def _catch_up_other(self, one: Config) -> None:
+        """As :meth:`_catch_up`, for another newsletter's (or a weekly) edition with readers."""
+        from digest.pipeline.audience import readers
+
+        with open_store(self.config.data_dir, url=self.config.database_url) as store:
+            if not readers(one, store):
+                return
+            due = cycle.startup_catch_up(one, store)
+        if due is not None:
+            logs.event(
+                "catch-up",
+                f"edition {key_of(one, due)} was due at {local_time(one, due)}: sending it now, "
+                f"{cycle.span(now() - due)} late",
+            )
+            cycle.edition_cycle(one, scheduled=due, should_stop=self._should_stop)
 
     def _due(self) -> None:
         cycle.send_due(self.config, should_stop=self._should_stop)
@@ -326,6 +346,9 @@ class Daemon:
             _exit_now(
                 f"a job was still busy after {STOP_GRACE:g}s; stopping anyway (safe to repeat)"
             )
+        # Jobs already queued behind it take the lock, see the stop and return: held here,
+        # they would wait for it forever and keep the process from exiting.
+        self._busy.release()
         if self._leadership is not None:
             self._leadership.stop()
         _state_path(self.config.data_dir).unlink(missing_ok=True)
@@ -410,7 +433,7 @@ def status(config: Config) -> Status:
             next_send=times.send,
             last_edition=last,
             deliveries=counts,
-            last_run=store.latest_run(),
+            last_run=store.latest_run(series=newsletters.pattern_of(config)),
             sources={state.key: state for state in store.fetch_states()},
             leader=store.lease(LEASE) if config.database_url else None,
         )

@@ -40,11 +40,14 @@ CALL_TO_ACTION = re.compile(
     | ^\W*follow\s.{0,40}\bon\s(?:twitter|facebook|instagram|linkedin|tiktok|threads|bluesky|x)\b
     | ^\W*welcome\sto\s\S+(?:\s\S+){0,4}$
     | \bcookies?\s(?:policy|settings|consent|preferences)\b
-    | \ball\srights\sreserved\b | ^\W*(?:©|\(c\)\s|copyright\s(?:©\s?)?\d{4})
     """,
     re.I | re.X,
 )
-"""Sign-up boxes, cookie banners, copyright lines: furniture when the paragraph is short."""
+"""Sign-up boxes and cookie banners: furniture when the paragraph is short.
+
+A copyright notice is not among them: an article's own notice ("Copyright 2026 Harbour Herald.
+All rights reserved.") is part of its text as the publisher wrote it, and stays; the
+summarizer leaves it out (:func:`digest.text.strip_boilerplate`)."""
 CREDIT = re.compile(
     r"""
     ^\W*(?:photo|image|picture|illustration|graphic|video|credit|file\sphoto)s?(?:\scredit)?\s*:

@@ -11,7 +11,7 @@ which the pipeline builds and sends as it always did. An edition's key says whic
     tech/2026-11-30       newsletter 'tech', daily;  tech/2026-W49: weekly
 
 A reader's choices (a :class:`~digest.models.Membership`) pick a :class:`Variant` of an edition
-(sections, language), rendered once per edition whoever many readers share it, and a due time
+(sections, language), rendered once per edition however many readers share it, and a due time
 (:func:`due_time`): their own local send time, by zoneinfo, whatever the DST.
 """
 

@@ -141,6 +141,12 @@ APPEARED_FIRST = re.compile(
     r"|La\sentrada\s[^\n]{1,300}?\sse\spublicó\sprimero\sen)\s[^\n]{1,200}$"
 )
 """WordPress's "The post X appeared first on Y." (and its translations)."""
+COPYRIGHT = re.compile(
+    _AFTER_STOP + r"(?:©|\(c\)\s\d{4}|copyright\s(?:©\s?+)?\d{4}|all\srights\sreserved\b)"
+    r"[^\n]{0,300}$",
+    re.I,
+)
+"""A copyright notice closing a paragraph: "Copyright 2026 X. All rights reserved." or "© X"."""
 CUT_MARK = re.compile(r"(?:[\[(](?:…|\.\s?\.\s?\.|\?|&hellip;|&#8230;)[\])]|\.\.\.|…)$")
 """"[…]", "[...]", "[?]" (an ellipsis that lost its encoding) or a bare ellipsis at the end."""
 SENTENCE_STOP = re.compile(r"[.!?…。！？][\"'”’)\]]*$")
@@ -148,7 +154,8 @@ SENTENCE_STOP = re.compile(r"[.!?…。！？][\"'”’)\]]*$")
 
 def strip_boilerplate(text: str) -> str:
     """The text without feed boilerplate: read-more links, WordPress's "The post … appeared
-    first on …", and cut marks ("[…]", "[?]"); a paragraph cut short ends in "…"."""
+    first on …", copyright notices and cut marks ("[…]", "[?]"); a paragraph cut short ends
+    in "…"."""
     kept = []
     for paragraph in paragraphs(text):
         stripped = _strip_paragraph(paragraph.strip())
@@ -162,7 +169,7 @@ def strip_boilerplate(text: str) -> str:
 def _strip_paragraph(paragraph: str) -> str:
     while True:
         shorter = paragraph
-        for pattern in (APPEARED_FIRST, READ_MORE, CUT_MARK):
+        for pattern in (APPEARED_FIRST, READ_MORE, COPYRIGHT, CUT_MARK):
             shorter = pattern.sub("", shorter).rstrip()
         if shorter == paragraph:
             return paragraph

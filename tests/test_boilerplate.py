@@ -70,6 +70,23 @@ def test_wordpress_appeared_first_on_is_removed(notice: str, separator: str) -> 
     assert "appeared" not in summary_of(f"{TEASER}{separator}{notice}", sentences=5)
 
 
+@pytest.mark.parametrize(
+    "notice",
+    [
+        "Copyright 2026 Harbour Herald. All rights reserved.",
+        "© 2026 Example News",
+        "(c) 2026 Example News",
+        "Copyright © 2026 Valley Times. All rights reserved. This material may not be "
+        "published, broadcast, rewritten or redistributed.",
+    ],
+)
+@pytest.mark.parametrize("separator", ["\n\n", " "])
+def test_a_copyright_notice_is_removed(notice: str, separator: str) -> None:
+    assert strip_boilerplate(f"{TEASER}{separator}{notice}") == TEASER
+    summary = summary_of(f"{TEASER}{separator}{notice}", sentences=5)
+    assert "reserved" not in summary and "2026" not in summary
+
+
 @pytest.mark.parametrize("mark", ["[…]", "[...]", "[?]", "[&hellip;]", "[&#8230;]", "(…)"])
 def test_a_cut_mark_becomes_an_ellipsis(mark: str) -> None:
     text = f"{TEASER}\n\n{LAST} {mark}"
@@ -114,6 +131,8 @@ def test_a_text_of_boilerplate_only_has_no_summary() -> None:
         "Many people read more books in winter.",
         "The post office closed at noon. Stamps sold out.",
         "Prices rose [sharply] on Monday.",
+        "Copyright holders won a ruling against the platform on Tuesday.",
+        "The label said the singer's rights were reserved in the contract.",
     ],
 )
 def test_prose_that_looks_like_boilerplate_stays(text: str) -> None:

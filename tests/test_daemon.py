@@ -489,3 +489,25 @@ def test_the_daemon_wakes_when_a_readers_own_send_time_comes(
         row = next(d for d in store.deliveries("2026-03-10") if d.email == readers[2])
     assert row.due == datetime(2026, 3, 10, 7, 1, tzinfo=UTC) and row.status == "sent"
     assert row.updated is not None and row.updated >= row.due
+
+
+def test_a_daemon_started_after_another_newsletters_send_time_catches_it_up(
+    demo_site: DemoSite, smtp_server: MailServer, daemons: Daemons
+) -> None:
+    """config/demo.toml's "Markets Morning" goes at 06:30 in Tokyo (21:30 UTC the day before);
+    a daemon started half an hour later sends it to its reader, once."""
+    from digest.models import Membership
+
+    config = daemon_config(demo_site, smtp_server)
+    (reader,) = subscribe(demo_site, 1)
+    with open_store(demo_site.config().data_dir) as store:
+        store.set_memberships(reader, [Membership("markets")], now=demo_site.now)
+    daemon = daemons.start(config, at=datetime(2026, 3, 10, 22, 0, tzinfo=UTC))
+    caught = daemon.wait_for("catch-up", timeout=60)
+    assert caught["message"].startswith(
+        "edition markets/2026-03-11 was due at 2026-03-11 06:30 JST: sending it now, 30m"
+    )
+    sent = daemon.wait_for("send", timeout=60)
+    assert (sent["edition"], sent["sent"]) == ("markets/2026-03-11", 1)
+    assert daemon.stop()[0] == 0
+    assert received(smtp_server) == {reader: 1}

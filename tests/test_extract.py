@@ -65,7 +65,6 @@ def test_an_empty_or_malformed_page_gives_text_not_an_error(html: str) -> None:
         "Sign up for daily updates for the most important stories unfolding in the global economy.",
         "Trump Confirms Offer. Source: President Donald J. Trump, Public domain, via Wikimedia Commons",
         "Photo: AP",
-        "© 2026 Example News",
         "Welcome to EconoTimes",
         "DOW 38,512.30 +0.42% NASDAQ 16,102.11 -0.31%",
         "Read more: Oil prices fall",
@@ -87,6 +86,22 @@ def test_furniture_lines(line: str) -> None:
 )
 def test_story_lines_are_kept(line: str) -> None:
     assert not is_furniture(line)
+
+
+@pytest.mark.parametrize(
+    "notice",
+    [
+        "Copyright 2026 Harbour Herald. All rights reserved.",
+        "© 2026 Example News",
+        "Copyright © 2026 Valley Times. All rights reserved. This material may not be "
+        "published, broadcast, rewritten or redistributed.",
+    ],
+)
+def test_the_articles_copyright_notice_stays_in_its_text(notice: str) -> None:
+    # Part of the article as its publisher wrote it (and as a reader's copy keeps it); the
+    # summarizer is what leaves it out (tests/test_boilerplate.py).
+    text = f"The bank held rates on Thursday.\n\n{notice}"
+    assert clean_article_text(text) == text
 
 
 def test_cleaning_drops_furniture_and_exact_repeats_and_keeps_the_story() -> None:

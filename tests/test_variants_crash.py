@@ -28,7 +28,7 @@ CHOICES = (
 )
 
 
-def _config(folder: Path, server: MailServer) -> Path:
+def _config(folder: Path, server: MailServer, database_url: str) -> Path:
     path = folder / "digest.toml"
     sources = "".join(
         f'[[sources]]\nname = "{name}"\nurl = "{url}"\nsection = "{section}"\n'
@@ -40,7 +40,8 @@ def _config(folder: Path, server: MailServer) -> Path:
     )
     path.write_text(
         f'data_dir = "{folder / "data"}"\n'
-        '[newsletter]\nfrom_address = "daily@news.example.com"\nlanguages = ["de"]\n'
+        + (f'database_url = "{database_url}"\n' if database_url else "")
+        + '[newsletter]\nfrom_address = "daily@news.example.com"\nlanguages = ["de"]\n'
         '[delivery]\ntransport = "smtp"\n'
         f'[smtp]\nhost = "{server.host}"\nport = {server.port}\nsecurity = "none"\n'
         f"connections = {CONNECTIONS}\n" + sources,
@@ -49,12 +50,13 @@ def _config(folder: Path, server: MailServer) -> Path:
     return path
 
 
-def test_killed_sends_give_each_reader_their_variant_once(tmp_path: Path) -> None:
+def test_killed_sends_give_each_reader_their_variant_once(tmp_path: Path, engine_url: str) -> None:
+    """On SQLite and on PostgreSQL (tests/conftest.py: engine_url)."""
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     with MailServer() as server:
-        config = load_config(_config(tmp_path, server))
-        with open_store(config.data_dir) as store:
+        config = load_config(_config(tmp_path, server, engine_url))
+        with open_store(config.data_dir, url=engine_url) as store:
             for i in range(READERS):
                 address = f"reader{i:04}@example.com"
                 store.add_subscriber(address, now=NOW)
@@ -91,7 +93,7 @@ def test_killed_sends_give_each_reader_their_variant_once(tmp_path: Path) -> Non
     assert kills >= 1 and len(got) == READERS, where
     duplicates = sum(sum(c.values()) - 1 for c in got.values())
     assert duplicates <= kills * CONNECTIONS, where
-    with open_store(config.data_dir) as store:
+    with open_store(config.data_dir, url=engine_url) as store:
         ledger = store.deliveries("2026-03-10")
     assert Counter(d.status for d in ledger) == {"sent": READERS}, where
     names = ("", "de:Markets", "*:Economy")

@@ -5,7 +5,9 @@
     send      email -> one message per subscriber, through the delivery ledger (render, deliver)
 
 Each function takes the validated Config and the Store and returns a small
-report for the CLI. Stages never call each other; they meet here: in
+report for the CLI. A config is one newsletter at one frequency; ``build_all`` and
+``send_all`` go through each (digest.newsletters.series), and
+:mod:`~digest.pipeline.audience` says who reads which variant of an edition, and when. Stages never call each other; they meet here: in
 :mod:`~digest.pipeline.collecting`, :mod:`~digest.pipeline.building` (build,
 preview, stories) and :mod:`~digest.pipeline.sending`, with
 :mod:`~digest.pipeline.messages` making one reader's copy for the last two.

@@ -244,6 +244,11 @@ class EditionTables:
         row = self.db.execute("SELECT * FROM edition_runs WHERE key = ?", (key,)).fetchone()
         return edition_run_from(row) if row else None
 
-    def latest_run(self) -> EditionRun | None:
-        row = self.db.execute("SELECT * FROM edition_runs ORDER BY key DESC LIMIT 1").fetchone()
+    def latest_run(self, *, series: str = "") -> EditionRun | None:
+        """The newest edition run; of one newsletter and frequency with ``series`` (LIKE)."""
+        row = self.db.execute(
+            """SELECT * FROM edition_runs WHERE (:series = '' OR key LIKE :series)
+               ORDER BY key DESC LIMIT 1""",
+            {"series": series},
+        ).fetchone()
         return edition_run_from(row) if row else None

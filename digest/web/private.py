@@ -94,7 +94,7 @@ def _figures(store: Store, config: Config) -> dict[str, Any]:
         "editions": editions,
         "deliveries": store.delivery_counts(keys),
         "failures": store.recent_failures(keys),
-        "last_run": store.latest_run(),
+        "last_run": store.latest_run(series="____-__-__"),  # the default newsletter's, daily
         "sources": [_source_row(s.name, states.get(s.url)) for s in config.sources],
     }
 
