@@ -197,6 +197,17 @@ def test_fetch_state_round_trips(store: Store) -> None:
     assert store.fetch_state("https://e.com/feed") == state
 
 
+def test_the_states_of_some_sources_only(store: Store) -> None:
+    keys = [f"https://e.com/feed{n}" for n in range(3)]
+    store.save_fetch_states(FetchState(key, key, etag=f'"{n}"') for n, key in enumerate(keys))
+    assert [s.key for s in store.fetch_states()] == keys
+    assert [s.etag for s in store.fetch_states([keys[2], keys[0], "https://e.com/gone"])] == [
+        '"0"',
+        '"2"',
+    ]
+    assert store.fetch_states([]) == []
+
+
 def test_subscribers(store: Store) -> None:
     assert store.add_subscriber("a@example.com", name="A", now=NOW)
     assert not store.add_subscriber("A@example.com", name="A", now=NOW)

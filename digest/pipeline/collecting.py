@@ -58,7 +58,8 @@ def collect(
             # 1. Fetch every due source (conditional GET; failures isolated per source) and
             #    parse each feed here as it arrives: worker processes would cost more than
             #    the parsing they took over (feedparser's millisecond per entry).
-            states = {state.key: state for state in store.fetch_states()}
+            keys = [source.url for source in config.sources]
+            states = {state.key: state for state in store.fetch_states(keys)}
             results = collect_stage.collect_feeds(
                 config.sources, states, config.collect, now=now, progress=received, gate=gate
             )
