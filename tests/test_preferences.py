@@ -1,12 +1,14 @@
 """The preferences page over real HTTP (uvicorn on 127.0.0.1): the signed link, what it shows,
 what a change stores, and everything a hostile client may send instead; the link at the foot
-of a delivered edition and on the page that confirms a sign-up."""
+of a delivered edition and on the page that confirms a sign-up; and, end to end, a change made
+on the page that counts from the next edition built and sent."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -19,7 +21,8 @@ from digest.render import personalize, render_email
 from digest.store import utcnow
 from digest.web.pages import ENVIRONMENT
 
-from .samples import sample_edition
+from .mailserver import Received
+from .samples import sample_article, sample_edition
 from .website import SECRET, Site, csrf_of, running_site
 
 READER = "reader@example.com"
@@ -437,3 +440,59 @@ def test_without_a_zone_of_their_own_each_newsletter_goes_out_in_its_own() -> No
     chosen, problems = preferences.read((old,), fields)
     assert problems == [] and preferences.memberships(chosen)[0].timezone == ""
     assert "US/Eastern" not in preferences.zones() and "Asia/Tokyo" in preferences.zones()
+
+
+# --- end to end: a change made on the page counts from the next edition -------------------------
+
+
+def section_titles(mail: Received) -> list[str]:
+    html = mail.message.get_body(("html",)).get_content()
+    return re.findall(r'<h2 class="section-title"[^>]*>([^<]+)</h2>', html)
+
+
+def collected(site: Site, now: datetime, *, first: int) -> None:
+    """Articles for each section, as a collection at ``now`` would have stored them."""
+    feeds = {s.section: s for s in site.config().sources}
+    articles = []
+    for i in range(first, first + 9):
+        source = feeds[("World", "Science", "Money")[i % 3]]
+        article = sample_article(i, section=source.section, source=source.name)
+        articles.append(
+            replace(article, source_key=source.url, published=now - timedelta(minutes=10 + i))
+        )
+    with site.store() as store:
+        store.save_articles(articles, now=now)
+
+
+def test_a_change_on_the_page_counts_from_the_next_edition(site: Site) -> None:
+    first_day, second_day = (
+        datetime(2026, 3, 11, 7, tzinfo=UTC),
+        datetime(2026, 3, 12, 7, tzinfo=UTC),
+    )
+    collected(site, first_day, first=0)
+    with site.store() as store:
+        pipeline.build_all(site.config(), store, now=first_day)
+        pipeline.send_all(site.config(), store, now=first_day)
+    (before,) = site.mails_to(READER)
+    assert section_titles(before) == ["Top stories", "World", "Science", "Money"]
+
+    found = re.search(
+        r'href="http://127\.0\.0\.1:\d+(/preferences/[^"]+)"',
+        before.message.get_body(("html",)).get_content(),
+    )
+    assert found is not None
+    with site.client() as client:
+        assert post(client, found.group(1), choices(site, sections=["Science"])).status_code == 200
+    with site.store() as store:  # the edition already sent is not sent again
+        pipeline.send_all(site.config(), store, now=first_day + timedelta(minutes=5))
+    assert len(site.mail.received_by(READER)) == 1
+
+    collected(site, second_day, first=100)
+    with site.store() as store:
+        pipeline.build_all(site.config(), store, now=second_day)
+        pipeline.send_all(site.config(), store, now=second_day)
+    after = site.mails_to(READER, count=2)[1]
+    assert section_titles(after) == ["Top stories", "Science"]
+    text = after.message.get_body(("plain",)).get_content()
+    stories = {int(n) for n in re.findall(r"Story (\d+):", text)}
+    assert stories and all(n % 3 == 1 for n in stories), "Science's stories only, top ones too"

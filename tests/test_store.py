@@ -197,6 +197,17 @@ def test_fetch_state_round_trips(store: Store) -> None:
     assert store.fetch_state("https://e.com/feed") == state
 
 
+def test_the_states_of_some_sources_only(store: Store) -> None:
+    keys = [f"https://e.com/feed{n}" for n in range(3)]
+    store.save_fetch_states(FetchState(key, key, etag=f'"{n}"') for n, key in enumerate(keys))
+    assert [s.key for s in store.fetch_states()] == keys
+    assert [s.etag for s in store.fetch_states([keys[2], keys[0], "https://e.com/gone"])] == [
+        '"0"',
+        '"2"',
+    ]
+    assert store.fetch_states([]) == []
+
+
 def test_subscribers(store: Store) -> None:
     assert store.add_subscriber("a@example.com", name="A", now=NOW)
     assert not store.add_subscriber("A@example.com", name="A", now=NOW)
@@ -343,6 +354,21 @@ def test_a_lease_is_held_by_one_holder_until_it_runs_out(store: Store) -> None:
     assert store.release_lease("leader", "b", now=NOW + timedelta(seconds=27))
     assert store.take_lease("leader", "a", now=NOW + timedelta(seconds=27), ttl=ttl) == 3
     assert store.lease("other") is None
+
+
+def test_turns_come_every_so_often_in_the_order_asked_and_never_in_the_past(
+    store: Store,
+) -> None:
+    every = timedelta(seconds=2)
+    clock = iter([NOW, NOW, NOW + timedelta(seconds=1), NOW + timedelta(seconds=10)])
+    turns = [store.next_turn("host", every=every, clock=lambda: next(clock)) for _ in range(4)]
+    assert turns == [
+        NOW,
+        NOW + timedelta(seconds=2),  # asked at the same moment: the next free one
+        NOW + timedelta(seconds=4),
+        NOW + timedelta(seconds=10),  # nothing booked that late: now
+    ]
+    assert store.next_turn("other", every=every, clock=lambda: NOW) == NOW
 
 
 def _take(data_dir: Path, url: str, holder: str, start: float) -> int | None:

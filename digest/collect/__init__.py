@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from digest.collect.feeds import article_id, canonical_url, fallback_title, parse_feed, select
-from digest.collect.fetch import USER_AGENT, Fetcher, Response, decode_html, gunzip
+from digest.collect.fetch import USER_AGENT, Fetcher, HostGate, Response, decode_html, gunzip
 from digest.config import CollectConfig, SourceConfig
 from digest.errors import SourceError
 from digest.models import FeedResult, FetchState, Page
@@ -33,6 +33,7 @@ from digest.models import FeedResult, FetchState, Page
 __all__ = [
     "USER_AGENT",
     "Fetcher",
+    "HostGate",
     "Response",
     "article_id",
     "canonical_url",
@@ -68,9 +69,15 @@ def collect_feeds(
     *,
     now: datetime,
     progress: Progress | None = None,
+    gate: HostGate | None = None,
 ) -> list[FeedResult]:
-    """Fetch every source concurrently; one FeedResult per source, in the sources' order."""
-    return asyncio.run(_collect_feeds(sources, states, settings, now=now, progress=progress))
+    """Fetch every source concurrently; one FeedResult per source, in the sources' order.
+
+    ``gate``: per-host limits shared with other processes (see :class:`HostGate`).
+    """
+    return asyncio.run(
+        _collect_feeds(sources, states, settings, now=now, progress=progress, gate=gate)
+    )
 
 
 async def _collect_feeds(
@@ -80,8 +87,9 @@ async def _collect_feeds(
     *,
     now: datetime,
     progress: Progress | None,
+    gate: HostGate | None,
 ) -> list[FeedResult]:
-    async with Fetcher(settings) as fetcher:
+    async with Fetcher(settings, gate=gate) as fetcher:
 
         async def one(source: SourceConfig) -> FeedResult:
             state = states.get(source.url) or FetchState(key=source.url, url=source.url)
@@ -254,20 +262,27 @@ PageReceived = Callable[[str, Page | SourceError], None]
 
 
 def fetch_pages(
-    urls: Iterable[str], settings: CollectConfig, *, received: PageReceived | None = None
+    urls: Iterable[str],
+    settings: CollectConfig,
+    *,
+    received: PageReceived | None = None,
+    gate: HostGate | None = None,
 ) -> dict[str, Page | SourceError]:
     """Fetch article pages concurrently: each URL maps to its Page, or to why it failed.
 
     ``received`` is called as each page arrives, so work on it can start while
     the others are still downloading.
     """
-    return asyncio.run(_fetch_pages(list(dict.fromkeys(urls)), settings, received))
+    return asyncio.run(_fetch_pages(list(dict.fromkeys(urls)), settings, received, gate))
 
 
 async def _fetch_pages(
-    urls: list[str], settings: CollectConfig, received: PageReceived | None
+    urls: list[str],
+    settings: CollectConfig,
+    received: PageReceived | None,
+    gate: HostGate | None,
 ) -> dict[str, Page | SourceError]:
-    async with Fetcher(settings) as fetcher:
+    async with Fetcher(settings, gate=gate) as fetcher:
 
         async def one(url: str) -> Page | SourceError:
             try:

@@ -13,7 +13,11 @@ import codecs
 import re
 import zlib
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from itertools import count
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -45,11 +49,29 @@ class Response:
     """True when every redirect on the way was permanent (301, 308): remember ``url``."""
 
 
+class HostGate(Protocol):
+    """The per-host limits shared with every other process that collects (the store keeps
+    them: :mod:`digest.pipeline.politeness`). A request holds one of its host's
+    ``collect.per_host`` places while it runs, and starts ``collect.host_interval`` or more
+    after the one before it, whichever process sent that one."""
+
+    def enter(self, host: str, ticket: str) -> float:
+        """Take a place at ``host`` for ``ticket`` and the right to start now: 0.0 when both
+        are taken, else the seconds to wait before asking again (a place once taken is kept)."""
+        ...
+
+    def leave(self, host: str, ticket: str) -> None:
+        """Give ``ticket``'s place at ``host`` back."""
+        ...
+
+
 class Fetcher:
     """One HTTP client with the configured bounds, shared by every request of a run."""
 
-    def __init__(self, settings: CollectConfig) -> None:
+    def __init__(self, settings: CollectConfig, *, gate: HostGate | None = None) -> None:
         self.settings = settings
+        self.gate = gate
+        self._tickets = count()
         seconds = settings.timeout.total_seconds()
         limits = httpx.Limits(
             max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
@@ -81,7 +103,7 @@ class Fetcher:
         host = urlsplit(url).netloc
         seconds = self.settings.timeout.total_seconds()
         try:
-            async with self._all, self._hosts[host]:
+            async with self._all, self._hosts[host], self._shared(host):
                 async with asyncio.timeout(seconds):
                     return await self._get(url, headers or {})
         except TimeoutError:
@@ -92,6 +114,23 @@ class Fetcher:
             raise SourceError(f"invalid URL: {error}") from None
         except httpx.HTTPError as error:
             raise SourceError(_describe_http_error(error)) from None
+
+    @asynccontextmanager
+    async def _shared(self, host: str) -> AsyncIterator[None]:
+        """A place at ``host`` among every process's requests (when a gate is given).
+
+        Redirects to another host count against the first one's place.
+        """
+        if self.gate is None:
+            yield
+            return
+        ticket = f"{id(self):x}.{next(self._tickets)}"
+        try:
+            while wait := self.gate.enter(host, ticket):
+                await asyncio.sleep(wait)
+            yield
+        finally:
+            self.gate.leave(host, ticket)
 
     async def _get(self, url: str, headers: dict[str, str]) -> Response:
         async with self.client.stream("GET", url, headers=headers) as response:

@@ -165,7 +165,18 @@ class CollectConfig:
         5_000_000, "Largest response body accepted, in bytes.", check=checks.positive
     )
     concurrency: int = option(16, "Requests in flight at once.", check=checks.positive)
-    per_host: int = option(4, "Requests in flight at once to one host.", check=checks.positive)
+    per_host: int = option(
+        4,
+        "Requests in flight at once to one host, counting every process and machine "
+        "that collects into the same store.",
+        check=checks.positive,
+    )
+    host_interval: timedelta = option(
+        timedelta(0),
+        "Least time between the starts of two requests to one host, across every process "
+        "and machine that collects into the same store ('1s', '0.5s'); '0s' for none.",
+        check=checks.at_least_duration(timedelta(0)),
+    )
     teaser_words: int = option(
         80,
         "A feed entry shorter than this is a teaser: fetch the page ('auto').",

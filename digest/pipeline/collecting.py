@@ -9,9 +9,11 @@ from datetime import datetime
 
 from digest import collect as collect_stage
 from digest import extract
+from digest.collect import HostGate
 from digest.config import Config, SourceConfig
 from digest.errors import SourceError
 from digest.models import Article, Extracted, FeedResult, Page
+from digest.pipeline.politeness import StoreGate
 from digest.store import Store, utcnow
 from digest.text import word_count
 from digest.workers import Workers, can_budget_here, run_here, within_budget
@@ -49,20 +51,23 @@ def collect(
         if progress:
             progress(result)
 
+    # Each request holds a place at its host in the store: the limits hold across processes.
+    gate = StoreGate(store, config.collect)
     try:
         with Workers(preload=WORKER_MODULES) as workers:
             # 1. Fetch every due source (conditional GET; failures isolated per source) and
             #    parse each feed here as it arrives: worker processes would cost more than
             #    the parsing they took over (feedparser's millisecond per entry).
-            states = {state.key: state for state in store.fetch_states()}
+            keys = [source.url for source in config.sources]
+            states = {state.key: state for state in store.fetch_states(keys)}
             results = collect_stage.collect_feeds(
-                config.sources, states, config.collect, now=now, progress=received
+                config.sources, states, config.collect, now=now, progress=received, gate=gate
             )
             # 2. Complete teasers from their article pages (extracted while the rest download).
             by_key = {s.url: s for s in config.sources}
             articles = [a for r in results for a in r.articles]
             articles, page_errors = _complete_from_pages(
-                articles, by_key, config, store, workers, now=now
+                articles, by_key, config, store, workers, gate, now=now
             )
     except KeyboardInterrupt:
         _keep_arrived(arrived, store, now=now)
@@ -90,6 +95,7 @@ def _complete_from_pages(
     config: Config,
     store: Store,
     workers: Workers,
+    gate: HostGate,
     *,
     now: datetime,
 ) -> tuple[list[Article], list[str]]:
@@ -117,7 +123,11 @@ def _complete_from_pages(
         if isinstance(page, Page):
             found[url] = submit(within_budget, budget, "extraction", extract.extract_page, page)
 
-    pages = collect_stage.fetch_pages(wanted, config.collect, received=received) if wanted else {}
+    pages = (
+        collect_stage.fetch_pages(wanted, config.collect, received=received, gate=gate)
+        if wanted
+        else {}
+    )
     errors = []
     for url, waiting in wanted.items():
         extracted = _extracted(found[url]) if url in found else pages[url]

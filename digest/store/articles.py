@@ -33,8 +33,20 @@ class ArticleTables:
             return FetchState(key=key, url=key)
         return fetch_state_from(row)
 
-    def fetch_states(self) -> list[FetchState]:
-        return [fetch_state_from(r) for r in self.db.execute("SELECT * FROM sources ORDER BY key")]
+    def fetch_states(self, keys: Iterable[str] | None = None) -> list[FetchState]:
+        """Every source's state, or only those of ``keys`` (a collect job's one source need
+        not read the other thousands)."""
+        if keys is None:
+            rows = self.db.execute("SELECT * FROM sources ORDER BY key").fetchall()
+            return [fetch_state_from(r) for r in rows]
+        found: list[FetchState] = []
+        wanted = list(dict.fromkeys(keys))
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            cursor = self.db.execute(f"SELECT * FROM sources WHERE key IN ({marks})", chunk)
+            found.extend(fetch_state_from(r) for r in cursor)
+        return sorted(found, key=lambda state: state.key)
 
     def save_fetch_state(self, state: FetchState) -> None:
         self.save_fetch_states([state])

@@ -9,11 +9,12 @@ that share a lease need synchronised clocks (NTP keeps them well under the lease
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from digest.store.engine import Database
-from digest.store.rows import from_iso, iso
+from digest.store.engine import Database, Engine
+from digest.store.rows import from_iso, iso, utcnow
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class LeaseTables:
     """The leases table: a part of :class:`digest.store.Store`."""
 
     db: Database
+    engine: Engine
 
     def take_lease(self, name: str, holder: str, *, now: datetime, ttl: timedelta) -> int | None:
         """Take or renew ``name`` for ``ttl``; its term if ``holder`` holds it now, else None."""
@@ -54,6 +56,33 @@ class LeaseTables:
                 (iso(now), name, holder),
             )
         return cursor.rowcount > 0
+
+    def next_turn(
+        self, name: str, *, every: timedelta, clock: Callable[[], datetime] = utcnow
+    ) -> datetime:
+        """The moment the caller may take its turn at ``name``: turns come ``every`` apart,
+        whoever asks, in the order asked (the next free moment is kept as the expiry of the
+        lease ``name``, which nobody holds).
+
+        The clock is read once the row is locked (BEGIN IMMEDIATE on SQLite, FOR UPDATE on
+        PostgreSQL): a caller kept waiting for the lock cannot be handed a turn already past.
+        """
+        with self.db:
+            if self.engine == "sqlite":
+                self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(
+                """INSERT INTO leases (name, holder, term, expires) VALUES (?, '', 0, ?)
+                   ON CONFLICT (name) DO NOTHING""",
+                (name, iso(datetime.min.replace(tzinfo=UTC))),
+            )
+            lock = " FOR UPDATE" if self.engine == "postgresql" else ""
+            row = self.db.execute(f"SELECT expires FROM leases WHERE name = ?{lock}", (name,))
+            free = from_iso(row.fetchone()[0])
+            turn = max(free, clock()) if free is not None else clock()
+            self.db.execute(
+                "UPDATE leases SET expires = ? WHERE name = ?", (iso(turn + every), name)
+            )
+        return turn
 
     def lease(self, name: str) -> Lease | None:
         row = self.db.execute(
