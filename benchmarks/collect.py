@@ -99,7 +99,8 @@ class _Server(http.server.ThreadingHTTPServer):
     request_queue_size = 128
 
 
-def _serve(folder: str, ports: Any) -> None:
+def serve_folder(folder: str, ports: Any) -> None:
+    """Serve ``folder`` over HTTP on a free port of 127.0.0.1; put the port on ``ports``."""
     handler = functools.partial(_Handler, directory=folder)
     server = _Server(("127.0.0.1", 0), handler)
     server.daemon_threads = True
@@ -171,7 +172,7 @@ def main() -> None:
 
     context = multiprocessing.get_context("spawn")
     ports = context.Queue()
-    server = context.Process(target=_serve, args=(str(site), ports), daemon=True)
+    server = context.Process(target=serve_folder, args=(str(site), ports), daemon=True)
     server.start()
     try:
         port = ports.get(timeout=30)

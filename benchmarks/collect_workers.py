@@ -22,8 +22,6 @@ Needs the test extra and a PostgreSQL that trusts local connections (database `t
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import multiprocessing
 import os
 import signal
@@ -32,12 +30,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.collect import serve_folder  # noqa: E402
 from digest import cycle, pipeline, queue  # noqa: E402
 from digest.config import Config, load_config  # noqa: E402
 from digest.demo.site import load_content  # noqa: E402
@@ -73,24 +71,6 @@ def write_feeds(folder: Path, feeds: int, base: str) -> list[str]:
     return urls
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 128
-
-
-def _serve(folder: str, ports: Any) -> None:
-    server = _Server(("127.0.0.1", 0), functools.partial(_Handler, directory=folder))
-    server.daemon_threads = True
-    ports.put(server.server_address[1])
-    server.serve_forever()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=2000)
@@ -102,7 +82,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="digest-collect-workers-") as tmp:
         folder = Path(tmp)
         (folder / "site").mkdir()
-        server = context.Process(target=_serve, args=(str(folder / "site"), ports), daemon=True)
+        server = context.Process(
+            target=serve_folder, args=(str(folder / "site"), ports), daemon=True
+        )
         server.start()
         try:
             base = f"http://127.0.0.1:{ports.get(timeout=30)}"
