@@ -24,7 +24,15 @@ from rouge_score.tokenizers import DefaultTokenizer
 from summarize import DATA, FAMILIES, family, half, lead3
 
 from digest.sentences import language_name
-from digest.summarize import Candidate, Settings, Weights, candidate_sentences, news_scores, pick
+from digest.summarize import (
+    ENOUGH,
+    Candidate,
+    Settings,
+    Weights,
+    candidate_sentences,
+    news_scores,
+    pick,
+)
 
 GRID = {
     "lead": (1, 2, 3),
@@ -59,7 +67,8 @@ class Article:
         scores = news_scores(
             self.candidates, title=self.title, language=self.language, weights=weights
         )
-        chosen: list[Candidate] = pick(self.candidates, scores, settings)
+        enough = round(settings.max_words * ENOUGH)
+        chosen: list[Candidate] = pick(self.candidates, scores, settings, enough=enough)
         return 100 * (self.rouge([t for c in chosen for t in self.tokens[c.index]]) - self.lead)
 
 
