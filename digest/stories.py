@@ -12,11 +12,16 @@ their reports or merges different stories about the same people. Each pair is th
 also judged against how similar its two articles are to their nearest neighbours (the
 "local scaling" used to match words across languages): a pair is close when it is about
 as similar as each article's best matches. Groups then form by average linkage on that
-sparse graph, driven by a heap. Three rules keep this from merging too much: near-copies
+sparse graph, driven by a heap (the first scores computed at once, then only a merged
+group's). Three rules keep this from merging too much: near-copies
 (a wire story several outlets run, an update) join first and count as one neighbour; a
 group's mean similarity must also pass an absolute floor, since an article that no other
 outlet covered still has a best match; and one source's articles join only when nearly
 alike, as an outlet seldom writes twice about one event except to update.
+
+Every stage works on whole arrays, so the time grows with the batch: the words are read
+with one regular expression per text and each distinct token stemmed once; the common words'
+share of a pair's similarity is looked up in a dense block of rows at a time.
 
 The constants below were tuned on simulated days drawn from half of the events of
 ../shared/data/stories/dev.jsonl; benchmarks/stories.py reports the other half too.
@@ -27,11 +32,11 @@ from __future__ import annotations
 import heapq
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
-from itertools import chain
+from itertools import pairwise
 
 import numpy as np
 from numpy.typing import NDArray
@@ -69,8 +74,8 @@ HEADS = 32
 """A common word still proposes the pairs of the rows it weighs most in, this many."""
 EDGE_FLOOR = 0.05
 """Weaker similarities count as none: they cannot lift a group's mean much."""
-JOIN = 50_000
-"""Pairs whose common terms are joined at once (bounds the memory of the join)."""
+BLOCK = 1_000_000
+"""Cells of the dense block the common terms are looked up in (bounds the join's memory)."""
 COPY = 0.7
 """Articles at least this similar are near-copies: they join before anything else."""
 
@@ -126,9 +131,13 @@ def group_texts(texts: Sequence[Text]) -> Grouping:
     levels = _levels(
         len(start), group_left, group_right, sums / (sizes[group_left] * sizes[group_right])
     )
-    headlines = [frozenset(_words(t.title)) for t in texts]
     clusters = _average_linkage(
-        start, group_left, group_right, sums, np.minimum(levels, LEVEL_CAP), headlines
+        start,
+        group_left,
+        group_right,
+        sums,
+        np.minimum(levels, LEVEL_CAP),
+        [t.title for t in texts],
     )
     groups = tuple(sorted((tuple(sorted(c)) for c in clusters), key=lambda g: g[0]))
     links, nearest = _links(n, groups, left, right, sims)
@@ -206,10 +215,13 @@ def _stop_words() -> frozenset[str]:
 def terms(title: str, text: str) -> dict[str, float]:
     """The weighted words of a headline and the lead of its text."""
     counts = {word: TITLE_WEIGHT * n for word, n in Counter(_words(title)).items()}
-    lead = " ".join(text.split(maxsplit=LEAD_WORDS)[:LEAD_WORDS])
-    for word, n in Counter(_words(lead)).items():
+    for word, n in Counter(_words(_lead(text))).items():
         counts[word] = counts.get(word, 0.0) + n
     return counts
+
+
+def _lead(text: str) -> str:
+    return " ".join(text.split(maxsplit=LEAD_WORDS)[:LEAD_WORDS])
 
 
 def _words(text: str) -> list[str]:
@@ -237,20 +249,45 @@ class Vectors:
     weights: Floats
 
 
-def vectors(documents: Sequence[dict[str, float]]) -> Vectors:
-    vocabulary: dict[str, int] = {}
-    words = chain.from_iterable(documents)
-    term_a = np.fromiter((vocabulary.setdefault(w, len(vocabulary)) for w in words), np.int64)
-    counts = np.fromiter(chain.from_iterable(d.values() for d in documents), np.float64)
-    row_a = np.repeat(np.arange(len(documents)), [len(d) for d in documents])
-    df = np.bincount(term_a, minlength=len(vocabulary)) if len(term_a) else np.zeros(0, np.int64)
+def vectors(texts: Sequence[Text]) -> Vectors:
+    """The texts' TF-IDF rows: the same weighted words as ``terms``, counted for all at once."""
+    rows, term_ids, counts, size = _counts(texts)
+    df = np.bincount(term_ids, minlength=size)
     # ln(1 + N/df): the rarer in the batch the heavier, and never zero, even in a batch of two.
-    idf = np.log1p(len(documents) / np.maximum(df, 1))
-    weights = (1.0 + np.log(counts)) * idf[term_a]
-    norms = np.sqrt(np.bincount(row_a, weights=weights**2, minlength=len(documents)))
-    weights = weights / np.maximum(norms[row_a], 1e-12)
-    order = np.argsort(term_a, kind="stable")
-    return Vectors(row_a[order], term_a[order], weights[order])
+    idf = np.log1p(len(texts) / np.maximum(df, 1))
+    weights = (1.0 + np.log(counts)) * idf[term_ids]
+    norms = np.sqrt(np.bincount(rows, weights=weights**2, minlength=len(texts)))
+    weights = weights / np.maximum(norms[rows], 1e-12)
+    order = np.argsort(term_ids, kind="stable")
+    return Vectors(rows[order], term_ids[order], weights[order])
+
+
+def _counts(texts: Sequence[Text]) -> tuple[Ints, Ints, Floats, int]:
+    """(row, term, weighted count) per distinct word of each text, in the order ``terms`` gives
+    them; terms numbered by first appearance in the batch. Each distinct token is stemmed once."""
+    tokens: list[str] = []
+    sizes: list[int] = []
+    for t in texts:
+        for part in (t.title, _lead(t.text)):
+            found = _TOKEN.findall(part.lower())
+            tokens += found
+            sizes.append(len(found))
+    distinct = dict.fromkeys(tokens)  # in order of first appearance
+    numbers: dict[str, int] = {}
+    word_of = [numbers.setdefault(w, len(numbers)) if w else -1 for w in map(_word, distinct)]
+    index = dict(zip(distinct, word_of, strict=True))
+    term_ids = np.fromiter(map(index.__getitem__, tokens), np.int64, len(tokens))
+    rows = np.repeat(np.arange(len(sizes)) // 2, sizes)
+    weight = np.repeat(np.tile([TITLE_WEIGHT, 1.0], len(texts)), sizes)
+    kept = term_ids >= 0
+    size = max(len(numbers), 1)
+    keys, first, inverse = np.unique(
+        rows[kept] * size + term_ids[kept], return_index=True, return_inverse=True
+    )
+    counts = np.bincount(inverse, weights=weight[kept], minlength=len(keys))
+    order = np.argsort(first, kind="stable")
+    keys = keys[order]
+    return keys // size, keys % size, counts[order].astype(np.float64), size
 
 
 # --- similarities ----------------------------------------------------------------------------
@@ -260,7 +297,7 @@ def similar_pairs(
     texts: Sequence[Text],
 ) -> tuple[Ints, Ints, Floats]:
     """Every pair (i < j) that shares a word, with its cosine similarity faded by time."""
-    v = vectors([terms(t.title, t.text) for t in texts])
+    v = vectors(texts)
     left, right, sims = _cosines(v, len(texts))
     hours = np.asarray([t.published.timestamp() / 3600 for t in texts])
     sims = sims * _time_fade(np.abs(hours[left] - hours[right]))
@@ -311,31 +348,32 @@ def _common_part(
     left: Ints,
     right: Ints,
 ) -> Floats:
-    """The common terms' share of the given pairs' similarities (a sparse join on row and term)."""
+    """The common terms' share of the given pairs' similarities.
+
+    Each pair meets the common terms of its row that has fewer in the other row's, looked up
+    in a dense block of rows × common terms: a block of the looked-up rows at a time, so memory
+    stays bounded however big the batch.
+    """
     if not common.any() or not len(left):
         return np.zeros(len(left))
-    size = int(v.terms.max()) + 1
-    order = np.argsort(v.rows[common] * size + v.terms[common])
-    rows, term_ids, weights = (
-        v.rows[common][order],
-        v.terms[common][order],
-        v.weights[common][order],
-    )
-    keys = rows * size + term_ids
-    starts = np.searchsorted(rows, np.arange(int(v.rows.max()) + 2))
+    n = int(v.rows.max()) + 1
+    _, dense_terms = np.unique(v.terms[common], return_inverse=True)
+    by_row = np.argsort(v.rows[common], kind="stable")  # each row's terms stay in term order
+    rows = v.rows[common][by_row]
+    starts = np.searchsorted(rows, np.arange(n + 1))
+    postings = (starts, rows, dense_terms[by_row], v.weights[common][by_row])
     counts = np.diff(starts)
-    # Each pair meets the common terms of its row that has fewer, looked up in the other row;
-    # a slice of pairs at a time, so memory stays bounded however many pairs there are.
     fewer = counts[left] <= counts[right]
     one, other = np.where(fewer, left, right), np.where(fewer, right, left)
-    # In order of the row looked up, so the lookups walk the keys forward (cache friendly).
-    order = np.argsort(other * len(counts) + one)
+    order = np.argsort(other, kind="stable")
     one, other = one[order], other[order]
+    size = int(dense_terms.max()) + 1
+    block = np.zeros((max(1, BLOCK // size), size))
+    bounds = np.searchsorted(other, np.arange(0, n + len(block), len(block)))
     parts = [
-        _join(
-            starts, counts, (keys, term_ids, weights), size, one[i : i + JOIN], other[i : i + JOIN]
-        )
-        for i in range(0, len(left), JOIN)
+        _join(postings, block, first * len(block), one[a:b], other[a:b])
+        for first, (a, b) in enumerate(pairwise(bounds.tolist()))
+        if b > a
     ]
     found = np.empty(len(left))
     found[order] = np.concatenate(parts)
@@ -343,26 +381,24 @@ def _common_part(
 
 
 def _join(
-    starts: Ints,
-    counts: Ints,
-    postings: tuple[Ints, Ints, Floats],
-    size: int,
-    one: Ints,
-    other: Ints,
+    postings: tuple[Ints, Ints, Ints, Floats], block: Floats, first: int, one: Ints, other: Ints
 ) -> Floats:
     """Per pair, the sum of products of the weights of the terms both rows have.
 
-    ``postings`` are (row × size + term, term, weight), sorted by row and term.
+    ``postings`` are each row's start, then (row, term, weight) per entry sorted by row and
+    term; the ``other`` rows lie in ``first`` to ``first + len(block)``, whose weights fill
+    ``block`` meanwhile.
     """
-    keys, term_ids, weights = postings
-    count = counts[one]
+    starts, rows, term_ids, weights = postings
+    lookup = slice(starts[first], starts[min(first + len(block), len(starts) - 1)])
+    local = rows[lookup] - first
+    block[local, term_ids[lookup]] = weights[lookup]
+    count = starts[one + 1] - starts[one]
     pair = np.repeat(np.arange(len(one)), count)
     position = np.repeat(starts[one] - (np.cumsum(count) - count), count) + np.arange(len(pair))
-    wanted = other[pair] * size + term_ids[position]
-    found = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    hit = keys[found] == wanted
-    products = weights[position[hit]] * weights[found[hit]]
-    return np.bincount(pair[hit], weights=products, minlength=len(one)).astype(np.float64)
+    products = weights[position] * block[other[pair] - first, term_ids[position]]
+    block[local, term_ids[lookup]] = 0.0
+    return np.bincount(pair, weights=products, minlength=len(one)).astype(np.float64)
 
 
 def _time_fade(hours: Floats) -> Floats:
@@ -374,12 +410,12 @@ def _levels(n: int, left: Ints, right: Ints, sims: Floats) -> Floats:
     """Each article's mean similarity to its nearest NEIGHBOURS (missing ones count as 0)."""
     rows = np.r_[left, right]
     values = np.r_[sims, sims]
-    order = np.lexsort((-values, rows))
-    rows, values = rows[order], values[order]
-    starts = np.searchsorted(rows, np.arange(n))
-    rank = np.arange(len(rows)) - starts[rows]
-    top = rank < NEIGHBOURS
-    sums = np.bincount(rows[top], weights=values[top], minlength=n).astype(np.float64)
+    sums = np.zeros(n)
+    for _ in range(NEIGHBOURS):
+        first = _first_top(n, rows, values)
+        found = first[first >= 0]
+        sums[rows[found]] += values[found]
+        values[found] = -np.inf
     return sums / NEIGHBOURS
 
 
@@ -392,30 +428,47 @@ def _average_linkage(
     right: Ints,
     sums: Floats,
     levels: Floats,
-    headlines: Sequence[frozenset[str]],
+    titles: Sequence[str],
 ) -> list[list[int]]:
-    """Merge the closest pair of groups while it is close enough; pairs without a link count 0."""
+    """Merge the closest pair of groups while it is close enough; pairs without a link count 0.
+
+    The pairs of the first groups are scored at once (numpy); after that, only a merged group's.
+    """
     members = dict(enumerate(start))
-    level_sum = {g: float(levels[g]) * len(m) for g, m in members.items()}
+    sizes = np.asarray([len(m) for m in start], dtype=np.float64)
+    level_sums = levels * sizes
+    level_sum = dict(enumerate(level_sums.tolist()))
     # links[a][b]: the sum of similarities between the members of groups a and b.
-    links: dict[int, dict[int, float]] = {g: {} for g in members}
-    for a, b, s in zip(left.tolist(), right.tolist(), sums.tolist(), strict=True):
-        links[a][b] = links[b][a] = s
-    heap: list[tuple[float, int, int]] = []
+    links = _adjacency(len(start), left, right, sums)
+    headlines: dict[int, frozenset[str]] = {}
+
+    def unlike(i: int, j: int) -> bool:
+        """Whether articles i and j's headlines share no word."""
+        for k in (i, j):
+            if k not in headlines:
+                headlines[k] = frozenset(_words(titles[k]))
+        return not headlines[i] & headlines[j]
 
     def closeness(a: int, b: int) -> float | None:
         one, other = members[a], members[b]
-        unlike = len(one) == len(other) == 1 and not headlines[one[0]] & headlines[other[0]]
-        floor = HEADLINES_APART if unlike else MIN_SIMILARITY
+        apart = len(one) == len(other) == 1 and unlike(one[0], other[0])
+        floor = HEADLINES_APART if apart else MIN_SIMILARITY
         return _closeness(links[a][b], one, other, level_sum[a], level_sum[b], floor)
 
-    def push(a: int, b: int) -> None:
-        score = closeness(a, b)
-        if score is not None:
-            heapq.heappush(heap, (-score, min(a, b), max(a, b)))
+    def push(a: int) -> None:
+        """Push the scores of merged group a's pairs (it is no single article: no headline rule)."""
+        others = np.fromiter(links[a], np.int64, len(links[a]))
+        totals = np.fromiter(links[a].values(), np.float64, len(links[a]))
+        mean = totals / (sizes[a] * sizes[others])
+        margin = mean - (level_sums[a] / sizes[a] + level_sums[others] / sizes[others]) / 2
+        passes = (mean >= MIN_SIMILARITY) & (margin >= MERGE_MARGIN)
+        for score, other in zip((-margin[passes]).tolist(), others[passes].tolist(), strict=True):
+            heapq.heappush(heap, (score, min(a, other), max(a, other)))
 
-    for a, b in zip(left.tolist(), right.tolist(), strict=True):
-        push(a, b)
+    heap = _first_scores(
+        left, right, sums, sizes, level_sums, lambda a, b: unlike(start[a][0], start[b][0])
+    )
+    heapq.heapify(heap)
     while heap:
         negative, a, b = heapq.heappop(heap)
         if a not in members or b not in members:
@@ -424,9 +477,45 @@ def _average_linkage(
         if current is None or current != -negative:
             continue  # a stale entry; the fresh one is in the heap too
         _merge(a, b, members, level_sum, links)
-        for other in links[a]:
-            push(a, other)
+        sizes[a], level_sums[a] = len(members[a]), level_sum[a]
+        push(a)
     return list(members.values())
+
+
+def _adjacency(n: int, left: Ints, right: Ints, sums: Floats) -> dict[int, dict[int, float]]:
+    """Per group, its linked groups (in ascending order) and the sum of similarities to each."""
+    rows, columns, values = np.r_[left, right], np.r_[right, left], np.r_[sums, sums]
+    order = np.argsort(rows * n + columns)
+    bounds = np.searchsorted(rows[order], np.arange(n + 1)).tolist()
+    others, totals = columns[order].tolist(), values[order].tolist()
+    return {
+        g: dict(zip(others[a:b], totals[a:b], strict=True))
+        for g, (a, b) in enumerate(pairwise(bounds))
+    }
+
+
+def _first_scores(
+    left: Ints,
+    right: Ints,
+    sums: Floats,
+    sizes: Floats,
+    level_sums: Floats,
+    unlike: Callable[[int, int], bool],
+) -> list[tuple[float, int, int]]:
+    """``_closeness`` of every linked pair of groups, as heap entries (-score, low, high); the
+    pairs too far apart left out. ``unlike`` says whether two groups' headlines share no word,
+    and is asked only of the pairs of single articles it decides."""
+    mean = sums / (sizes[left] * sizes[right])
+    margin = mean - (level_sums[left] / sizes[left] + level_sums[right] / sizes[right]) / 2
+    close = margin >= MERGE_MARGIN
+    alike, apart = mean >= MIN_SIMILARITY, mean >= HEADLINES_APART
+    singles = (sizes[left] == 1) & (sizes[right] == 1)
+    passes = close & np.where(singles, alike & apart, alike)
+    for i in np.flatnonzero(close & singles & (alike != apart)).tolist():
+        passes[i] = apart[i] if unlike(int(left[i]), int(right[i])) else alike[i]
+    return list(
+        zip((-margin[passes]).tolist(), left[passes].tolist(), right[passes].tolist(), strict=True)
+    )
 
 
 def _closeness(
@@ -473,14 +562,22 @@ def _links(
 def _best(n: int, left: Ints, right: Ints, sims: Floats) -> tuple[Link, ...]:
     """Per article, the other article of its most similar pair (the first pair on ties)."""
     one, other, values = np.r_[left, right], np.r_[right, left], np.r_[sims, sims]
-    order = np.lexsort((-values, one))
-    first = order[np.r_[True, one[order][1:] != one[order][:-1]]] if len(order) else order
-    found = [Link(-1, 0.0)] * n
-    for i, j, s in zip(
-        one[first].tolist(), other[first].tolist(), values[first].tolist(), strict=True
-    ):
-        found[i] = Link(j, s)
-    return tuple(found)
+    first = _first_top(n, one, values)
+    return tuple(
+        Link(int(other[i]), float(values[i])) if i >= 0 else Link(-1, 0.0) for i in first.tolist()
+    )
+
+
+def _first_top(n: int, rows: Ints, values: Floats) -> Ints:
+    """Per row, the index of its greatest value (the first of equals); -1 for a row with none
+    (values of -inf count as none)."""
+    top = np.full(n, -np.inf)
+    np.maximum.at(top, rows, values)
+    at_top = np.flatnonzero((values == top[rows]) & (values > -np.inf))
+    first = np.full(n, len(rows), dtype=np.int64)
+    np.minimum.at(first, rows[at_top], at_top)
+    first[first == len(rows)] = -1
+    return first
 
 
 def shared_terms(one: Text, other: Text, *, limit: int = 5) -> list[str]:

@@ -6,6 +6,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+import numpy as np
+import pytest
 from pytest import MonkeyPatch
 
 from digest import pipeline, stories
@@ -80,3 +82,10 @@ def test_the_demo_keeps_its_bond_and_private_credit_stories_apart(demo_site: Dem
     leads = Counter(s.lead.source for s in report.plan.shown)
     assert max(leads.values()) <= 0.75 * len(report.plan.shown)
     assert len(leads) == 3
+
+
+def test_an_article_with_fewer_neighbours_than_counted_has_them_count_as_zero() -> None:
+    # Article 0 has two neighbours, article 3 none; levels are means over NEIGHBOURS places.
+    left, right = np.asarray([0, 0, 1]), np.asarray([1, 2, 2])
+    levels = stories._levels(4, left, right, np.asarray([0.8, 0.4, 0.2]))
+    assert levels.tolist() == [pytest.approx(x / stories.NEIGHBOURS) for x in (1.2, 1.0, 0.6, 0.0)]
