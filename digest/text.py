@@ -149,21 +149,35 @@ COPYRIGHT = re.compile(
 """A copyright notice closing a paragraph: "Copyright 2026 X. All rights reserved." or "© X"."""
 CUT_MARK = re.compile(r"(?:[\[(](?:…|\.\s?\.\s?\.|\?|&hellip;|&#8230;)[\])]|\.\.\.|…)$")
 """"[…]", "[...]", "[?]" (an ellipsis that lost its encoding) or a bare ellipsis at the end."""
+WIDGETS = re.compile(
+    r"Share this with(?:Email|Facebook|Messenger|Twitter|Pinterest|WhatsApp|Linked[Ii]n){0,12}"
+    r"Copy this link|Media playback is (?:not supported|unsupported) on (?:this|your) device"
+    r"|Scroll down for (?:video|more)(?![a-z])"
+)
+"""A page's share buttons, video-player notice or "Scroll down for video", which an extraction
+keeps glued to the sentence after it ("…Copy this linkFor many people…")."""
+SPACES = re.compile(r"  +")
 SENTENCE_STOP = re.compile(r"[.!?…。！？][\"'”’)\]]*$")
 
 
 def strip_boilerplate(text: str) -> str:
     """The text without feed boilerplate: read-more links, WordPress's "The post … appeared
     first on …", copyright notices and cut marks ("[…]", "[?]"); a paragraph cut short ends
-    in "…"."""
+    in "…". Share buttons and video-player notices (`WIDGETS`) go wherever they are."""
     kept = []
     for paragraph in paragraphs(text):
-        stripped = _strip_paragraph(paragraph.strip())
+        paragraph = _without_widgets(paragraph).strip()
+        stripped = _strip_paragraph(paragraph)
         if stripped != paragraph and stripped and not SENTENCE_STOP.search(stripped):
             stripped += "…"
         if stripped:
             kept.append(stripped)
     return "\n\n".join(kept)
+
+
+def _without_widgets(paragraph: str) -> str:
+    without, found = WIDGETS.subn(" ", paragraph)
+    return SPACES.sub(" ", without) if found else paragraph
 
 
 def _strip_paragraph(paragraph: str) -> str:

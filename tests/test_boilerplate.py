@@ -96,6 +96,22 @@ def test_a_cut_mark_becomes_an_ellipsis(mark: str) -> None:
     assert "(…)" not in summary
 
 
+@pytest.mark.parametrize(
+    "widget",
+    [
+        "Share this withEmailFacebookMessengerTwitterWhatsAppLinkedinCopy this link",
+        "Media playback is not supported on this device",
+        "Scroll down for video",
+    ],
+)
+def test_share_buttons_and_player_notices_glued_to_a_sentence_are_removed(widget: str) -> None:
+    first, rest = TEASER.split(" as ", 1)
+    assert strip_boilerplate(f"{widget}{first} as {rest}") == TEASER
+    assert strip_boilerplate(f"{first} as {widget} {rest}") == TEASER
+    summary = summary_of(f"{widget}{TEASER}\n\n{widget}")
+    assert summary.startswith("Coffee futures jumped 5%") and widget[:5] not in summary
+
+
 def test_a_text_without_a_final_stop_still_summarizes() -> None:
     text = TEASER.removesuffix(".")
     assert summary_of(text).startswith("Coffee futures jumped 5% on Tuesday")
@@ -133,6 +149,8 @@ def test_a_text_of_boilerplate_only_has_no_summary() -> None:
         "Prices rose [sharply] on Monday.",
         "Copyright holders won a ruling against the platform on Tuesday.",
         "The label said the singer's rights were reserved in the contract.",
+        "Share this with your friends. Media playback is a new feature.",
+        "Scroll down to the harbour and turn left.",
     ],
 )
 def test_prose_that_looks_like_boilerplate_stays(text: str) -> None:
