@@ -112,6 +112,8 @@ LETTER = rf"[^\W\d_{UNSPACED}]"
 WORD = re.compile(rf"{LETTER}+(?:['’-]{LETTER}+)*|[{UNSPACED}]")
 # The look-behind starts a match only where a chain of initials starts: linear time.
 INITIALISM = re.compile(r"(?<![^\W\d_]\.)(?:\b[^\W\d_]\.){2,}$")
+# A sentence's end, then a straight quote set apart by a space: the next sentence's opening quote.
+SPACED_QUOTE = re.compile(r'(?<=[.!?])\s+"$')
 # Punkt knows only Latin full stops; sentences in these scripts end with their own marks.
 WIDE_SENTENCE_END = re.compile(r"(?<=[。！？])\s*")
 SCRIPTS = (
@@ -196,7 +198,7 @@ class Tokenizer:
     def to_sentences(self, paragraph: str) -> tuple[str, ...]:
         spans = _rejoin_initialisms(paragraph, self._punkt.span_tokenize(paragraph))
         sentences = (paragraph[start:end].strip() for start, end in spans)
-        return tuple(part for s in sentences if s for part in _split_wide(s))
+        return _reattach_quotes([part for s in sentences if s for part in _split_wide(s)])
 
     def to_words(self, sentence: str) -> tuple[str, ...]:
         return tuple(WORD.findall(sentence))
@@ -229,6 +231,23 @@ def join_quotes(sentences: Sequence[str], *, reach: int = 3) -> list[str]:
 def _open_quote(sentences: Sequence[str]) -> bool:
     text = " ".join(sentences)
     return text.count("“") > text.count("”") or text.count('"') % 2 == 1
+
+
+def _reattach_quotes(sentences: list[str]) -> tuple[str, ...]:
+    """Each sentence, with a straight quote that opens the next one moved to it.
+
+    Text that sets its quotes apart with spaces ('said. " The cabin was secured, " she said.')
+    leaves Punkt unsure which sentence a quote belongs to; it gives it to the one before, whose
+    quotes then no longer pair up. A quote after the sentence's end, spaced off, that leaves an
+    odd count where it is opens the next sentence.
+    """
+    for i in range(len(sentences) - 1):
+        sentence = sentences[i]
+        match = SPACED_QUOTE.search(sentence)
+        if match and sentence.count('"') % 2 == 1:
+            sentences[i] = sentence[: match.start()]
+            sentences[i + 1] = f'" {sentences[i + 1]}'
+    return tuple(sentences)
 
 
 def _rejoin_initialisms(text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -112,7 +112,7 @@ class Settings:
     @property
     def key(self) -> str:
         """Identifies the settings (and the summarizer's version) in the summary cache."""
-        return f"{self.method}:{self.sentences}:{self.max_words}:v5"
+        return f"{self.method}:{self.sentences}:{self.max_words}:v6"
 
 
 def summarize(article: Article, settings: Settings | None = None) -> Summary:

@@ -51,6 +51,15 @@ def sentences_of(text: str) -> list[str]:
             "J. K. Rowling met Dr. Smith at St. Paul's. They talked.",
             ["J. K. Rowling met Dr. Smith at St. Paul's.", "They talked."],
         ),
+        (
+            'Two guests died on Thursday. " The cabin was sealed, " the line said. " Never. " Oh.',
+            [
+                "Two guests died on Thursday.",
+                '" The cabin was sealed, " the line said.',
+                '" Never. "',
+                "Oh.",
+            ],
+        ),
     ],
 )
 def test_sentence_splitting_keeps_abbreviations_decimals_quotes_and_initials(
