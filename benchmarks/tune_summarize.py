@@ -33,6 +33,7 @@ from digest.summarize import (
     news_scores,
     pick,
 )
+from digest.text import strip_boilerplate
 
 GRID = {
     "lead": (1, 2, 3),
@@ -50,7 +51,7 @@ class Article:
         self.family, self.half, self.title = family(record), half(record), record["title"]
         self.language = language_name("", record["text"])
         self.candidates = candidate_sentences(
-            record["text"], title=self.title, language=self.language
+            strip_boilerplate(record["text"]), title=self.title, language=self.language
         )
         self.tokens = [TOKENIZER.tokenize(c.text) for c in self.candidates]
         reference = TOKENIZER.tokenize(record["reference"])
