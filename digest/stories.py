@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections import Counter
+from array import array
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
-from itertools import pairwise
+from itertools import count, pairwise
 
 import numpy as np
 from numpy.typing import NDArray
@@ -165,20 +166,29 @@ def _same_source_unalike(
 
 
 def _near_copies(n: int, left: Ints, right: Ints, sims: Floats) -> list[int]:
-    """Per article, the index of its group of near-copies (connected at COPY similarity)."""
-    parent = list(range(n))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    """Per article, the index of its group of near-copies (connected at COPY similarity),
+    groups numbered in order of their first article."""
     close = sims >= COPY
-    for a, b in zip(left[close].tolist(), right[close].tolist(), strict=True):
-        parent[max(root(a), root(b))] = min(root(a), root(b))
-    numbers: dict[int, int] = {}
-    return [numbers.setdefault(root(i), len(numbers)) for i in range(n)]
+    low = _components(n, left[close], right[close])
+    _, numbers = np.unique(low, return_inverse=True)
+    found: list[int] = numbers.tolist()
+    return found
+
+
+def _components(n: int, left: Ints, right: Ints) -> Ints:
+    """Per node, the lowest node connected to it by the edges (left, right)."""
+    low = np.arange(n)
+    while True:
+        # Each edge pulls both its ends' labels down to the lower one, then labels jump to
+        # their label's label until they settle.
+        pulled = low.copy()
+        np.minimum.at(pulled, low[left], low[right])
+        np.minimum.at(pulled, low[right], low[left])
+        while not np.array_equal(pulled, pulled[pulled]):
+            pulled = pulled[pulled]
+        if np.array_equal(pulled, low):
+            return low
+        low = pulled
 
 
 def _between(
@@ -265,18 +275,18 @@ def vectors(texts: Sequence[Text]) -> Vectors:
 def _counts(texts: Sequence[Text]) -> tuple[Ints, Ints, Floats, int]:
     """(row, term, weighted count) per distinct word of each text, in the order ``terms`` gives
     them; terms numbered by first appearance in the batch. Each distinct token is stemmed once."""
-    tokens: list[str] = []
+    # Each token as the number of its first appearance (a new token takes the next number).
+    index: defaultdict[str, int] = defaultdict(count().__next__)
+    codes = array("q")
     sizes: list[int] = []
     for t in texts:
         for part in (t.title, _lead(t.text)):
-            found = _TOKEN.findall(part.lower())
-            tokens += found
-            sizes.append(len(found))
-    distinct = dict.fromkeys(tokens)  # in order of first appearance
+            before = len(codes)
+            codes.extend(map(index.__getitem__, _TOKEN.findall(part.lower())))
+            sizes.append(len(codes) - before)
     numbers: dict[str, int] = {}
-    word_of = [numbers.setdefault(w, len(numbers)) if w else -1 for w in map(_word, distinct)]
-    index = dict(zip(distinct, word_of, strict=True))
-    term_ids = np.fromiter(map(index.__getitem__, tokens), np.int64, len(tokens))
+    word_of = [numbers.setdefault(w, len(numbers)) if w else -1 for w in map(_word, index)]
+    term_ids = np.asarray(word_of, dtype=np.int64)[np.frombuffer(codes, dtype=np.int64)]
     rows = np.repeat(np.arange(len(sizes)) // 2, sizes)
     weight = np.repeat(np.tile([TITLE_WEIGHT, 1.0], len(texts)), sizes)
     kept = term_ids >= 0
@@ -361,17 +371,20 @@ def _common_part(
     by_row = np.argsort(v.rows[common], kind="stable")  # each row's terms stay in term order
     rows = v.rows[common][by_row]
     starts = np.searchsorted(rows, np.arange(n + 1))
-    postings = (starts, rows, dense_terms[by_row], v.weights[common][by_row])
     counts = np.diff(starts)
     fewer = counts[left] <= counts[right]
     one, other = np.where(fewer, left, right), np.where(fewer, right, left)
-    order = np.argsort(other, kind="stable")
-    one, other = one[order], other[order]
     size = int(dense_terms.max()) + 1
-    block = np.zeros((max(1, BLOCK // size), size))
-    bounds = np.searchsorted(other, np.arange(0, n + len(block), len(block)))
+    entries = (rows, dense_terms[by_row], v.weights[common][by_row])
+    block = _Block(max(1, BLOCK // size), size, starts, entries)
+    numbers = other // block.rows
+    order = np.argsort(
+        numbers.astype(np.int16) if numbers.max() < 2**15 else numbers, kind="stable"
+    )
+    one, other = one[order], other[order]
+    bounds = np.searchsorted(numbers[order], np.arange(numbers.max() + 2))
     parts = [
-        _join(postings, block, first * len(block), one[a:b], other[a:b])
+        block.join(first, one[a:b], other[a:b])
         for first, (a, b) in enumerate(pairwise(bounds.tolist()))
         if b > a
     ]
@@ -380,25 +393,32 @@ def _common_part(
     return found
 
 
-def _join(
-    postings: tuple[Ints, Ints, Ints, Floats], block: Floats, first: int, one: Ints, other: Ints
-) -> Floats:
-    """Per pair, the sum of products of the weights of the terms both rows have.
+class _Block:
+    """The common terms' entries, sorted by row and term, and a dense block of ``rows`` rows ×
+    ``size`` terms that holds one block of rows' weights while pairs look them up."""
 
-    ``postings`` are each row's start, then (row, term, weight) per entry sorted by row and
-    term; the ``other`` rows lie in ``first`` to ``first + len(block)``, whose weights fill
-    ``block`` meanwhile.
-    """
-    starts, rows, term_ids, weights = postings
-    lookup = slice(starts[first], starts[min(first + len(block), len(starts) - 1)])
-    local = rows[lookup] - first
-    block[local, term_ids[lookup]] = weights[lookup]
-    count = starts[one + 1] - starts[one]
-    pair = np.repeat(np.arange(len(one)), count)
-    position = np.repeat(starts[one] - (np.cumsum(count) - count), count) + np.arange(len(pair))
-    products = weights[position] * block[other[pair] - first, term_ids[position]]
-    block[local, term_ids[lookup]] = 0.0
-    return np.bincount(pair, weights=products, minlength=len(one)).astype(np.float64)
+    def __init__(self, rows: int, size: int, starts: Ints, entries: tuple[Ints, Ints, Floats]):
+        self.rows, self.size = rows, size
+        self.starts = starts
+        """Where each row's entries start, then where the last ends."""
+        self.row_of, self.terms, self.weights = entries
+        self.cells = np.zeros(rows * size)
+
+    def join(self, number: int, one: Ints, other: Ints) -> Floats:
+        """Per pair, the sum of products of the weights of the terms both rows have, where each
+        ``other`` row is in block ``number``."""
+        first = number * self.rows
+        lo, hi = self.starts[first], self.starts[min(first + self.rows, len(self.starts) - 1)]
+        filled = (self.row_of[lo:hi] - first) * self.size + self.terms[lo:hi]
+        self.cells[filled] = self.weights[lo:hi]
+        count = self.starts[one + 1] - self.starts[one]
+        shift = np.repeat(self.starts[one] - (np.cumsum(count) - count), count)
+        position = np.arange(len(shift)) + shift
+        cell = np.repeat((other - first) * self.size, count) + self.terms[position]
+        products = self.weights[position] * self.cells[cell]
+        self.cells[filled] = 0.0
+        pair = np.repeat(np.arange(len(one)), count)
+        return np.bincount(pair, weights=products, minlength=len(one)).astype(np.float64)
 
 
 def _time_fade(hours: Floats) -> Floats:
@@ -540,12 +560,13 @@ def _merge(
     """Fold group b into group a."""
     members[a].extend(members.pop(b))
     level_sum[a] += level_sum.pop(b)
+    mine = links[a]
     for other, total in links.pop(b).items():
-        if other == a:
-            continue
-        del links[other][b]
-        links[a][other] = links[other][a] = links[a].get(other, 0.0) + total
-    del links[a][b]
+        if other != a:
+            theirs = links[other]
+            del theirs[b]
+            theirs[a] = mine[other] = mine.get(other, 0.0) + total
+    del mine[b]
 
 
 def _links(
