@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import http.server
 import time
@@ -9,7 +10,7 @@ from datetime import timedelta
 from email.utils import format_datetime
 
 from digest import pipeline
-from digest.collect import USER_AGENT, collect_feeds
+from digest.collect import USER_AGENT, Fetcher, collect_feeds
 from digest.config import CollectConfig, Config, SourceConfig
 from digest.models import FeedResult, FetchState
 from digest.store import Store
@@ -277,3 +278,25 @@ def test_mis_declared_encodings_still_read_right(http_server: HttpServer) -> Non
     for path in ("latin1", "utf8"):
         result = fetch(http_server, path)
         assert {a.title for a in result.articles} == {"Café com ação", "Über München"}, path
+
+
+def test_a_kept_alive_connection_the_server_closed_is_not_reused(
+    http_server: HttpServer,
+) -> None:
+    # The server answers, then closes the connection without a word (as an idle keep-alive
+    # times out); the next request must notice and connect again instead of failing.
+    def then_close(handler: Handler) -> None:
+        respond(handler, 200, FEED, Content_Type="application/rss+xml")
+        handler.close_connection = True
+
+    http_server.routes["/closing.xml"] = then_close
+
+    async def twice() -> list[int]:
+        statuses = []
+        async with Fetcher(CollectConfig(allow_hosts=LOCAL)) as fetcher:
+            for _ in range(2):
+                statuses.append((await fetcher.get(http_server.url("closing.xml"))).status)
+                await asyncio.sleep(0.2)  # the server's close arrives
+        return statuses
+
+    assert asyncio.run(twice()) == [200, 200]

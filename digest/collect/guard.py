@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import select
 import socket
 import ssl
 import typing
@@ -112,13 +113,17 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         addresses = await self.vetted(host, port)
         for address in addresses[:-1]:
             try:
-                return await self.inner.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
+                return CheapStream(
+                    await self.inner.connect_tcp(
+                        str(address), port, timeout, local_address, socket_options
+                    )
                 )
             except httpcore.ConnectError:
                 continue
-        return await self.inner.connect_tcp(
-            str(addresses[-1]), port, timeout, local_address, socket_options
+        return CheapStream(
+            await self.inner.connect_tcp(
+                str(addresses[-1]), port, timeout, local_address, socket_options
+            )
         )
 
     async def vetted(self, host: str, port: int) -> list[Address]:
@@ -157,6 +162,53 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)
+
+
+class CheapStream(httpcore.AsyncNetworkStream):
+    """A connection whose "is it readable?" costs one poll.
+
+    httpcore asks it of every idle connection in the pool each time a request comes or goes
+    (a server that closed a kept-alive connection makes it readable); anyio's stream looks
+    the socket up anew at each question, which made that check the largest single cost of a
+    run of 304s. The socket is the same for the connection's life, so it is looked up once.
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self.inner = inner
+        self._socket: socket.socket | None = inner.get_extra_info("socket")
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self.inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self.inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return CheapStream(await self.inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        if info == "is_readable" and self._socket is not None:
+            return _readable(self._socket)
+        return self.inner.get_extra_info(info)
+
+
+def _readable(sock: socket.socket) -> bool:
+    """True when ``sock`` has data or an end of stream waiting, or is closed (poll, not
+    select: a process with many connections has descriptors past select's 1024)."""
+    descriptor = sock.fileno()
+    if descriptor < 0:
+        return True
+    poll = select.poll()
+    poll.register(descriptor, select.POLLIN)
+    return bool(poll.poll(0))
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):

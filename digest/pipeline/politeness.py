@@ -72,10 +72,14 @@ class StoreGate:
     def _take_place(self, host: str, who: str) -> str | None:
         """One of the host's places, tried from a turning start (requests end roughly in
         the order they began, so the place the last but ``per_host`` request held is
-        likely the free one)."""
+        likely the free one). Places this process holds now are not asked for: the
+        answer is known, and each question is a write to the store."""
         self._turns += 1
+        mine = set(self._places.values())
         for step in range(self.per_host):
             place = f"collect-host:{host}#{(self._turns + step) % self.per_host}"
+            if place in mine:
+                continue
             if self.store.take_lease(place, who, now=utcnow(), ttl=self.hold) is not None:
                 return place
         return None
