@@ -33,7 +33,8 @@ import heapq
 import re
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
@@ -75,15 +76,17 @@ HEADS = 32
 """A common word still proposes the pairs of the rows it weighs most in, this many."""
 EDGE_FLOOR = 0.05
 """Weaker similarities count as none: they cannot lift a group's mean much."""
-BLOCK = 1_000_000
-"""Cells of the dense block the common terms are looked up in (bounds the join's memory)."""
+BLOCK = 250_000
+"""Cells of the dense block the common terms are looked up in (bounds the join's memory) ..."""
+JOIN = 20_000
+"""... and pairs that look their common terms up at once (bounds it too)."""
 COPY = 0.7
 """Articles at least this similar are near-copies: they join before anything else."""
 
 Ints = NDArray[np.int64]
 Floats = NDArray[np.float64]
 
-_TOKEN = re.compile(r"\w+(?:['’]\w+)*")
+_TOKEN = re.compile(r"\w++(?:['’]\w++)*+")  # possessive: nothing to backtrack into
 
 
 @dataclass(frozen=True)
@@ -383,11 +386,12 @@ def _common_part(
     )
     one, other = one[order], other[order]
     bounds = np.searchsorted(numbers[order], np.arange(numbers.max() + 2))
-    parts = [
-        block.join(first, one[a:b], other[a:b])
-        for first, (a, b) in enumerate(pairwise(bounds.tolist()))
-        if b > a
-    ]
+    parts = []
+    for number, (a, b) in enumerate(pairwise(bounds.tolist())):
+        if b > a:
+            with block.filled(number):
+                for i, j in pairwise([*range(a, b, JOIN), b]):
+                    parts.append(block.join(one[i:j], other[i:j]))
     found = np.empty(len(left))
     found[order] = np.concatenate(parts)
     return found
@@ -403,20 +407,29 @@ class _Block:
         """Where each row's entries start, then where the last ends."""
         self.row_of, self.terms, self.weights = entries
         self.cells = np.zeros(rows * size)
+        self.first = 0
 
-    def join(self, number: int, one: Ints, other: Ints) -> Floats:
-        """Per pair, the sum of products of the weights of the terms both rows have, where each
-        ``other`` row is in block ``number``."""
-        first = number * self.rows
-        lo, hi = self.starts[first], self.starts[min(first + self.rows, len(self.starts) - 1)]
-        filled = (self.row_of[lo:hi] - first) * self.size + self.terms[lo:hi]
-        self.cells[filled] = self.weights[lo:hi]
+    @contextmanager
+    def filled(self, number: int) -> Iterator[None]:
+        """The block holding the weights of block ``number`` of rows meanwhile."""
+        self.first = number * self.rows
+        end = min(self.first + self.rows, len(self.starts) - 1)
+        entries = slice(self.starts[self.first], self.starts[end])
+        cells = (self.row_of[entries] - self.first) * self.size + self.terms[entries]
+        self.cells[cells] = self.weights[entries]
+        try:
+            yield
+        finally:
+            self.cells[cells] = 0.0
+
+    def join(self, one: Ints, other: Ints) -> Floats:
+        """Per pair, the sum of products of the weights of the terms both rows have; the
+        ``other`` rows are in the block filled."""
         count = self.starts[one + 1] - self.starts[one]
         shift = np.repeat(self.starts[one] - (np.cumsum(count) - count), count)
         position = np.arange(len(shift)) + shift
-        cell = np.repeat((other - first) * self.size, count) + self.terms[position]
+        cell = np.repeat((other - self.first) * self.size, count) + self.terms[position]
         products = self.weights[position] * self.cells[cell]
-        self.cells[filled] = 0.0
         pair = np.repeat(np.arange(len(one)), count)
         return np.bincount(pair, weights=products, minlength=len(one)).astype(np.float64)
 
