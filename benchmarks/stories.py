@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from digest import edition, stories
+from digest import edition, similarity, stories
 from digest.config import EditionConfig
 from digest.models import Article
 
@@ -271,7 +271,7 @@ def timed(grouper: Grouper, records: Sequence[Record], runs: int) -> tuple[float
     """Median wall-clock and CPU seconds over ``runs`` runs, each from a cold word cache."""
     walls, cpus = [], []
     for _ in range(runs):
-        stories._word.cache_clear()
+        similarity._word.cache_clear()
         wall, cpu = time.perf_counter(), time.process_time()
         grouper(records, False)
         walls.append(time.perf_counter() - wall)

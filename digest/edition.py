@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+from digest import similarity
 from digest import stories as grouping
 from digest.config import EditionConfig
 from digest.models import Article, Edition, Item, Section, SentArticle, Summary
@@ -159,7 +160,7 @@ def candidates_since(
 
 def sent_since(candidates: datetime) -> datetime:
     """How far back articles already sent can still be part of a new article's story."""
-    return candidates - grouping.APART
+    return candidates - similarity.APART
 
 
 # --- grouping --------------------------------------------------------------------------------

@@ -1,11 +1,7 @@
 """Which articles report the same event: the grouping behind the edition's stories.
 
-Each article becomes a TF-IDF vector of its headline (weighted up) and the first words
-of its text, with document frequencies taken from the batch itself: a name that only
-three articles of the day mention says more than "president". Similarities come from a
-sparse product computed with numpy, so only pairs that share a rare word are ever looked
-at (nothing is quadratic in the batch), and fade with time: articles published days
-apart are not one story.
+Articles are compared by the TF-IDF cosines of their headlines and leads, faded with time
+(digest.similarity), only the pairs that share a rare word.
 
 Outlets frame one event in different words, so a fixed similarity bar either splits
 their reports or merges different stories about the same people. Each pair is therefore
@@ -19,10 +15,6 @@ group's mean similarity must also pass an absolute floor, since an article that 
 outlet covered still has a best match; and one source's articles join only when nearly
 alike, as an outlet seldom writes twice about one event except to update.
 
-Every stage works on whole arrays, so the time grows with the batch: the words are read
-with one regular expression per text and each distinct token stemmed once; the common words'
-share of a pair's similarity is looked up in a dense block of rows at a time.
-
 The constants below were tuned on simulated days drawn from half of the events of
 ../shared/data/stories/dev.jsonl; benchmarks/stories.py reports the other half too.
 """
@@ -30,24 +22,16 @@ The constants below were tuned on simulated days drawn from half of the events o
 from __future__ import annotations
 
 import heapq
-import re
-from array import array
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import cache, lru_cache
-from itertools import count, pairwise
+from datetime import datetime
+from itertools import pairwise
 
 import numpy as np
 from numpy.typing import NDArray
-from sumy.utils import get_stop_words
 
-LEAD_WORDS = 100
-"""How much of an article's text counts: its lead, where every outlet states the facts."""
-TITLE_WEIGHT = 1.5
-"""A headline word counts this many times a lead word."""
+from digest.similarity import Floats, Ints, similar_pairs, sum_by_pair, terms, words
+
 NEIGHBOURS = 4
 """An article's closeness level is its mean similarity to this many nearest articles."""
 SAME_SOURCE = 0.3
@@ -62,31 +46,10 @@ story-mate in the batch has low levels, and must not join its merely topical nei
 HEADLINES_APART = 0.15
 """Two articles whose headlines share no word (an outlet names the event in its headline) join
 as a story only when at least this similar: sharing only a topic's words is not one event."""
-SAME_TIME = timedelta(hours=48)
-"""Articles this close in time compare at full similarity ..."""
-APART = timedelta(hours=96)
-"""... fading linearly to nothing this far apart."""
-RARE = 20
-"""Pairs are looked at only when they share a word found in at most this many articles (or
-1 % of the batch when that is more): articles about one event share a name or a number."""
-RARE_MAX = 32
-"""... but never more than this: a word in more articles proposes no pairs (it cannot tell one
-event from another in a big batch), so the pairs looked at grow linearly with the batch."""
-HEADS = 32
-"""A common word still proposes the pairs of the rows it weighs most in, this many."""
 EDGE_FLOOR = 0.05
 """Weaker similarities count as none: they cannot lift a group's mean much."""
-BLOCK = 250_000
-"""Cells of the dense block the common terms are looked up in (bounds the join's memory) ..."""
-JOIN = 20_000
-"""... and pairs that look their common terms up at once (bounds it too)."""
 COPY = 0.7
 """Articles at least this similar are near-copies: they join before anything else."""
-
-Ints = NDArray[np.int64]
-Floats = NDArray[np.float64]
-
-_TOKEN = re.compile(r"\w++(?:['’]\w++)*+")  # possessive: nothing to backtrack into
 
 
 @dataclass(frozen=True)
@@ -207,236 +170,7 @@ def _between(
     labels = np.asarray(group_of, dtype=np.int64)
     a, b = labels[left], labels[right]
     apart = a != b
-    return (members, *_sum_by_pair(a[apart], b[apart], sims[apart], len(members)))
-
-
-def _sum_by_pair(a: Ints, b: Ints, values: Floats, n: int) -> tuple[Ints, Ints, Floats]:
-    """The values summed per unordered pair {a, b}, as (low, high, sum) sorted by pair."""
-    keys, inverse = np.unique(np.minimum(a, b) * n + np.maximum(a, b), return_inverse=True)
-    sums = np.bincount(inverse, weights=values, minlength=len(keys)).astype(np.float64)
-    return (keys // n).astype(np.int64), (keys % n).astype(np.int64), sums
-
-
-# --- vectors ---------------------------------------------------------------------------------
-
-
-@cache
-def _stop_words() -> frozenset[str]:
-    return frozenset(get_stop_words("english"))
-
-
-def terms(title: str, text: str) -> dict[str, float]:
-    """The weighted words of a headline and the lead of its text."""
-    counts = {word: TITLE_WEIGHT * n for word, n in Counter(_words(title)).items()}
-    for word, n in Counter(_words(_lead(text))).items():
-        counts[word] = counts.get(word, 0.0) + n
-    return counts
-
-
-def _lead(text: str) -> str:
-    return " ".join(text.split(maxsplit=LEAD_WORDS)[:LEAD_WORDS])
-
-
-def _words(text: str) -> list[str]:
-    return [w for w in map(_word, _TOKEN.findall(text.lower())) if w]
-
-
-@lru_cache(maxsize=200_000)
-def _word(token: str) -> str:
-    """The token as a term: a light stem (possessives, plurals, so names stay recognizable);
-    empty for stop words and single characters."""
-    word = token[:-2] if token.endswith(("'s", "’s")) else token
-    if len(word) > 4 and word.endswith("ies"):
-        word = word[:-3] + "y"
-    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        word = word[:-1]
-    return "" if len(word) < 2 or word in _stop_words() or token in _stop_words() else word
-
-
-@dataclass(frozen=True)
-class Vectors:
-    """Unit-length TF-IDF rows, stored as (row, term, weight) triples sorted by term."""
-
-    rows: Ints
-    terms: Ints
-    weights: Floats
-
-
-def vectors(texts: Sequence[Text]) -> Vectors:
-    """The texts' TF-IDF rows: the same weighted words as ``terms``, counted for all at once."""
-    rows, term_ids, counts, size = _counts(texts)
-    df = np.bincount(term_ids, minlength=size)
-    # ln(1 + N/df): the rarer in the batch the heavier, and never zero, even in a batch of two.
-    idf = np.log1p(len(texts) / np.maximum(df, 1))
-    weights = (1.0 + np.log(counts)) * idf[term_ids]
-    norms = np.sqrt(np.bincount(rows, weights=weights**2, minlength=len(texts)))
-    weights = weights / np.maximum(norms[rows], 1e-12)
-    order = np.argsort(term_ids, kind="stable")
-    return Vectors(rows[order], term_ids[order], weights[order])
-
-
-def _counts(texts: Sequence[Text]) -> tuple[Ints, Ints, Floats, int]:
-    """(row, term, weighted count) per distinct word of each text, in the order ``terms`` gives
-    them; terms numbered by first appearance in the batch. Each distinct token is stemmed once."""
-    # Each token as the number of its first appearance (a new token takes the next number).
-    index: defaultdict[str, int] = defaultdict(count().__next__)
-    codes = array("q")
-    sizes: list[int] = []
-    for t in texts:
-        for part in (t.title, _lead(t.text)):
-            before = len(codes)
-            codes.extend(map(index.__getitem__, _TOKEN.findall(part.lower())))
-            sizes.append(len(codes) - before)
-    numbers: dict[str, int] = {}
-    word_of = [numbers.setdefault(w, len(numbers)) if w else -1 for w in map(_word, index)]
-    term_ids = np.asarray(word_of, dtype=np.int64)[np.frombuffer(codes, dtype=np.int64)]
-    rows = np.repeat(np.arange(len(sizes)) // 2, sizes)
-    weight = np.repeat(np.tile([TITLE_WEIGHT, 1.0], len(texts)), sizes)
-    kept = term_ids >= 0
-    size = max(len(numbers), 1)
-    keys, first, inverse = np.unique(
-        rows[kept] * size + term_ids[kept], return_index=True, return_inverse=True
-    )
-    counts = np.bincount(inverse, weights=weight[kept], minlength=len(keys))
-    order = np.argsort(first, kind="stable")
-    keys = keys[order]
-    return keys // size, keys % size, counts[order].astype(np.float64), size
-
-
-# --- similarities ----------------------------------------------------------------------------
-
-
-def similar_pairs(
-    texts: Sequence[Text],
-) -> tuple[Ints, Ints, Floats]:
-    """Every pair (i < j) that shares a word, with its cosine similarity faded by time."""
-    v = vectors(texts)
-    left, right, sims = _cosines(v, len(texts))
-    hours = np.asarray([t.published.timestamp() / 3600 for t in texts])
-    sims = sims * _time_fade(np.abs(hours[left] - hours[right]))
-    keep = sims > 0
-    return left[keep], right[keep], sims[keep]
-
-
-def _cosines(v: Vectors, n: int) -> tuple[Ints, Ints, Floats]:
-    """Cosine similarities of the pairs of rows that share a rare term, above the diagonal.
-
-    Pairs are found through rare terms only (those in at most ``_rare_limit(n)`` rows), so
-    the work grows with the batch, not with its square; the common terms' share of those
-    pairs' similarity is added afterwards from a small dense matrix.
-    """
-    starts = np.flatnonzero(np.r_[True, v.terms[1:] != v.terms[:-1]])
-    sizes = np.diff(np.r_[starts, len(v.terms)])
-    common = np.repeat(sizes > _rare_limit(n), sizes)
-    # A common term still proposes the pairs of the few rows it weighs most in (a headline
-    # word of a big story); their share of the similarity comes with the common part.
-    order = np.lexsort((-v.weights, v.terms))
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order)) - np.repeat(starts, sizes)
-    proposes = ~common | (rank < HEADS)
-    weights = np.where(common, 0.0, v.weights)[proposes]
-    left, right, sims = _term_pairs(v.rows[proposes], v.terms[proposes], weights, n)
-    return left, right, sims + _common_part(v, common, left, right)
-
-
-def _rare_limit(n: int) -> int:
-    return min(max(RARE, n // 100), RARE_MAX)
-
-
-def _term_pairs(rows: Ints, term_ids: Ints, weights: Floats, n: int) -> tuple[Ints, Ints, Floats]:
-    """The sparse product of the rows with themselves, above the diagonal (postings by term)."""
-    starts = np.flatnonzero(np.r_[True, term_ids[1:] != term_ids[:-1]])
-    sizes = np.diff(np.r_[starts, len(term_ids)])
-    position = np.arange(len(term_ids)) - np.repeat(starts, sizes)
-    after = np.repeat(sizes, sizes) - position - 1  # postings of the same term after this one
-    first = np.repeat(np.arange(len(term_ids)), after)
-    offset = np.arange(len(first)) - np.repeat(np.cumsum(after) - after, after)
-    second = first + 1 + offset
-    return _sum_by_pair(rows[first], rows[second], weights[first] * weights[second], n)
-
-
-def _common_part(
-    v: Vectors,
-    common: NDArray[np.bool_],
-    left: Ints,
-    right: Ints,
-) -> Floats:
-    """The common terms' share of the given pairs' similarities.
-
-    Each pair meets the common terms of its row that has fewer in the other row's, looked up
-    in a dense block of rows × common terms: a block of the looked-up rows at a time, so memory
-    stays bounded however big the batch.
-    """
-    if not common.any() or not len(left):
-        return np.zeros(len(left))
-    n = int(v.rows.max()) + 1
-    _, dense_terms = np.unique(v.terms[common], return_inverse=True)
-    by_row = np.argsort(v.rows[common], kind="stable")  # each row's terms stay in term order
-    rows = v.rows[common][by_row]
-    starts = np.searchsorted(rows, np.arange(n + 1))
-    counts = np.diff(starts)
-    fewer = counts[left] <= counts[right]
-    one, other = np.where(fewer, left, right), np.where(fewer, right, left)
-    size = int(dense_terms.max()) + 1
-    entries = (rows, dense_terms[by_row], v.weights[common][by_row])
-    block = _Block(max(1, BLOCK // size), size, starts, entries)
-    numbers = other // block.rows
-    order = np.argsort(
-        numbers.astype(np.int16) if numbers.max() < 2**15 else numbers, kind="stable"
-    )
-    one, other = one[order], other[order]
-    bounds = np.searchsorted(numbers[order], np.arange(numbers.max() + 2))
-    parts = []
-    for number, (a, b) in enumerate(pairwise(bounds.tolist())):
-        if b > a:
-            with block.filled(number):
-                for i, j in pairwise([*range(a, b, JOIN), b]):
-                    parts.append(block.join(one[i:j], other[i:j]))
-    found = np.empty(len(left))
-    found[order] = np.concatenate(parts)
-    return found
-
-
-class _Block:
-    """The common terms' entries, sorted by row and term, and a dense block of ``rows`` rows ×
-    ``size`` terms that holds one block of rows' weights while pairs look them up."""
-
-    def __init__(self, rows: int, size: int, starts: Ints, entries: tuple[Ints, Ints, Floats]):
-        self.rows, self.size = rows, size
-        self.starts = starts
-        """Where each row's entries start, then where the last ends."""
-        self.row_of, self.terms, self.weights = entries
-        self.cells = np.zeros(rows * size)
-        self.first = 0
-
-    @contextmanager
-    def filled(self, number: int) -> Iterator[None]:
-        """The block holding the weights of block ``number`` of rows meanwhile."""
-        self.first = number * self.rows
-        end = min(self.first + self.rows, len(self.starts) - 1)
-        entries = slice(self.starts[self.first], self.starts[end])
-        cells = (self.row_of[entries] - self.first) * self.size + self.terms[entries]
-        self.cells[cells] = self.weights[entries]
-        try:
-            yield
-        finally:
-            self.cells[cells] = 0.0
-
-    def join(self, one: Ints, other: Ints) -> Floats:
-        """Per pair, the sum of products of the weights of the terms both rows have; the
-        ``other`` rows are in the block filled."""
-        count = self.starts[one + 1] - self.starts[one]
-        shift = np.repeat(self.starts[one] - (np.cumsum(count) - count), count)
-        position = np.arange(len(shift)) + shift
-        cell = np.repeat((other - self.first) * self.size, count) + self.terms[position]
-        products = self.weights[position] * self.cells[cell]
-        pair = np.repeat(np.arange(len(one)), count)
-        return np.bincount(pair, weights=products, minlength=len(one)).astype(np.float64)
-
-
-def _time_fade(hours: Floats) -> Floats:
-    full, none = SAME_TIME.total_seconds() / 3600, APART.total_seconds() / 3600
-    return np.clip((none - hours) / (none - full), 0.0, 1.0)
+    return (members, *sum_by_pair(a[apart], b[apart], sims[apart], len(members)))
 
 
 def _levels(n: int, left: Ints, right: Ints, sims: Floats) -> Floats:
@@ -479,7 +213,7 @@ def _average_linkage(
         """Whether articles i and j's headlines share no word."""
         for k in (i, j):
             if k not in headlines:
-                headlines[k] = frozenset(_words(titles[k]))
+                headlines[k] = frozenset(words(titles[k]))
         return not headlines[i] & headlines[j]
 
     def closeness(a: int, b: int) -> float | None:

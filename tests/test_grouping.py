@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pytest import MonkeyPatch
 
-from digest import pipeline, stories
+from digest import pipeline, similarity, stories
 from digest.store import open_store
 
 from .conftest import DemoSite
@@ -59,8 +59,8 @@ def test_without_the_headline_floor_they_would_be_one_story(monkeypatch: MonkeyP
 def test_a_word_in_every_article_proposes_a_bounded_number_of_pairs() -> None:
     # 300 articles that share one word and nothing else: only its heaviest rows are paired.
     texts = [stories.Text(f"item{i}", f"market word{i} other{i}", NOW, f"s{i}") for i in range(300)]
-    left, right, _ = stories.similar_pairs(texts)
-    assert 0 < len(left) <= stories.HEADS * (stories.HEADS - 1) // 2
+    left, right, _ = similarity.similar_pairs(texts)
+    assert 0 < len(left) <= similarity.HEADS * (similarity.HEADS - 1) // 2
     assert len(set(zip(left.tolist(), right.tolist(), strict=True))) == len(left)
 
 
