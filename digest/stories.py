@@ -307,13 +307,12 @@ def _merge(
     """Fold group b into group a."""
     members[a].extend(members.pop(b))
     level_sum[a] += level_sum.pop(b)
-    mine = links[a]
-    for other, total in links.pop(b).items():
-        if other != a:
-            theirs = links[other]
-            del theirs[b]
-            theirs[a] = mine[other] = mine.get(other, 0.0) + total
-    del mine[b]
+    mine, theirs = links[a], links.pop(b)
+    del mine[b], theirs[a]
+    for other, total in theirs.items():
+        row = links[other]
+        del row[b]
+        row[a] = mine[other] = mine.get(other, 0.0) + total
 
 
 def _links(
