@@ -80,7 +80,7 @@ def test_collect_on_a_terminal_shows_a_progress_bar(
     os.close(follower)
     output = b""
     while True:
-        ready, _, _ = select.select([leader], [], [], 30)
+        ready, _, _ = select.select([leader], [], [], 90)
         if not ready:
             break
         try:

@@ -12,11 +12,13 @@ import pytest
 from .crash import crash_trial
 
 
-def trials(tmp_path: Path, count: int, *, senders: int, connections: int = 4) -> None:
+def trials(
+    tmp_path: Path, count: int, *, senders: int, connections: int = 4, first: int = 0
+) -> None:
     """A kill may cost one duplicate per connection: each may have a message handed over."""
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
-    for number in range(count):
+    for number in range(first, first + count):
         trial = crash_trial(
             tmp_path / f"trial{number}",
             rng,
@@ -53,5 +55,7 @@ def test_two_senders_with_one_killed_lose_nobody_and_duplicate_at_most_once_per_
 
 
 @pytest.mark.slow
-def test_ten_crash_trials_with_two_senders(tmp_path: Path) -> None:
-    trials(tmp_path, 10, senders=2)
+@pytest.mark.parametrize("number", range(10))
+def test_ten_crash_trials_with_two_senders(tmp_path: Path, number: int) -> None:
+    """Ten trials, each a test of its own so that parallel test workers share them out."""
+    trials(tmp_path, 1, senders=2, first=number)

@@ -183,7 +183,7 @@ def test_one_edition_at_send_at_a_second_daemon_refused_a_restart_sends_nothing(
     assert (sent["edition"], sent["sent"], sent["failed"]) == ("2026-03-10", 3, 0)
     edition = first.wait_for("edition")
     assert utc(edition["scheduled"][:19]) == datetime(2026, 3, 10, 7, 0, tzinfo=UTC)  # 08:00 CET
-    assert 0 <= edition["late_seconds"] < 5, "sent by the scheduler at the send time"
+    assert 0 <= edition["late_seconds"] < 15, "sent by the scheduler at the send time"
     assert not first.events("catch-up")
     assert first.stop()[0] == 0
     assert received(smtp_server) == dict.fromkeys(readers, 1)

@@ -149,7 +149,7 @@ def test_a_place_held_by_a_killed_process_is_free_again_after_its_timeout(
     second.communicate(timeout=60)
     # The killed process's place ran out after its timeout and the margin (1 s + 5 s), not before.
     waited = meter.starts[1] - started
-    assert 3.0 <= waited <= 15, waited
+    assert 3.0 <= waited <= 30, waited
 
 
 def _wait(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]

@@ -94,7 +94,7 @@ def usage_error(folder: Path, config_text: str, command: str) -> list[str]:
     config = folder / "digest.toml"
     config.write_text(config_text, encoding="utf-8")
     done = subprocess.run(
-        digest_command("--config", str(config), command), capture_output=True, timeout=60
+        digest_command("--config", str(config), command), capture_output=True, timeout=120
     )
     assert done.returncode == 2
     return done.stderr.decode().splitlines()
@@ -131,11 +131,11 @@ def test_three_workers_with_one_killed_mid_send_reach_everyone_once(
             queue_the_send(config)
             victim = processes[0]
             # Killed while it holds rows: in the middle of sending.
-            assert wait_for(lambda: server.count() >= 2_000 and holds(config, victim), 120)
+            assert wait_for(lambda: server.count() >= 2_000 and holds(config, victim), 240)
             victim.send_signal(signal.SIGKILL)
             victim.wait()
-            assert wait_for(lambda: len(server.per_recipient()) == subscribers, 120)
-            assert wait_for(lambda: run_outcome(config) == "sent", 30)
+            assert wait_for(lambda: len(server.per_recipient()) == subscribers, 240)
+            assert wait_for(lambda: run_outcome(config) == "sent", 60)
             time.sleep(1)  # a message still on its way would show as a duplicate
         received = server.per_recipient()
     assert len(received) == subscribers
@@ -167,7 +167,7 @@ def test_three_workers_hold_a_global_rate_of_50_a_second(
         )
         with workers(config, 3, tmp_path):
             queue_the_send(config)
-            assert wait_for(lambda: server.count() >= subscribers, 60)
+            assert wait_for(lambda: server.count() >= subscribers, 120)
         arrivals = sorted(message.arrived for message in server.received)
         peers = {message.peer for message in server.received}
     assert len(arrivals) == subscribers
@@ -203,8 +203,8 @@ def test_digest_run_on_a_shared_database_has_the_workers_collect_summarize_and_s
         assert "summarize jobs queued for the workers" in done.stderr
         assert "5 recipients due, 3 send jobs queued for the workers" in done.stderr
         assert "the build summarizes them itself" not in done.stderr
-        assert wait_for(lambda: smtp_server.count() == 5, 60)
-        assert wait_for(lambda: run_outcome(config, key) == "sent", 30)
+        assert wait_for(lambda: smtp_server.count() == 5, 120)
+        assert wait_for(lambda: run_outcome(config, key) == "sent", 60)
     assert sorted(smtp_server.per_recipient()) == readers
     log = (folder / "worker0.log").read_text()
     fetched = re.findall(r"collect: 1 sources: (\d) fetched", log)
