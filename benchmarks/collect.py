@@ -18,6 +18,7 @@ Peer and digest take turns (--repeat rounds); each row is the median of its runs
 load average as they began beside it.
 
 Usage: .venv/bin/python benchmarks/collect.py [--feeds 200] [--items 30] [--repeat 3]
+[--feeds-only] (leaves out the run with article pages). CPU seconds are this process's.
 Targets on 2 cores: feeds only at least as fast as the peer, warm no slower than the
 peer's warm run, cold >= 100 articles/s including extraction.
 """
@@ -32,6 +33,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -118,6 +120,14 @@ def digest_run(config: Config, *, now: datetime) -> tuple[float, pipeline.Collec
         return time.perf_counter() - start, report
 
 
+def cpu_of(run: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    """What ``run(*args, **kwargs)`` returns, and the CPU seconds this process spent in it
+    (the server's are not counted, for either side)."""
+    start = time.process_time()
+    result = run(*args, **kwargs)
+    return result, time.process_time() - start
+
+
 def peer_run(urls: list[str], validators: dict[str, tuple[str, str]]) -> tuple[float, int, int]:
     """Sequential feedparser.parse(url), as rss2email fetches; returns (seconds, entries, 304s)."""
     start = time.perf_counter()
@@ -139,11 +149,17 @@ class Row:
     seconds: list[float] = field(default_factory=list)
     count: int = 0
     loads: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
 
-    def add(self, seconds: float, count: int, load: float) -> None:
+    def add(self, seconds: float, count: int, load: float, cpu: float = 0.0) -> None:
         self.seconds.append(seconds)
         self.count = count
         self.loads.append(load)
+        self.cpu.append(cpu)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
 
     @property
     def median(self) -> float:
@@ -159,6 +175,9 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=200)
     parser.add_argument("--items", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, alternating")
+    parser.add_argument(
+        "--feeds-only", action="store_true", help="leave out the run that fetches article pages"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="digest-bench-collect-"))
@@ -179,14 +198,16 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         # The pages' links carry the port, so the site is written again now that it is known.
         write_site(site, base_url=base, now=NOW, content=content)
-        rows = measure(content, base, work, args.repeat)
+        rows = measure(content, base, work, args.repeat, pages=not args.feeds_only)
     finally:
         server.terminate()
         server.join()
     report(rows, args)
 
 
-def measure(content: Content, base: str, work: Path, repeat: int) -> dict[str, Row]:
+def measure(
+    content: Content, base: str, work: Path, repeat: int, *, pages: bool = True
+) -> dict[str, Row]:
     sources = tuple(
         SourceConfig(name=feed.title, url=f"{base}/{feed.path}", section=feed.section)
         for feed in content.feeds.values()
@@ -205,15 +226,20 @@ def measure(content: Content, base: str, work: Path, repeat: int) -> dict[str, R
             collect=settings,
         )
         load = os.getloadavg()[0]
-        rows["peer"].add(*peer_run(urls, validators)[:2], load)
+        peer, cpu = cpu_of(peer_run, urls, validators)
+        rows["peer"].add(*peer[:2], load, cpu)
         load = os.getloadavg()[0]
-        rows["only"].add(*_counted(digest_run(feeds_only, now=NOW), "new"), load)
+        only, cpu = cpu_of(digest_run, feeds_only, now=NOW)
+        rows["only"].add(*_counted(only, "new"), load, cpu)
         load = os.getloadavg()[0]
         later = NOW + timedelta(minutes=30)
-        rows["warm"].add(*_counted(digest_run(feeds_only, now=later), "unchanged"), load)
+        warm, cpu = cpu_of(digest_run, feeds_only, now=later)
+        rows["warm"].add(*_counted(warm, "unchanged"), load, cpu)
         load = os.getloadavg()[0]
-        seconds, _, not_modified = peer_run(urls, validators)
-        rows["peer_warm"].add(seconds, not_modified, load)
+        (seconds, _, not_modified), cpu = cpu_of(peer_run, urls, validators)
+        rows["peer_warm"].add(seconds, not_modified, load, cpu)
+    if not pages:
+        return rows
     config = Config(data_dir=work / "full", sources=sources, collect=settings)
     load = os.getloadavg()[0]
     seconds, pages = digest_run(config, now=NOW)
@@ -232,37 +258,49 @@ def report(rows: dict[str, Row], args: argparse.Namespace) -> None:
     print(
         f"\n{args.feeds} feeds x {args.items} items; {os.cpu_count()} CPUs; median of "
         f"{args.repeat} alternating runs; load average (1 min) as each run began, "
-        "lowest-highest (other work shares this machine)\n"
+        "lowest-highest (other work shares this machine); CPU: this process's seconds "
+        "(the server's not counted)\n"
     )
-    print(f"{'cold run':<46} {'articles':>8} {'seconds':>8} {'articles/s':>11} {'load':>9}")
-    for name, key in (
-        ("digest, feeds only", "only"),
-        ("peer: sequential feedparser.parse(url)", "peer"),
-        ("digest, pages fetched and extracted (once)", "pages"),
-    ):
+    head = f"{'articles':>8} {'seconds':>8} {'CPU s':>6} {'articles/s':>11} {'load':>9}"
+    print(f"{'cold run':<46} {head}")
+    cold = [("digest, feeds only", "only"), ("peer: sequential feedparser.parse(url)", "peer")]
+    if rows["pages"].seconds:
+        cold.append(("digest, pages fetched and extracted (once)", "pages"))
+    for name, key in cold:
         row = rows[key]
         rate = row.count / row.median
-        print(f"{name:<46} {row.count:>8} {row.median:>8.2f} {rate:>11.0f} {row.load:>9}")
+        print(
+            f"{name:<46} {row.count:>8} {row.median:>8.2f} {row.cpu_median:>6.2f} "
+            f"{rate:>11.0f} {row.load:>9}"
+        )
     print()
-    print(f"{'warm run (nothing new)':<46} {'304s':>8} {'seconds':>8} {'':>11} {'load':>9}")
+    print(
+        f"{'warm run (nothing new)':<46} {'304s':>8} {'seconds':>8} {'CPU s':>6} {'':>11} {'load':>9}"
+    )
     for name, key in (("digest", "warm"), ("peer", "peer_warm")):
         row = rows[key]
-        print(f"{name:<46} {row.count:>8} {row.median:>8.2f} {'':>11} {row.load:>9}")
+        print(
+            f"{name:<46} {row.count:>8} {row.median:>8.2f} {row.cpu_median:>6.2f} "
+            f"{'':>11} {row.load:>9}"
+        )
     print()
     only, peer, warm, peer_warm = rows["only"], rows["peer"], rows["warm"], rows["peer_warm"]
     per_second = only.count / only.median / (peer.count / peer.median)
     print("ratios (digest / peer, same runs):")
     print(f"  cold feeds-only articles/s  {per_second:6.2f}x (higher is faster)")
     print(f"  warm seconds                {warm.median / peer_warm.median:6.2f}x (lower is faster)")
+    print(f"  warm CPU seconds            {warm.cpu_median / peer_warm.cpu_median:6.2f}x")
     print()
-    pages = rows["pages"]
     print(f"target feeds only >= 1.0x the peer: {'met' if per_second >= 1 else 'NOT met'}")
     print(
         f"target warm <= the peer's time:     {'met' if warm.median <= peer_warm.median else 'NOT met'}"
     )
-    print(
-        f"target cold >= 100 articles/s:      {'met' if pages.count / pages.median >= 100 else 'NOT met'}"
-    )
+    pages = rows["pages"]
+    if pages.seconds:
+        print(
+            f"target cold >= 100 articles/s:      "
+            f"{'met' if pages.count / pages.median >= 100 else 'NOT met'}"
+        )
 
 
 if __name__ == "__main__":

@@ -122,7 +122,7 @@ def vectors(texts: Sequence[Document]) -> Vectors:
     weights = (1.0 + np.log(counts)) * idf[term_ids]
     norms = np.sqrt(np.bincount(rows, weights=weights**2, minlength=len(texts)))
     weights = weights / np.maximum(norms[rows], 1e-12)
-    order = np.argsort(term_ids, kind="stable")
+    order = _stable_order(term_ids)
     return Vectors(rows[order], term_ids[order], weights[order])
 
 
@@ -181,13 +181,21 @@ def _cosines(v: Vectors, n: int) -> tuple[Ints, Ints, Floats]:
     common = np.repeat(sizes > _rare_limit(n), sizes)
     # A common term still proposes the pairs of the few rows it weighs most in (a headline
     # word of a big story); their share of the similarity comes with the common part.
-    order = np.lexsort((-v.weights, v.terms))
+    by_weight = np.argsort(-v.weights, kind="stable")
+    order = by_weight[_stable_order(v.terms[by_weight])]  # as np.lexsort((-weights, terms))
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order)) - np.repeat(starts, sizes)
     proposes = ~common | (rank < HEADS)
     weights = np.where(common, 0.0, v.weights)[proposes]
     left, right, sims = _term_pairs(v.rows[proposes], v.terms[proposes], weights, n)
     return left, right, sims + _common_part(v, common, left, right)
+
+
+def _stable_order(keys: Ints) -> Ints:
+    """np.argsort(keys, kind="stable"), as a radix sort when the keys fit in 16 bits."""
+    small = len(keys) > 0 and keys.min() >= 0 and keys.max() < 2**15
+    order: Ints = np.argsort(keys.astype(np.int16) if small else keys, kind="stable")
+    return order
 
 
 def _rare_limit(n: int) -> int:
@@ -222,7 +230,7 @@ def _common_part(
         return np.zeros(len(left))
     n = int(v.rows.max()) + 1
     _, dense_terms = np.unique(v.terms[common], return_inverse=True)
-    by_row = np.argsort(v.rows[common], kind="stable")  # each row's terms stay in term order
+    by_row = _stable_order(v.rows[common])  # each row's terms stay in term order
     rows = v.rows[common][by_row]
     starts = np.searchsorted(rows, np.arange(n + 1))
     counts = np.diff(starts)
@@ -232,9 +240,7 @@ def _common_part(
     entries = (rows, dense_terms[by_row], v.weights[common][by_row])
     block = _Block(max(1, BLOCK // size), size, starts, entries)
     numbers = other // block.rows
-    order = np.argsort(
-        numbers.astype(np.int16) if numbers.max() < 2**15 else numbers, kind="stable"
-    )
+    order = _stable_order(numbers)
     one, other = one[order], other[order]
     bounds = np.searchsorted(numbers[order], np.arange(numbers.max() + 2))
     parts = []

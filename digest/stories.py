@@ -50,6 +50,16 @@ EDGE_FLOOR = 0.05
 """Weaker similarities count as none: they cannot lift a group's mean much."""
 COPY = 0.7
 """Articles at least this similar are near-copies: they join before anything else."""
+MATE_WEIGHTS = (5.986, 7.4, 14.378, 10.22, 9.791, -2.01)
+"""A grouped article stays in its group only if some other member scores at least 0 with it:
+MATE_BIAS plus these weights times the pair's similarity, and that similarity less the two
+articles' mean level, less the greater of their 2nd, 3rd and 5th best similarities, and over
+the greater of their best. Reports of one event stand out from each article's background; an
+article that no other outlet covered has only topical neighbours, all about as close. Fitted
+by logistic regression on days drawn from half A of the events (benchmarks/tune_stories.py)."""
+MATE_BIAS = 1.115
+"""(The fitted bias is -1.135; raised so row (a) of benchmarks/stories.py keeps its F1: few
+articles leave their groups, row (a') with 180 single items gains 0.01.)"""
 
 
 @dataclass(frozen=True)
@@ -90,14 +100,11 @@ def group_texts(texts: Sequence[Text]) -> Grouping:
     left, right, sims = similar_pairs(texts)
     keep = (sims >= EDGE_FLOOR) & ~_same_source_unalike(texts, left, right, sims)
     left, right, sims = left[keep], right[keep], sims[keep]
-    # Near-copies (a wire story run by several outlets, a source's own update) start as one
-    # group and count as one neighbour, so a story's copies do not raise its closeness level.
-    copies = _near_copies(n, left, right, sims)
-    start, group_left, group_right, sums = _between(copies, left, right, sims)
+    copies, start, group_left, group_right, sums = copy_groups(n, left, right, sims)
     sizes = np.asarray([len(members) for members in start], dtype=np.float64)
-    levels = _levels(
-        len(start), group_left, group_right, sums / (sizes[group_left] * sizes[group_right])
-    )
+    means = sums / (sizes[group_left] * sizes[group_right])
+    top = top_values(len(start), group_left, group_right, means)
+    levels = top[:, :NEIGHBOURS].mean(axis=1)
     clusters = _average_linkage(
         start,
         group_left,
@@ -106,9 +113,26 @@ def group_texts(texts: Sequence[Text]) -> Grouping:
         np.minimum(levels, LEVEL_CAP),
         [t.title for t in texts],
     )
+    scores = (
+        mate_features(group_left, group_right, means, top) @ np.asarray(MATE_WEIGHTS) + MATE_BIAS
+    )
+    clusters = _without_strays(clusters, copies, group_left, group_right, scores)
     groups = tuple(sorted((tuple(sorted(c)) for c in clusters), key=lambda g: g[0]))
     links, nearest = _links(n, groups, left, right, sims)
     return Grouping(groups, links, nearest)
+
+
+def copy_groups(
+    n: int, left: Ints, right: Ints, sims: Floats
+) -> tuple[list[int], list[list[int]], Ints, Ints, Floats]:
+    """Near-copies (a wire story run by several outlets, a source's own update) start as one
+    group and count as one neighbour, so a story's copies do not raise its closeness level.
+
+    Per article its group; the groups' members; the linked pairs of groups and the sum of
+    the similarities between their members.
+    """
+    copies = _near_copies(n, left, right, sims)
+    return (copies, *_between(copies, left, right, sims))
 
 
 def _same_source_unalike(
@@ -173,17 +197,67 @@ def _between(
     return (members, *sum_by_pair(a[apart], b[apart], sims[apart], len(members)))
 
 
-def _levels(n: int, left: Ints, right: Ints, sims: Floats) -> Floats:
-    """Each article's mean similarity to its nearest NEIGHBOURS (missing ones count as 0)."""
+def top_values(n: int, left: Ints, right: Ints, sims: Floats) -> Floats:
+    """Per row, its greatest similarities, best first (n × max(NEIGHBOURS, 5)); missing: 0."""
     rows = np.r_[left, right]
     values = np.r_[sims, sims]
-    sums = np.zeros(n)
-    for _ in range(NEIGHBOURS):
+    top = np.zeros((n, max(NEIGHBOURS, 5)))
+    for column in range(top.shape[1]):
         first = _first_top(n, rows, values)
         found = first[first >= 0]
-        sums[rows[found]] += values[found]
+        top[rows[found], column] = values[found]
         values[found] = -np.inf
-    return sums / NEIGHBOURS
+    return top
+
+
+def mate_features(left: Ints, right: Ints, sims: Floats, top: Floats) -> Floats:
+    """Per pair, how clearly its two articles (or groups of near-copies) stand out from each
+    one's neighbours (the features MATE_WEIGHTS weigh; ``top`` from ``top_values``)."""
+    levels = top[:, :NEIGHBOURS].mean(axis=1)
+
+    def greater(column: int) -> Floats:
+        found: Floats = np.maximum(top[left, column], top[right, column])
+        return found
+
+    features = (
+        sims,
+        sims - (levels[left] + levels[right]) / 2,
+        sims - greater(1),
+        sims - greater(2),
+        sims - greater(4),
+        sims / np.maximum(greater(0), 1e-12),
+    )
+    stacked: Floats = np.stack(features, axis=1)
+    return stacked
+
+
+def _without_strays(
+    clusters: list[list[int]], group_of: list[int], left: Ints, right: Ints, scores: Floats
+) -> list[list[int]]:
+    """The clusters less their strays: a group of near-copies none of whose pairs with the
+    cluster's others scores 0 leaves it and stands alone (a cluster left with one group breaks
+    up whole)."""
+    labels = np.asarray(group_of, dtype=np.int64)
+    cluster_of = np.empty(max(group_of) + 1, dtype=np.int64)
+    for number, articles in enumerate(clusters):
+        cluster_of[labels[articles]] = number
+    inside = cluster_of[left] == cluster_of[right]
+    best = np.full(len(cluster_of), -np.inf)
+    np.maximum.at(best, left[inside], scores[inside])
+    np.maximum.at(best, right[inside], scores[inside])
+    result: list[list[int]] = []
+    for articles in clusters:
+        groups: dict[int, list[int]] = {}
+        for article in articles:
+            groups.setdefault(int(labels[article]), []).append(article)
+        stays = [g for g in groups if best[g] >= 0]
+        if len(stays) == len(groups):
+            result.append(articles)
+            continue
+        if len(stays) > 1:
+            result.append([a for g in stays for a in groups[g]])
+        result += [groups[g] for g in groups if len(stays) <= 1 or best[g] < 0]
+    return result
 
 
 # --- average linkage on the sparse graph -----------------------------------------------------

@@ -129,6 +129,8 @@ class _Handler:
     """MAIL FROM commands that arrived with the next command already behind them."""
     received: list[Received] = field(default_factory=list)
     attempts: Counter[str] = field(default_factory=Counter)
+    per_peer: Counter[Any] = field(default_factory=Counter)
+    """Messages accepted on each connection (by its peer address), counted as they come."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next_action(self, address: str) -> str | None:
@@ -186,7 +188,8 @@ class _Handler:
                     str(envelope.mail_from),
                 )
             )
-            on_this_connection = sum(1 for r in self.received if r.peer == session.peer)
+            self.per_peer[session.peer] += 1
+            on_this_connection = self.per_peer[session.peer]
         if self.close_after and on_this_connection % self.close_after == 0:
             asyncio.get_running_loop().call_soon(server.transport.close)
         if self.reply_delay:

@@ -87,5 +87,7 @@ def test_the_demo_keeps_its_bond_and_private_credit_stories_apart(demo_site: Dem
 def test_an_article_with_fewer_neighbours_than_counted_has_them_count_as_zero() -> None:
     # Article 0 has two neighbours, article 3 none; levels are means over NEIGHBOURS places.
     left, right = np.asarray([0, 0, 1]), np.asarray([1, 2, 2])
-    levels = stories._levels(4, left, right, np.asarray([0.8, 0.4, 0.2]))
+    top = stories.top_values(4, left, right, np.asarray([0.8, 0.4, 0.2]))
+    levels = top[:, : stories.NEIGHBOURS].mean(axis=1)
+    assert top[0].tolist()[:3] == [0.8, 0.4, 0.0]
     assert levels.tolist() == [pytest.approx(x / stories.NEIGHBOURS) for x in (1.2, 1.0, 0.6, 0.0)]

@@ -59,7 +59,8 @@ def run(ctx: click.Context, log_format: logs.LogFormat) -> None:
 @click.pass_context
 def worker(ctx: click.Context, log_format: logs.LogFormat) -> None:
     """Take jobs from the queue in PostgreSQL (workers.enabled); run any number, anywhere."""
-    import digest.jobs  # noqa: F401  (registers the job types)
+    import digest.jobs  # registers the job types
+    import digest.pipeline  # noqa: F401  (what the jobs run: imported once now, not in the first job)
     from digest import queue
 
     config = config_of(ctx)

@@ -391,6 +391,10 @@ def _statements(script: str) -> list[str]:
 
 
 def _migrate_postgresql(db: Database) -> int:
+    current = _postgresql_version(db)
+    if current == len(MIGRATIONS):
+        # Up to date: one read, no lock (the common case: every job and command opens the store).
+        return current
     while True:
         with db:
             db.execute("SELECT pg_advisory_xact_lock(hashtext('digest schema'))")
@@ -404,6 +408,19 @@ def _migrate_postgresql(db: Database) -> int:
             db.execute(script_for(MIGRATIONS[version], "postgresql", number=number))
             db.execute("DELETE FROM schema_version")
             db.execute("INSERT INTO schema_version VALUES (?)", (number,))
+
+
+def _postgresql_version(db: Database) -> int | None:
+    """The schema's version, read without a lock; None when there is no schema yet."""
+    import psycopg
+
+    try:
+        row = db.execute("SELECT version FROM schema_version").fetchone()
+    except psycopg.errors.UndefinedTable:
+        return None
+    version = int(row[0]) if row else 0
+    _check_known(version)
+    return version
 
 
 def schema_version(db: Database, engine: Engine) -> int:
