@@ -38,6 +38,12 @@ LOCAL = ("127.0.0.1",)
 """collect.allow_hosts for the test servers: internal addresses are refused by default."""
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long trials (marked slow) first: the test processes start on them, and the many short
+    tests fill in around them instead of one long trial running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 # --- HTTP ------------------------------------------------------------------------------------
 
 
