@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
+from typing import overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -300,8 +301,9 @@ def _average_linkage(
         """Push the scores of merged group a's pairs (it is no single article: no headline rule)."""
         others = np.fromiter(links[a], np.int64, len(links[a]))
         totals = np.fromiter(links[a].values(), np.float64, len(links[a]))
-        mean = totals / (sizes[a] * sizes[others])
-        margin = mean - (level_sums[a] / sizes[a] + level_sums[others] / sizes[others]) / 2
+        mean, margin = _mean_margin(
+            totals, sizes[a], sizes[others], level_sums[a], level_sums[others]
+        )
         passes = (mean >= MIN_SIMILARITY) & (margin >= MERGE_MARGIN)
         for score, other in zip((-margin[passes]).tolist(), others[passes].tolist(), strict=True):
             heapq.heappush(heap, (score, min(a, other), max(a, other)))
@@ -346,8 +348,9 @@ def _first_scores(
     """``_closeness`` of every linked pair of groups, as heap entries (-score, low, high); the
     pairs too far apart left out. ``unlike`` says whether two groups' headlines share no word,
     and is asked only of the pairs of single articles it decides."""
-    mean = sums / (sizes[left] * sizes[right])
-    margin = mean - (level_sums[left] / sizes[left] + level_sums[right] / sizes[right]) / 2
+    mean, margin = _mean_margin(
+        sums, sizes[left], sizes[right], level_sums[left], level_sums[right]
+    )
     close = margin >= MERGE_MARGIN
     alike, apart = mean >= MIN_SIMILARITY, mean >= HEADLINES_APART
     singles = (sizes[left] == 1) & (sizes[right] == 1)
@@ -364,11 +367,37 @@ def _closeness(
 ) -> float | None:
     """How much two groups' mean similarity exceeds their mean level; None when too far apart
     (below the floor, or below their levels)."""
-    mean = total / (len(a) * len(b))
-    margin = mean - (level_a / len(a) + level_b / len(b)) / 2
+    mean, margin = _mean_margin(total, len(a), len(b), level_a, level_b)
     if mean < floor or margin < MERGE_MARGIN:
         return None
     return margin
+
+
+@overload
+def _mean_margin(
+    total: float, size_a: float, size_b: float, level_a: float, level_b: float
+) -> tuple[float, float]: ...
+@overload
+def _mean_margin(
+    total: Floats,
+    size_a: float | Floats,
+    size_b: float | Floats,
+    level_a: float | Floats,
+    level_b: float | Floats,
+) -> tuple[Floats, Floats]: ...
+def _mean_margin(
+    total: float | Floats,
+    size_a: float | Floats,
+    size_b: float | Floats,
+    level_a: float | Floats,
+    level_b: float | Floats,
+) -> tuple[float | Floats, float | Floats]:
+    """Two groups' mean similarity (``total`` over their pairs), and how much it exceeds the
+    mean of their closeness levels (``level_*``: level sums): for one pair of groups or, as
+    arrays, for many. The one formula behind ``_closeness``, ``_first_scores`` and ``push``,
+    whose scores must agree to the bit (a popped entry is checked against it)."""
+    mean = total / (size_a * size_b)
+    return mean, mean - (level_a / size_a + level_b / size_b) / 2
 
 
 def _merge(
