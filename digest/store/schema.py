@@ -415,10 +415,9 @@ def _postgresql_version(db: Database) -> int | None:
     import psycopg
 
     try:
-        row = db.execute("SELECT version FROM schema_version").fetchone()
+        version = schema_version(db, "postgresql")
     except psycopg.errors.UndefinedTable:
         return None
-    version = int(row[0]) if row else 0
     _check_known(version)
     return version
 
