@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     # The pipeline (every stage) is imported where a cycle runs: `digest status` reads this
     # module's clock and keys without paying for summarize, render and extract.
     from digest import pipeline
+    from digest.workers import Workers
 
 ShouldStop = Callable[[], bool]
 
@@ -340,7 +342,29 @@ def collect_job(config: Config, *, source: str, should_stop: ShouldStop) -> None
     if not chosen or should_stop():
         return
     with open_store(config.data_dir, url=config.database_url) as store:
-        log_collect(pipeline.collect(replace(config, sources=chosen), store, now=now()))
+        report = pipeline.collect(
+            replace(config, sources=chosen), store, now=now(), workers=_page_workers()
+        )
+    log_collect(report)
+
+
+@cache
+def _page_workers() -> Workers:
+    """The page extractors of this `digest worker` process, kept from one collect job to the
+    next. A job runs off the main thread, where the time budget needs a worker process: a pool
+    per job would start and import the extraction stack for every teaser feed (about 0.6 s of
+    CPU). It starts on the first page, so a worker that only sees full-text feeds has none."""
+    from digest.pipeline.collecting import WORKER_MODULES
+    from digest.workers import Workers
+
+    return Workers(preload=WORKER_MODULES)
+
+
+def stop_page_workers() -> None:
+    """Stop the page extractors collect jobs started here, if any (a worker's last act)."""
+    if _page_workers.cache_info().currsize:
+        _page_workers().__exit__()
+        _page_workers.cache_clear()
 
 
 SUMMARIZE_BATCH = 10

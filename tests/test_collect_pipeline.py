@@ -4,12 +4,13 @@ updates in place, and nothing from a feed or a page reaching an email as markup.
 from __future__ import annotations
 
 import os
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 import lxml.html
 
-from digest import pipeline
+from digest import cycle, pipeline
 from digest.config import CollectConfig, Config, EditionConfig, SourceConfig
 from digest.store import Store
 
@@ -248,3 +249,50 @@ def test_many_pages_are_extracted_in_worker_processes(
     articles = store.latest_articles(count)
     assert all(a.text.count("Paragraph") == 3 for a in articles)
     assert all("Sign up" not in a.text for a in articles)
+
+
+def pool_processes() -> set[int]:
+    """This process's children started as multiprocessing workers (Linux; not its tracker)."""
+    found = set()
+    for process in Path("/proc").glob("[0-9]*"):
+        stat = _read(process / "stat")  # "pid (name) state ppid ..."
+        parent = stat.rpartition(b")")[2].split()[1:2]
+        if parent == [str(os.getpid()).encode()] and b"spawn_main" in _read(process / "cmdline"):
+            found.add(int(process.name))
+    return found
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, ProcessLookupError):  # the process ended since
+        return b""
+
+
+def test_a_workers_collect_jobs_share_one_pool_of_page_extractors(
+    http_server: HttpServer, store: Store
+) -> None:
+    """A `digest worker` runs each job off its main thread, so pages go to extractor processes
+    (the time budget needs one): the first job that needs them starts them, the next reuses them."""
+    feeds = []
+    for n in range(2):
+        link = write(http_server, f"news/{n}.html", page(f"Story {n}", 3))
+        entry = item(title=f"Story {n}", link=link, guid=f"s{n}")
+        feeds.append(write(http_server, f"feed{n}.xml", rss(entry)))
+    config = config_for(store, *(SourceConfig(name=f"N{n}", url=u) for n, u in enumerate(feeds)))
+    before = pool_processes()
+    started = []
+    try:
+        for url in feeds:
+            arguments = {"source": url, "should_stop": lambda: False}
+            job = threading.Thread(target=cycle.collect_job, args=(config,), kwargs=arguments)
+            job.start()
+            job.join()
+            started.append(pool_processes() - before)
+    finally:
+        cycle.stop_page_workers()
+    assert started[0], "the first job's pages were not extracted in worker processes"
+    assert started[1] == started[0]
+    assert pool_processes() - before == set()  # stopped
+    articles = store.latest_articles(10)
+    assert len(articles) == 2 and all(a.text.count("Paragraph") == 3 for a in articles)

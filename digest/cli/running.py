@@ -61,12 +61,15 @@ def worker(ctx: click.Context, log_format: logs.LogFormat) -> None:
     """Take jobs from the queue in PostgreSQL (workers.enabled); run any number, anywhere."""
     import digest.jobs  # registers the job types
     import digest.pipeline  # noqa: F401  (what the jobs run: imported once now, not in the first job)
-    from digest import queue
+    from digest import cycle, queue
 
     config = config_of(ctx)
     queue.require_database(config, "worker")
     logs.setup(log_format, verbose=ctx.obj["verbose"])
-    queue.work(config)
+    try:
+        queue.work(config)
+    finally:
+        cycle.stop_page_workers()
 
 
 @click.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -42,7 +43,13 @@ def collect(
     *,
     now: datetime | None = None,
     progress: Callable[[FeedResult], None] | None = None,
+    workers: Workers | None = None,
 ) -> CollectReport:
+    """Collect the configured sources into ``store``.
+
+    ``workers``: the page extractors' process pool to use (and leave running); without one, a
+    pool of this call's own starts if pages need it and stops at the end.
+    """
     now = now or utcnow()
     arrived: list[FeedResult] = []
 
@@ -54,7 +61,7 @@ def collect(
     # Each request holds a place at its host in the store: the limits hold across processes.
     gate = StoreGate(store, config.collect)
     try:
-        with Workers(preload=WORKER_MODULES) as workers:
+        with nullcontext(workers) if workers else Workers(preload=WORKER_MODULES) as pool:
             # 1. Fetch every due source (conditional GET; failures isolated per source) and
             #    parse each feed here as it arrives: worker processes would cost more than
             #    the parsing they took over (feedparser's millisecond per entry).
@@ -67,7 +74,7 @@ def collect(
             by_key = {s.url: s for s in config.sources}
             articles = [a for r in results for a in r.articles]
             articles, page_errors = _complete_from_pages(
-                articles, by_key, config, store, workers, gate, now=now
+                articles, by_key, config, store, pool, gate, now=now
             )
     except KeyboardInterrupt:
         _keep_arrived(arrived, store, now=now)
