@@ -28,7 +28,6 @@ from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from sumy.utils import get_stop_words
 
 LEAD_WORDS = 100
 """How much of an article's text counts: its lead, where every outlet states the facts."""
@@ -73,6 +72,8 @@ class Document(Protocol):
 
 @cache
 def _stop_words() -> frozenset[str]:
+    from sumy.utils import get_stop_words  # here: sumy.utils imports requests, a tenth of a second
+
     return frozenset(get_stop_words("english"))
 
 

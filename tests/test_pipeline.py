@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import importlib
+import subprocess
+import sys
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -123,6 +126,33 @@ def test_collecting_again_parses_nothing_and_duplicates_nothing(demo_site: DemoS
         assert (second.new, second.updated) == (0, 0)
         assert pages_after == pages_before, "no article page fetched again"
         assert len(store.latest_articles(1000)) == 36
+
+
+def test_each_name_of_the_pipeline_is_its_stage_modules_own() -> None:
+    homes = pipeline._HOME
+    assert sorted([*homes, "utcnow"]) == sorted(pipeline.__all__)
+    for name, module in homes.items():
+        assert getattr(pipeline, name) is getattr(
+            importlib.import_module(f"digest.pipeline.{module}"), name
+        )
+
+
+def test_sending_loads_neither_the_summarizer_nor_the_page_extractor() -> None:
+    """`digest send` starts many times in a big send (and in every crash trial): sumy brings
+    all of nltk (and scipy and scikit-learn where they are installed), seconds of CPU."""
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from digest import cli, pipeline; pipeline.send, pipeline.send_due; "
+            "print(*sorted({m.split('.')[0] for m in sys.modules}))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "digest" in loaded
+    assert not {"sumy", "nltk", "scipy", "sklearn", "trafilatura"} & set(loaded)
 
 
 def test_sending_twice_delivers_once(demo_site: DemoSite) -> None:

@@ -60,7 +60,9 @@ def run(ctx: click.Context, log_format: logs.LogFormat) -> None:
 def worker(ctx: click.Context, log_format: logs.LogFormat) -> None:
     """Take jobs from the queue in PostgreSQL (workers.enabled); run any number, anywhere."""
     import digest.jobs  # registers the job types
-    import digest.pipeline  # noqa: F401  (what the jobs run: imported once now, not in the first job)
+    import digest.pipeline.building  # what the jobs run: imported now, not in the first job
+    import digest.pipeline.collecting
+    import digest.pipeline.sending  # noqa: F401
     from digest import cycle, queue
 
     config = config_of(ctx)
