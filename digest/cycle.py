@@ -10,9 +10,9 @@ Used by the daemon's jobs and by `digest run`; it calls pipeline functions, neve
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -348,7 +348,6 @@ def collect_job(config: Config, *, source: str, should_stop: ShouldStop) -> None
     log_collect(report)
 
 
-@cache
 def _page_workers() -> Workers:
     """The page extractors of this `digest worker` process, kept from one collect job to the
     next. A job runs off the main thread, where the time budget needs a worker process: a pool
@@ -357,14 +356,21 @@ def _page_workers() -> Workers:
     from digest.pipeline.collecting import WORKER_MODULES
     from digest.workers import Workers
 
-    return Workers(preload=WORKER_MODULES)
+    with _PAGES:  # a worker's jobs run in threads, several at once
+        if not _page_pool:
+            _page_pool.append(Workers(preload=WORKER_MODULES))
+        return _page_pool[0]
 
 
 def stop_page_workers() -> None:
     """Stop the page extractors collect jobs started here, if any (a worker's last act)."""
-    if _page_workers.cache_info().currsize:
-        _page_workers().__exit__()
-        _page_workers.cache_clear()
+    with _PAGES:
+        while _page_pool:
+            _page_pool.pop().__exit__()
+
+
+_PAGES = threading.Lock()
+_page_pool: list[Workers] = []
 
 
 SUMMARIZE_BATCH = 10
@@ -422,6 +428,21 @@ def send_job(config: Config, *, edition_key: str, should_stop: ShouldStop) -> No
     the end, what is still due (rows of a dead worker, of a job that stopped) is queued
     again; once nobody is pending or held, the edition's run is recorded as sent.
     """
+    while not _SENDING.acquire(timeout=1):  # another of this worker's jobs is sending
+        if should_stop():
+            return  # its recipients stay due in the ledger: the sweep queues them again
+    try:
+        _send_batch(config, edition_key=edition_key, should_stop=should_stop)
+    finally:
+        _SENDING.release()
+
+
+_SENDING = threading.Lock()
+"""Held by the send job in hand: a worker runs one at a time (each keeps smtp.connections
+connections), whatever else it runs beside it."""
+
+
+def _send_batch(config: Config, *, edition_key: str, should_stop: ShouldStop) -> None:
     from digest import pipeline
 
     with open_store(config.data_dir, url=config.database_url) as store:

@@ -123,8 +123,10 @@ def make_app(
     import procrastinate
 
     url = require_database(config, "worker")
+    # A worker's job slots each fetch and finish their jobs through it (and one listens).
+    connections = max(4, config.workers.concurrency + 2)
     connector = procrastinate.PsycopgConnector(
-        conninfo=url, min_size=1, max_size=4, timeout=RECONNECT_FOR
+        conninfo=url, min_size=1, max_size=connections, timeout=RECONNECT_FOR
     )
     app = procrastinate.App(connector=connector)
     for name, body in JOBS.items():

@@ -36,6 +36,7 @@ class Workers:
     def __init__(self, *, preload: tuple[str, ...] = ()) -> None:
         """``preload``: modules each worker imports as it starts, before its first task."""
         self._pool: ProcessPoolExecutor | None = None
+        self._starting = threading.Lock()  # callers in several threads start one pool
         self.count = min(os.cpu_count() or 1, MAX_WORKERS)
         self.preload = preload
 
@@ -50,6 +51,10 @@ class Workers:
         """The pool (started now if needed), or None on a single-CPU machine."""
         if self.count < 2:
             return None
+        with self._starting:
+            return self._started()
+
+    def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
             pool = ProcessPoolExecutor(

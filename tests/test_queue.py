@@ -21,15 +21,16 @@ from pathlib import Path
 import pytest
 
 from digest import cycle
-from digest.config import Config
+from digest.config import Config, load_config
 from digest.edition import edition_key
 from digest.store import open_store
 
-from .conftest import DemoSite, digest_command, wait_for
+from .conftest import DemoSite, HttpServer, digest_command, wait_for
 from .crash import prepare
 from .mailserver import MailServer
 from .samples import NOW
 from .test_daemon import daemon_config, digest
+from .test_politeness import site
 
 KEY = "2026-03-10"
 """The key of the edition tests/crash.py builds."""
@@ -44,6 +45,7 @@ def workers_config(
     batch: int,
     connections: int,
     rate_limit: float = 0,
+    concurrency: int = 1,
 ) -> Config:
     return prepare(
         folder,
@@ -52,7 +54,7 @@ def workers_config(
         database_url=url,
         connections=connections,
         rate_limit=rate_limit,
-        extra=f"[workers]\nenabled = true\nsend_batch = {batch}\n",
+        extra=f"[workers]\nenabled = true\nsend_batch = {batch}\nconcurrency = {concurrency}\n",
     )
 
 
@@ -215,3 +217,41 @@ def test_digest_run_on_a_shared_database_has_the_workers_collect_summarize_and_s
     assert re.search(r"summarize: \d+ articles summarized", log), log
     sent = [int(n) for n in re.findall(r"send: edition \S+: (\d+) sent", log)]
     assert sum(sent) == 5 and max(sent) <= 2, log  # by the worker, two at most per job
+
+
+def test_one_worker_has_its_collect_jobs_in_hand_at_once(
+    http_server: HttpServer, tmp_path: Path, fresh_postgres: str
+) -> None:
+    """workers.concurrency = 3: one worker's three collect jobs wait on their feeds together."""
+    path, meter = site(
+        http_server, tmp_path, fresh_postgres, feeds=3, seconds=2, collect="per_host = 3"
+    )
+    with path.open("a", encoding="utf-8") as config_file:
+        config_file.write("[workers]\nenabled = true\nconcurrency = 3\n")
+    config = load_config(path)
+    with workers(config, 1, tmp_path):
+        assert cycle.queue_collects(config) == 3
+        assert wait_for(lambda: len(meter.starts) == 3 and meter.in_flight == 0, 60)
+    assert meter.most == 3, f"the server had at most {meter.most} of the 3 requests at once"
+
+
+def test_one_workers_send_jobs_take_turns_on_its_smtp_connections(
+    tmp_path: Path, fresh_postgres: str
+) -> None:
+    """workers.concurrency = 3 and three send jobs: one at a time, so the worker keeps
+    smtp.connections (here 1) connection open, not one per job in hand."""
+    with MailServer(reply_delay=0.02) as server:
+        config = workers_config(
+            tmp_path, server, fresh_postgres, 60, batch=20, connections=1, concurrency=3
+        )
+        with workers(config, 1, tmp_path):
+            queue_the_send(config)
+            assert wait_for(lambda: run_outcome(config) == "sent", 120)
+        received = server.received
+    assert sorted(set(server.per_recipient().values())) == [1] and len(received) == 60
+    arrivals: dict[object, list[float]] = {}
+    for message in received:
+        arrivals.setdefault(message.peer, []).append(message.arrived)
+    spans = [(min(times), max(times)) for times in arrivals.values()]
+    at_once = max(sum(1 for first, last in spans if first <= start <= last) for start, _ in spans)
+    assert len(spans) >= 3 and at_once == 1, sorted(spans)

@@ -69,7 +69,7 @@ def worker(ctx: click.Context, log_format: logs.LogFormat) -> None:
     queue.require_database(config, "worker")
     logs.setup(log_format, verbose=ctx.obj["verbose"])
     try:
-        queue.work(config)
+        queue.work(config, concurrency=config.workers.concurrency)
     finally:
         cycle.stop_page_workers()
 

@@ -357,6 +357,11 @@ class WorkersConfig:
         "Ledger rows per send job: the leader queues one job per this many recipients, and any worker takes any job.",
         check=checks.positive,
     )
+    concurrency: int = option(
+        4,
+        "Jobs one `digest worker` runs at once, each in a thread of its own (collect jobs mostly wait on the network). Its send jobs still take turns, so a worker keeps smtp.connections SMTP connections.",
+        check=checks.positive,
+    )
 
 
 @dataclass(frozen=True)
