@@ -8,7 +8,9 @@ quadratic in the batch), and fade with time: articles published days apart are n
 
 Every step works on whole arrays, so the time grows with the batch: the words are read with
 one regular expression per text and each distinct token stemmed once; the common words' share
-of a pair's similarity is looked up in a dense block of rows at a time.
+of a pair's similarity is looked up in a dense block of rows at a time. Sorts are stable radix
+sorts (``radix_lexsort``), so sums per pair or per word add up in the order they were found:
+the same bits, however they are computed.
 
 The constants were tuned with digest.stories' (see there); digest.stories groups the pairs.
 """
@@ -23,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
+from importlib import resources
 from itertools import count, pairwise
 from typing import Protocol
 
@@ -72,9 +75,11 @@ class Document(Protocol):
 
 @cache
 def _stop_words() -> frozenset[str]:
-    from sumy.utils import get_stop_words  # here: sumy.utils imports requests, a tenth of a second
-
-    return frozenset(get_stop_words("english"))
+    # sumy's English list, read as get_stop_words("english") reads it, without importing
+    # sumy.utils (it imports requests, a tenth of a second) or its look-up of the language's
+    # name in pycountry's ISO 639 table (30 ms to load, once per process).
+    text = resources.files("sumy").joinpath("data/stopwords/english.txt").read_text("utf-8")
+    return frozenset(w.rstrip() for w in text.splitlines() if w)
 
 
 def terms(title: str, text: str) -> dict[str, float]:
@@ -86,7 +91,9 @@ def terms(title: str, text: str) -> dict[str, float]:
 
 
 def _lead(text: str) -> str:
-    return " ".join(text.split(maxsplit=LEAD_WORDS)[:LEAD_WORDS])
+    """The text's first LEAD_WORDS words (the text itself when no longer: same tokens)."""
+    words = text.split(maxsplit=LEAD_WORDS)
+    return text if len(words) <= LEAD_WORDS else " ".join(words[:LEAD_WORDS])
 
 
 def words(text: str) -> list[str]:
@@ -123,7 +130,7 @@ def vectors(texts: Sequence[Document]) -> Vectors:
     weights = (1.0 + np.log(counts)) * idf[term_ids]
     norms = np.sqrt(np.bincount(rows, weights=weights**2, minlength=len(texts)))
     weights = weights / np.maximum(norms[rows], 1e-12)
-    order = _stable_order(term_ids)
+    order = radix_lexsort(term_ids)
     return Vectors(rows[order], term_ids[order], weights[order])
 
 
@@ -134,10 +141,11 @@ def _counts(texts: Sequence[Document]) -> tuple[Ints, Ints, Floats, int]:
     index: defaultdict[str, int] = defaultdict(count().__next__)
     codes = array("q")
     sizes: list[int] = []
+    code, extend, tokens = index.__getitem__, codes.extend, _TOKEN.findall
     for t in texts:
         for part in (t.title, _lead(t.text)):
             before = len(codes)
-            codes.extend(map(index.__getitem__, _TOKEN.findall(part.lower())))
+            extend(map(code, tokens(part.lower())))
             sizes.append(len(codes) - before)
     numbers: dict[str, int] = {}
     word_of = [numbers.setdefault(w, len(numbers)) if w else -1 for w in map(_word, index)]
@@ -145,14 +153,16 @@ def _counts(texts: Sequence[Document]) -> tuple[Ints, Ints, Floats, int]:
     rows = np.repeat(np.arange(len(sizes)) // 2, sizes)
     weight = np.repeat(np.tile([TITLE_WEIGHT, 1.0], len(texts)), sizes)
     kept = term_ids >= 0
-    size = max(len(numbers), 1)
-    keys, first, inverse = np.unique(
-        rows[kept] * size + term_ids[kept], return_index=True, return_inverse=True
-    )
-    counts = np.bincount(inverse, weights=weight[kept], minlength=len(keys))
-    order = np.argsort(first, kind="stable")
-    keys = keys[order]
-    return keys // size, keys % size, counts[order].astype(np.float64), size
+    rows, term_ids, weight = rows[kept], term_ids[kept], weight[kept]
+    order = radix_lexsort(term_ids, rows)  # stable: each word's counts add up in text order
+    first = _starts(rows[order], term_ids[order])
+    number = np.cumsum(first) - 1
+    counts = np.bincount(number, weights=weight[order]).astype(np.float64)
+    numbered = np.empty(len(order), dtype=np.int64)
+    numbered[order] = number
+    seen = np.zeros(len(order), dtype=np.bool_)  # a word's first appearance in a text
+    seen[order[first]] = True
+    return rows[seen], term_ids[seen], counts[numbered[seen]], max(len(numbers), 1)
 
 
 # --- similarities ----------------------------------------------------------------------------
@@ -183,27 +193,32 @@ def _cosines(v: Vectors, n: int) -> tuple[Ints, Ints, Floats]:
     # A common term still proposes the pairs of the few rows it weighs most in (a headline
     # word of a big story); their share of the similarity comes with the common part.
     by_weight = np.argsort(-v.weights, kind="stable")
-    order = by_weight[_stable_order(v.terms[by_weight])]  # as np.lexsort((-weights, terms))
+    order = by_weight[radix_lexsort(v.terms[by_weight])]  # as np.lexsort((-weights, terms))
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order)) - np.repeat(starts, sizes)
     proposes = ~common | (rank < HEADS)
     weights = np.where(common, 0.0, v.weights)[proposes]
-    left, right, sims = _term_pairs(v.rows[proposes], v.terms[proposes], weights, n)
+    left, right, sims = _term_pairs(v.rows[proposes], v.terms[proposes], weights)
     return left, right, sims + _common_part(v, common, left, right)
 
 
-def _stable_order(keys: Ints) -> Ints:
-    """np.argsort(keys, kind="stable"), as a radix sort when the keys fit in 16 bits."""
-    small = len(keys) > 0 and keys.min() >= 0 and keys.max() < 2**15
-    order: Ints = np.argsort(keys.astype(np.int16) if small else keys, kind="stable")
-    return order
+def radix_lexsort(*keys: Ints) -> Ints:
+    """np.lexsort(keys) (the last key primary) for keys of at least 0: numpy sorts 16-bit
+    integers stably by radix, so each key is sorted on by 16 bits at a time, lowest first."""
+    order: Ints | None = None
+    for key in keys:
+        for shift in range(0, int(key.max(initial=0)).bit_length(), 16):
+            digit = (key if order is None else key[order]) >> shift
+            step = np.argsort(digit.astype(np.uint16), kind="stable")  # by the low 16 bits
+            order = step if order is None else order[step]
+    return np.arange(len(keys[0])) if order is None else order
 
 
 def _rare_limit(n: int) -> int:
     return min(max(RARE, n // 100), RARE_MAX)
 
 
-def _term_pairs(rows: Ints, term_ids: Ints, weights: Floats, n: int) -> tuple[Ints, Ints, Floats]:
+def _term_pairs(rows: Ints, term_ids: Ints, weights: Floats) -> tuple[Ints, Ints, Floats]:
     """The sparse product of the rows with themselves, above the diagonal (postings by term)."""
     starts = np.flatnonzero(np.r_[True, term_ids[1:] != term_ids[:-1]])
     sizes = np.diff(np.r_[starts, len(term_ids)])
@@ -212,7 +227,7 @@ def _term_pairs(rows: Ints, term_ids: Ints, weights: Floats, n: int) -> tuple[In
     first = np.repeat(np.arange(len(term_ids)), after)
     offset = np.arange(len(first)) - np.repeat(np.cumsum(after) - after, after)
     second = first + 1 + offset
-    return sum_by_pair(rows[first], rows[second], weights[first] * weights[second], n)
+    return sum_by_pair(rows[first], rows[second], weights[first] * weights[second])
 
 
 def _common_part(
@@ -231,7 +246,7 @@ def _common_part(
         return np.zeros(len(left))
     n = int(v.rows.max()) + 1
     _, dense_terms = np.unique(v.terms[common], return_inverse=True)
-    by_row = _stable_order(v.rows[common])  # each row's terms stay in term order
+    by_row = radix_lexsort(v.rows[common])  # each row's terms stay in term order
     rows = v.rows[common][by_row]
     starts = np.searchsorted(rows, np.arange(n + 1))
     counts = np.diff(starts)
@@ -241,7 +256,7 @@ def _common_part(
     entries = (rows, dense_terms[by_row], v.weights[common][by_row])
     block = _Block(max(1, BLOCK // size), size, starts, entries)
     numbers = other // block.rows
-    order = _stable_order(numbers)
+    order = radix_lexsort(numbers)
     one, other = one[order], other[order]
     bounds = np.searchsorted(numbers[order], np.arange(numbers.max() + 2))
     parts = []
@@ -297,8 +312,22 @@ def _time_fade(hours: Floats) -> Floats:
     return np.clip((none - hours) / (none - full), 0.0, 1.0)
 
 
-def sum_by_pair(a: Ints, b: Ints, values: Floats, n: int) -> tuple[Ints, Ints, Floats]:
-    """The values summed per unordered pair {a, b}, as (low, high, sum) sorted by pair."""
-    keys, inverse = np.unique(np.minimum(a, b) * n + np.maximum(a, b), return_inverse=True)
-    sums = np.bincount(inverse, weights=values, minlength=len(keys)).astype(np.float64)
-    return (keys // n).astype(np.int64), (keys % n).astype(np.int64), sums
+def sum_by_pair(a: Ints, b: Ints, values: Floats) -> tuple[Ints, Ints, Floats]:
+    """The values summed per unordered pair {a, b} (in their order), as (low, high, sum)
+    sorted by pair."""
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    order = radix_lexsort(high, low)  # stable: each pair's values stay in their order
+    low, high = low[order], high[order]
+    first = _starts(low, high)
+    number = np.cumsum(first) - 1
+    sums = np.bincount(number, weights=values[order])
+    return low[first], high[first], sums.astype(np.float64)
+
+
+def _starts(*sorted_keys: Ints) -> NDArray[np.bool_]:
+    """Where a new combination of the keys (sorted together) starts."""
+    first = np.zeros(len(sorted_keys[0]), dtype=np.bool_)
+    first[:1] = True
+    for key in sorted_keys:
+        first[1:] |= key[1:] != key[:-1]
+    return first

@@ -31,7 +31,15 @@ from typing import overload
 import numpy as np
 from numpy.typing import NDArray
 
-from digest.similarity import Floats, Ints, similar_pairs, sum_by_pair, terms, words
+from digest.similarity import (
+    Floats,
+    Ints,
+    radix_lexsort,
+    similar_pairs,
+    sum_by_pair,
+    terms,
+    words,
+)
 
 NEIGHBOURS = 4
 """An article's closeness level is its mean similarity to this many nearest articles."""
@@ -195,7 +203,7 @@ def _between(
     labels = np.asarray(group_of, dtype=np.int64)
     a, b = labels[left], labels[right]
     apart = a != b
-    return (members, *sum_by_pair(a[apart], b[apart], sims[apart], len(members)))
+    return (members, *sum_by_pair(a[apart], b[apart], sims[apart]))
 
 
 def top_values(n: int, left: Ints, right: Ints, sims: Floats) -> Floats:
@@ -280,8 +288,10 @@ def _average_linkage(
     sizes = np.asarray([len(m) for m in start], dtype=np.float64)
     level_sums = levels * sizes
     level_sum = dict(enumerate(level_sums.tolist()))
-    # links[a][b]: the sum of similarities between the members of groups a and b.
+    # links[a][b]: the sum of similarities between the members of groups a and b (where b
+    # has merged into another group since, a stale entry: see _merge).
     links = _adjacency(len(start), left, right, sums)
+    alive = np.ones(len(start), dtype=np.bool_)
     headlines: dict[int, frozenset[str]] = {}
 
     def unlike(i: int, j: int) -> bool:
@@ -301,6 +311,7 @@ def _average_linkage(
         """Push the scores of merged group a's pairs (it is no single article: no headline rule)."""
         others = np.fromiter(links[a], np.int64, len(links[a]))
         totals = np.fromiter(links[a].values(), np.float64, len(links[a]))
+        others, totals = others[alive[others]], totals[alive[others]]
         mean, margin = _mean_margin(
             totals, sizes[a], sizes[others], level_sums[a], level_sums[others]
         )
@@ -320,6 +331,7 @@ def _average_linkage(
         if current is None or current != -negative:
             continue  # a stale entry; the fresh one is in the heap too
         _merge(a, b, members, level_sum, links)
+        alive[b] = False
         sizes[a], level_sums[a] = len(members[a]), level_sum[a]
         push(a)
     return list(members.values())
@@ -328,7 +340,7 @@ def _average_linkage(
 def _adjacency(n: int, left: Ints, right: Ints, sums: Floats) -> dict[int, dict[int, float]]:
     """Per group, its linked groups (in ascending order) and the sum of similarities to each."""
     rows, columns, values = np.r_[left, right], np.r_[right, left], np.r_[sums, sums]
-    order = np.argsort(rows * n + columns)
+    order = radix_lexsort(columns, rows)
     bounds = np.searchsorted(rows[order], np.arange(n + 1)).tolist()
     others, totals = columns[order].tolist(), values[order].tolist()
     return {
@@ -407,15 +419,16 @@ def _merge(
     level_sum: dict[int, float],
     links: dict[int, dict[int, float]],
 ) -> None:
-    """Fold group b into group a."""
+    """Fold group b into group a. The other groups' links to b stay, stale: deleting each
+    costs more than skipping them (b has no row in ``links`` any more)."""
     members[a].extend(members.pop(b))
     level_sum[a] += level_sum.pop(b)
     mine, theirs = links[a], links.pop(b)
     del mine[b], theirs[a]
     for other, total in theirs.items():
-        row = links[other]
-        del row[b]
-        row[a] = mine[other] = mine.get(other, 0.0) + total
+        row = links.get(other)
+        if row is not None:  # not merged into another since
+            row[a] = mine[other] = mine.get(other, 0.0) + total
 
 
 def _links(

@@ -91,3 +91,9 @@ def test_an_article_with_fewer_neighbours_than_counted_has_them_count_as_zero() 
     levels = top[:, : stories.NEIGHBOURS].mean(axis=1)
     assert top[0].tolist()[:3] == [0.8, 0.4, 0.0]
     assert levels.tolist() == [pytest.approx(x / stories.NEIGHBOURS) for x in (1.2, 1.0, 0.6, 0.0)]
+
+
+def test_the_stop_words_are_sumys_english_list() -> None:
+    from sumy.utils import get_stop_words
+
+    assert similarity._stop_words() == frozenset(get_stop_words("english"))
