@@ -468,7 +468,11 @@ def test_a_catch_up_past_midnight_builds_the_edition_of_the_day_it_was_due(
 def test_the_daemon_wakes_when_a_readers_own_send_time_comes(
     demo_site: DemoSite, smtp_server: MailServer, daemons: Daemons
 ) -> None:
-    """A reader in Kathmandu (UTC+5:45) chose 12:46 there: one minute after the edition."""
+    """A reader in Kathmandu (UTC+5:45) chose 12:46 there: one minute after the edition.
+
+    The daemon starts 25 seconds before that, past the edition's 07:00 (it catches the edition
+    up at once), so that the test waits 25 seconds for the reader's time, not a minute.
+    """
     from digest.models import DEFAULT_NEWSLETTER, Membership
 
     config = daemon_config(demo_site, smtp_server)
@@ -476,13 +480,18 @@ def test_the_daemon_wakes_when_a_readers_own_send_time_comes(
     with open_store(demo_site.config().data_dir) as store:
         later = Membership(DEFAULT_NEWSLETTER, send_time="12:46", timezone="Asia/Kathmandu")
         store.set_memberships(readers[2], [later], now=demo_site.now)
-    daemon = daemons.start(config, at=datetime(2026, 3, 10, 6, 59, 56, tzinfo=UTC))
-    first = daemon.wait_for("send")
+    daemon = daemons.start(config, at=datetime(2026, 3, 10, 7, 0, 35, tzinfo=UTC))
+    assert daemon.wait_for("catch-up")["message"].startswith("edition 2026-03-10 was due at")
+    first = daemon.wait_for("send", timeout=25)
+    assert utc(first["time"][:19]) < datetime(2026, 3, 10, 7, 1, tzinfo=UTC), (
+        "the daemon took 25 s to start and send: the reader's own time came first"
+    )
     assert (first["edition"], first["sent"], first["later"]) == ("2026-03-10", 2, 1)
     assert received(smtp_server) == dict.fromkeys(readers[:2], 1)
-    assert wait_for(lambda: len(daemon.events("send")) == 2, timeout=120)
+    assert wait_for(lambda: len(daemon.events("send")) == 2, timeout=60)
     second = daemon.events("send")[1]
     assert (second["sent"], second["later"]) == (1, 0)
+    assert utc(second["time"][:19]) >= datetime(2026, 3, 10, 7, 1, tzinfo=UTC)
     assert daemon.stop()[0] == 0
     assert received(smtp_server) == dict.fromkeys(readers, 1)
     with open_store(demo_site.config().data_dir) as store:
