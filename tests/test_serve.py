@@ -7,9 +7,11 @@ import httpx
 import pytest
 
 from digest import pipeline, web
+from digest.models import Email
 from digest.store import open_store
 
 from .conftest import DemoSite
+from .samples import NOW
 
 
 @pytest.fixture
@@ -51,5 +53,61 @@ def test_an_empty_data_directory_says_what_to_do(tmp_path: Path) -> None:
     try:
         response = httpx.get(f"http://127.0.0.1:{server.port}/", trust_env=False, timeout=30)
         assert response.status_code == 404 and "digest build" in response.text
+    finally:
+        server.stop()
+
+
+def test_every_newsletter_and_frequency_has_an_archive(tmp_path: Path) -> None:
+    """The default newsletter's daily editions at /editions/; each other newsletter's and each
+    weekly series at its own path, its editions at /editions/SLUG/PERIOD/; links between them."""
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\n[newsletter]\nname = "Daily Economy"\n'
+        '[newsletters.markets]\nname = "Markets"\n',
+        encoding="utf-8",
+    )
+    keys = ["2026-03-10", "markets/2026-03-10", "markets/2026-03-09", "default/2026-W11"]
+    with open_store(tmp_path / "data") as store:
+        for number, key in enumerate(keys, 1):
+            store.save_edition(
+                Email(key, f"Subject of {key}", "<p>", "t", "p"),
+                number=number,
+                built=NOW,
+                article_ids=[],
+            )
+            store.write_archive(key, {"edition.html": f"<p>The edition {key}</p>"})
+    server = web.Server(web.Site(config), port=0)
+    server.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", trust_env=False) as client:
+            daily = client.get("/editions/").text
+            assert "Subject of 2026-03-10" in daily and "markets/" not in daily.split("Other")[0]
+            assert '<a href="/editions/markets/">Markets</a>' in daily
+            assert '<a href="/editions/default/weekly/">Daily Economy (weekly)</a>' in daily
+            markets = client.get("/editions/markets/").text
+            assert markets.index("markets/2026-03-10") < markets.index("markets/2026-03-09")
+            assert "Subject of 2026-03-10<" not in markets and "W11" not in markets
+            assert "default/2026-W11" in client.get("/editions/default/weekly/").text
+            page = client.get("/editions/markets/2026-03-09/")
+            assert page.status_code == 200 and page.text == "<p>The edition markets/2026-03-09</p>"
+            weekly = client.get("/editions/default/2026-W11/dark")
+            assert weekly.text == "<p>The edition default/2026-W11</p>"
+            bare = client.get("/editions/markets/2026-03-09")
+            assert bare.status_code == 308
+            assert bare.headers["location"] == "/editions/markets/2026-03-09/"
+            assert client.get("/editions/default/").headers["location"] == "/editions/"
+            for missing in (
+                "/editions/nobody/",
+                "/editions/markets/2026-03-11/",
+                "/editions/markets/weekly/",  # no weekly edition yet: an empty archive
+                "/editions/markets/2026-03-10/nothing",
+                "/editions/../digest.toml",
+            ):
+                answer = client.get(missing)
+                assert answer.status_code == (200 if "weekly" in missing else 404), missing
+            older = client.get("/editions/markets/?before=2026-03-10")
+            assert older.status_code == 400
+            older = client.get("/editions/markets/?before=markets/2026-03-10").text
+            assert "markets/2026-03-09" in older and "markets/2026-03-10/" not in older
     finally:
         server.stop()

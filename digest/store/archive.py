@@ -56,19 +56,22 @@ class ArchiveTables:
         except OSError:
             return None
 
-    def edition_index(self, *, before: str = "", limit: int | None = None) -> list[EditionEntry]:
+    def edition_index(
+        self, *, before: str = "", limit: int | None = None, series: str = "____-__-__"
+    ) -> list[EditionEntry]:
         """Editions newest first (those whose key sorts before ``before``), without their content.
 
-        The default newsletter's daily editions only (the others' keys hold a '/').
+        Of one newsletter and frequency: ``series`` is their keys' LIKE pattern
+        (digest.newsletters.pattern_of; the default, the default newsletter's daily editions).
 
         Reads neither HTML, text nor files: its cost does not grow with the editions' size.
         (Only columns stored before ``html``: SQLite would walk its pages to reach later ones.)
         """
         query = """SELECT e.key, e.number, e.built, e.subject,
                           (SELECT COUNT(*) FROM edition_articles a WHERE a.edition_key = e.key)
-                   FROM editions e WHERE (? = '' OR e.key < ?) AND e.key NOT LIKE ?
+                   FROM editions e WHERE (? = '' OR e.key < ?) AND e.key LIKE ?
                    ORDER BY e.key DESC"""
-        args: tuple[str | int, ...] = (before, before, "%/%")
+        args: tuple[str | int, ...] = (before, before, series)
         if limit is not None:
             query += " LIMIT ?"
             args += (limit,)

@@ -33,9 +33,7 @@ MAX_HEAD = 16_384
 
 ROUTES = [
     Route("/", archive.latest),
-    Route("/editions/", archive.archive_index),
-    Route("/editions/{key}/", archive.edition),
-    Route("/editions/{key}/{view}", archive.edition),
+    Route("/editions/{rest:path}", archive.editions),
     Route("/subscribe", joining.signup_form, methods=["GET"]),
     Route("/subscribe", joining.signup_submit, methods=["POST"]),
     Route("/confirm", joining.confirm, methods=["GET", "POST"]),

@@ -84,7 +84,7 @@ def status(request: Request) -> Response:
 
 
 def _figures(store: Store, config: Config) -> dict[str, Any]:
-    editions = store.edition_index(limit=RECENT)
+    editions = store.edition_index(limit=RECENT, series="%")  # every newsletter's
     keys = [e.key for e in editions]
     states = {s.key: s for s in store.fetch_states()}
     return {
