@@ -5,11 +5,13 @@ from __future__ import annotations
 import http.server
 import json
 import re
+import ssl
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,20 +98,31 @@ class _ThreadingServer(http.server.ThreadingHTTPServer):
 
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[HttpServer]:
-    folder = tmp_path / "www"
+    with serving(tmp_path / "www") as server:
+        yield server
+
+
+@contextmanager
+def serving(folder: Path, *, tls: ssl.SSLContext | None = None) -> Iterator[HttpServer]:
+    """An HttpServer on a free port of 127.0.0.1 (HTTPS with ``tls``), serving ``folder``."""
     folder.mkdir()
     server = HttpServer(folder)
     httpd = _ThreadingServer(("127.0.0.1", 0), _handler_for(server))
     httpd.daemon_threads = True
-    server.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    scheme = "https" if tls else "http"
+    server.base_url = f"{scheme}://127.0.0.1:{httpd.server_address[1]}"
     # A short poll interval: shutdown() at teardown waits for the next poll.
     thread = threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
     thread.start()
-    yield server
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield server
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def respond(

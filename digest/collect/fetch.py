@@ -9,21 +9,23 @@ redirects. Every network failure becomes a SourceError with one clear line.
 from __future__ import annotations
 
 import asyncio
+import base64
 import codecs
 import re
 import zlib
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import count
 from typing import Protocol
-from urllib.parse import urlsplit
 
+import h11
 import httpx
 
 from digest import __version__
-from digest.collect.guard import Allowed, GuardedTransport, RefusedAddress
+from digest.collect.connections import Connection, Disconnected, Origin, Pool
+from digest.collect.guard import Allowed
 from digest.config import CollectConfig
 from digest.errors import SourceError
 
@@ -66,27 +68,23 @@ class HostGate(Protocol):
 
 
 class Fetcher:
-    """One HTTP client with the configured bounds, shared by every request of a run."""
+    """The bounds and connections shared by every request of a run."""
 
     def __init__(self, settings: CollectConfig, *, gate: HostGate | None = None) -> None:
         self.settings = settings
         self.gate = gate
         self._tickets = count()
         seconds = settings.timeout.total_seconds()
-        limits = httpx.Limits(
-            max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
+        self.pool = Pool(
+            Allowed(settings.allow_hosts),
+            connect_timeout=min(seconds, CONNECT_TIMEOUT),
+            keep=settings.concurrency,
         )
-        self.client = httpx.AsyncClient(
-            transport=GuardedTransport(Allowed(settings.allow_hosts), limits=limits),
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
-            timeout=httpx.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT)),
-            headers={
-                "User-Agent": settings.user_agent or USER_AGENT,
-                "Accept-Encoding": ", ".join(_WBITS),
-            },
-            trust_env=False,
-        )
+        self.headers = {
+            "User-Agent": settings.user_agent or USER_AGENT,
+            "Accept-Encoding": ", ".join(_WBITS),
+            "Accept": "*/*",
+        }
         self._all = asyncio.Semaphore(settings.concurrency)
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(settings.per_host)
@@ -96,24 +94,28 @@ class Fetcher:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.client.aclose()
+        self.pool.close()
+        await asyncio.sleep(0)  # the closed connections' sockets are let go on the next turn
 
     async def get(self, url: str, headers: dict[str, str] | None = None) -> Response:
         """GET ``url``; raise SourceError with one clear line on any network failure."""
-        host = urlsplit(url).netloc
         seconds = self.settings.timeout.total_seconds()
         try:
+            target = httpx.URL(url)
+            host = target.netloc.decode("ascii")
             async with self._all, self._hosts[host], self._shared(host):
                 async with asyncio.timeout(seconds):
-                    return await self._get(url, headers or {})
+                    return await self._follow(target, headers or {})
         except TimeoutError:
             raise SourceError(f"timed out after {seconds:g}s") from None
-        except httpx.TooManyRedirects:
-            raise SourceError(f"more than {MAX_REDIRECTS} redirects (a redirect loop?)") from None
         except httpx.InvalidURL as error:
             raise SourceError(f"invalid URL: {error}") from None
-        except httpx.HTTPError as error:
-            raise SourceError(_describe_http_error(error)) from None
+        except h11.RemoteProtocolError as error:
+            raise SourceError(f"the server broke the HTTP protocol: {error}") from None
+        except h11.LocalProtocolError as error:
+            raise SourceError(f"cannot send the request: {error}") from None
+        except OSError as error:
+            raise SourceError(f"the connection failed: {error}") from None
 
     @asynccontextmanager
     async def _shared(self, host: str) -> AsyncIterator[None]:
@@ -132,48 +134,103 @@ class Fetcher:
         finally:
             self.gate.leave(host, ticket)
 
-    async def _get(self, url: str, headers: dict[str, str]) -> Response:
-        async with self.client.stream("GET", url, headers=headers) as response:
-            limit = self.settings.max_bytes
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise SourceError(_over_cap(limit, int(declared)))
-            decoder = Decoder(response.headers.get("content-encoding", ""), limit=limit)
-            body = bytearray()
-            async for chunk in response.aiter_raw():
-                body += decoder.decode(chunk)
-            body += decoder.flush()
-            permanent = bool(response.history) and all(
-                r.status_code in (301, 308) for r in response.history
-            )
-            return Response(
-                str(response.url),
-                response.status_code,
-                response.headers,
-                gunzip(bytes(body), limit=limit),
-                permanent,
-            )
+    async def _follow(self, url: httpx.URL, headers: dict[str, str]) -> Response:
+        """GET ``url``, following up to MAX_REDIRECTS redirects; each new host passes the guard."""
+        statuses: list[int] = []
+        for _ in range(MAX_REDIRECTS + 1):
+            response, location = await self._exchange(url, headers)
+            if location is None:
+                permanent = bool(statuses) and all(s in (301, 308) for s in statuses)
+                return replace(response, permanent_redirect=permanent)
+            statuses.append(response.status)
+            url = url.join(location)
+            if url.scheme not in ("http", "https"):
+                raise SourceError(f"a redirect to a URL that is not http(s): {location}")
+        raise SourceError(f"more than {MAX_REDIRECTS} redirects (a redirect loop?)")
+
+    async def _exchange(
+        self, url: httpx.URL, headers: dict[str, str]
+    ) -> tuple[Response, str | None]:
+        """One request and its answer; a redirect's Location, or None for any other answer.
+
+        A kept-alive connection the server closed just before the request is replaced by
+        a new one, once (a GET may be sent again).
+        """
+        origin = _origin(url)
+        head = [(b"Host", url.netloc), *_encoded(self.headers, headers, _credentials(url))]
+        for fresh in (False, True):
+            async with self.pool.connection(origin, fresh=fresh) as connection:
+                reused = connection.used
+                try:
+                    answer = await connection.request(url.raw_path, head)
+                except (Disconnected, ConnectionError):
+                    if not reused:
+                        raise
+                    continue
+                return await self._read(connection, url, answer)
+        raise AssertionError("the second try raises or returns")
+
+    async def _read(
+        self, connection: Connection, url: httpx.URL, answer: h11.Response
+    ) -> tuple[Response, str | None]:
+        response_headers = httpx.Headers(answer.headers)
+        location = response_headers.get("location") if answer.status_code in _REDIRECTS else None
+        limit = self.settings.max_bytes
+        declared = response_headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise SourceError(_over_cap(limit, int(declared)))
+        # A redirect's body is read only to keep the connection, never decoded.
+        decoder = Decoder(
+            "" if location else response_headers.get("content-encoding", ""), limit=limit
+        )
+        body = bytearray()
+        async for chunk in connection.body():
+            body += decoder.decode(chunk)
+        body += decoder.flush()
+        response = Response(
+            str(url),
+            answer.status_code,
+            response_headers,
+            b"" if location else gunzip(bytes(body), limit=limit),
+            False,
+        )
+        return response, location
+
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def _origin(url: httpx.URL) -> Origin:
+    scheme = url.scheme
+    if scheme not in ("http", "https"):
+        raise SourceError(f"not an http(s) URL: {url}")
+    if not url.raw_host:
+        raise SourceError(f"invalid URL: no host in {url}")
+    return Origin(scheme, url.raw_host.decode("ascii"), url.port or _PORTS[scheme])
+
+
+_PORTS = {"http": 80, "https": 443}
+
+
+def _credentials(url: httpx.URL) -> dict[str, str]:
+    """Basic authentication for a URL that carries a user name (``https://user:pw@host/feed``);
+    a redirect elsewhere drops it, as each hop's own URL is what counts."""
+    if not url.username:
+        return {}
+    pair = f"{url.username}:{url.password}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+
+
+def _encoded(*layers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """Headers as bytes, a later layer's overriding an earlier one's whatever their case;
+    values as UTF-8 (a validator goes back as the bytes the server sent)."""
+    merged = {name.lower(): (name, value) for layer in layers for name, value in layer.items()}
+    return [(name.encode("ascii"), value.encode("utf-8")) for name, value in merged.values()]
 
 
 def _over_cap(limit: int, size: int | None = None) -> str:
     what = f"body of {size:,} bytes" if size is not None else "body"
     return f"{what} is over the {limit:,}-byte cap (collect.max_bytes)"
-
-
-def _describe_http_error(error: httpx.HTTPError) -> str:
-    if isinstance(error.__cause__, RefusedAddress):
-        return str(error.__cause__)
-    if isinstance(error, httpx.ConnectTimeout):
-        return "timed out while connecting"
-    if isinstance(error, httpx.ConnectError):
-        return f"cannot connect: {error or 'connection refused'}"
-    if isinstance(error, httpx.TimeoutException):
-        return "timed out"
-    if isinstance(error, httpx.RemoteProtocolError):
-        return f"the server broke the HTTP protocol: {error}"
-    if isinstance(error, httpx.DecodingError):
-        return f"cannot decode the body: {error}"
-    return f"{type(error).__name__}: {error}"
 
 
 class Decoder:
