@@ -31,6 +31,7 @@ from typing import overload
 import numpy as np
 from numpy.typing import NDArray
 
+from digest import mates
 from digest.similarity import (
     Floats,
     Ints,
@@ -59,16 +60,6 @@ EDGE_FLOOR = 0.05
 """Weaker similarities count as none: they cannot lift a group's mean much."""
 COPY = 0.7
 """Articles at least this similar are near-copies: they join before anything else."""
-MATE_WEIGHTS = (5.986, 7.4, 14.378, 10.22, 9.791, -2.01)
-"""A grouped article stays in its group only if some other member scores at least 0 with it:
-MATE_BIAS plus these weights times the pair's similarity, and that similarity less the two
-articles' mean level, less the greater of their 2nd, 3rd and 5th best similarities, and over
-the greater of their best. Reports of one event stand out from each article's background; an
-article that no other outlet covered has only topical neighbours, all about as close. Fitted
-by logistic regression on days drawn from half A of the events (benchmarks/tune_stories.py)."""
-MATE_BIAS = 1.115
-"""(The fitted bias is -1.135; raised so row (a) of benchmarks/stories.py keeps its F1: few
-articles leave their groups, row (a') with 180 single items gains 0.01.)"""
 
 
 @dataclass(frozen=True)
@@ -122,10 +113,10 @@ def group_texts(texts: Sequence[Text]) -> Grouping:
         np.minimum(levels, LEVEL_CAP),
         [t.title for t in texts],
     )
-    scores = (
-        mate_features(group_left, group_right, means, top) @ np.asarray(MATE_WEIGHTS) + MATE_BIAS
-    )
-    clusters = _without_strays(clusters, copies, group_left, group_right, scores)
+    inside = mates.inside(clusters, copies, group_left, group_right)
+    pairs = group_left[inside], group_right[inside], means[inside]
+    features = mates.pair_features(texts, start, pairs, top, levels)
+    clusters = mates.without_strays(clusters, copies, *pairs[:2], features)
     groups = tuple(sorted((tuple(sorted(c)) for c in clusters), key=lambda g: g[0]))
     links, nearest = _links(n, groups, left, right, sims)
     return Grouping(groups, links, nearest)
@@ -217,56 +208,6 @@ def top_values(n: int, left: Ints, right: Ints, sims: Floats) -> Floats:
         top[rows[found], column] = values[found]
         values[found] = -np.inf
     return top
-
-
-def mate_features(left: Ints, right: Ints, sims: Floats, top: Floats) -> Floats:
-    """Per pair, how clearly its two articles (or groups of near-copies) stand out from each
-    one's neighbours (the features MATE_WEIGHTS weigh; ``top`` from ``top_values``)."""
-    levels = top[:, :NEIGHBOURS].mean(axis=1)
-
-    def greater(column: int) -> Floats:
-        found: Floats = np.maximum(top[left, column], top[right, column])
-        return found
-
-    features = (
-        sims,
-        sims - (levels[left] + levels[right]) / 2,
-        sims - greater(1),
-        sims - greater(2),
-        sims - greater(4),
-        sims / np.maximum(greater(0), 1e-12),
-    )
-    stacked: Floats = np.stack(features, axis=1)
-    return stacked
-
-
-def _without_strays(
-    clusters: list[list[int]], group_of: list[int], left: Ints, right: Ints, scores: Floats
-) -> list[list[int]]:
-    """The clusters less their strays: a group of near-copies none of whose pairs with the
-    cluster's others scores 0 leaves it and stands alone (a cluster left with one group breaks
-    up whole)."""
-    labels = np.asarray(group_of, dtype=np.int64)
-    cluster_of = np.empty(max(group_of) + 1, dtype=np.int64)
-    for number, articles in enumerate(clusters):
-        cluster_of[labels[articles]] = number
-    inside = cluster_of[left] == cluster_of[right]
-    best = np.full(len(cluster_of), -np.inf)
-    np.maximum.at(best, left[inside], scores[inside])
-    np.maximum.at(best, right[inside], scores[inside])
-    result: list[list[int]] = []
-    for articles in clusters:
-        groups: dict[int, list[int]] = {}
-        for article in articles:
-            groups.setdefault(int(labels[article]), []).append(article)
-        stays = [g for g in groups if best[g] >= 0]
-        if len(stays) == len(groups):
-            result.append(articles)
-            continue
-        if len(stays) > 1:
-            result.append([a for g in stays for a in groups[g]])
-        result += [groups[g] for g in groups if len(stays) <= 1 or best[g] < 0]
-    return result
 
 
 # --- average linkage on the sparse graph -----------------------------------------------------

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pytest import MonkeyPatch
 
-from digest import pipeline, similarity, stories
+from digest import mates, pipeline, similarity, stories
 from digest.store import open_store
 
 from .conftest import DemoSite
@@ -97,3 +97,53 @@ def test_the_stop_words_are_sumys_english_list() -> None:
     from sumy.utils import get_stop_words
 
     assert similarity._stop_words() == frozenset(get_stop_words("english"))
+
+
+# Three monthly jobs reports: two outlets on February's, one on April's (one topic, two events).
+FEBRUARY = stories.Text(
+    "Employers added 235,000 jobs in February",
+    "Employers added 235,000 jobs in February and the unemployment rate fell to 4.7 percent, "
+    "the Labor Department said on Friday.",
+    NOW,
+    "Harbour Herald",
+)
+FEBRUARY_TOO = stories.Text(
+    "US economy adds 235,000 jobs, unemployment 4.7%",
+    "The U.S. economy added 235,000 jobs in February, and unemployment dipped to 4.7%, the "
+    "government reported Friday.",
+    NOW,
+    "Valley Times",
+)
+APRIL = stories.Text(
+    "Employers added 164,000 jobs in April",
+    "Employers added 164,000 jobs in April and the unemployment rate fell to 3.9 percent, the "
+    "Labor Department said on Thursday.",
+    NOW,
+    "Metro Wire",
+)
+
+
+def test_an_article_states_figures_weekdays_and_months_in_its_headline_and_lead() -> None:
+    found = mates.facts(
+        "May says 1,200 jobs go by March 2027",
+        "The prime minister said on Monday that 1,200 posts, 3.5% of the staff, would go. "
+        + "filler " * similarity.LEAD_WORDS
+        + "A vote follows on Tuesday in June.",
+    )
+    assert found.numbers == {"1200", "3.5"}  # separators dropped, the year left out
+    assert found.days == 1  # Monday, bit 0; Tuesday is past the lead
+    assert found.months == 1 << 2  # March; "May" is not read as a month
+
+
+def test_disagreeing_figures_and_dates_make_a_close_pair_two_events() -> None:
+    # Equally close pairs with equally close neighbours: only what the texts state differs.
+    top = np.asarray([[0.3, 0.15, 0.12, 0.1, 0.08]] * 3)
+    levels = top[:, : stories.NEIGHBOURS].mean(axis=1)
+    pairs = np.asarray([0, 0]), np.asarray([1, 2]), np.asarray([0.3, 0.3])
+    features = mates.pair_features(
+        [FEBRUARY, FEBRUARY_TOO, APRIL], [[0], [1], [2]], pairs, top, levels
+    )
+    one_event, two_events = mates.mate_probability(features).tolist()
+    assert two_events < mates.MATE_MEAN <= one_event
+    # They share two figures; April's shares none, nor the weekday, nor the month.
+    assert features[:, -4:].tolist() == [[2, 0, 0, 0], [0, 1, 1, 1]]
