@@ -192,8 +192,9 @@ def _cosines(v: Vectors, n: int) -> tuple[Ints, Ints, Floats]:
     common = np.repeat(sizes > _rare_limit(n), sizes)
     # A common term still proposes the pairs of the few rows it weighs most in (a headline
     # word of a big story); their share of the similarity comes with the common part.
-    by_weight = np.argsort(-v.weights, kind="stable")
-    order = by_weight[radix_lexsort(v.terms[by_weight])]  # as np.lexsort((-weights, terms))
+    # Weights are positive, so their bits as integers sort as they do.
+    heaviest_first = np.iinfo(np.int64).max - v.weights.view(np.int64)
+    order = radix_lexsort(heaviest_first, v.terms)  # as np.lexsort((-weights, terms))
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order)) - np.repeat(starts, sizes)
     proposes = ~common | (rank < HEADS)

@@ -387,9 +387,10 @@ def _best(n: int, left: Ints, right: Ints, sims: Floats) -> tuple[Link, ...]:
     """Per article, the other article of its most similar pair (the first pair on ties)."""
     one, other, values = np.r_[left, right], np.r_[right, left], np.r_[sims, sims]
     first = _first_top(n, one, values)
-    return tuple(
-        Link(int(other[i]), float(values[i])) if i >= 0 else Link(-1, 0.0) for i in first.tolist()
-    )
+    found = first >= 0
+    others, best = np.full(n, -1), np.zeros(n)
+    others[found], best[found] = other[first[found]], values[first[found]]
+    return tuple(map(Link, others.tolist(), best.tolist()))
 
 
 def _first_top(n: int, rows: Ints, values: Floats) -> Ints:
