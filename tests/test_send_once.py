@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import closing
 from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -366,8 +368,9 @@ def test_a_send_started_during_a_build_sends_one_version_and_only_it_counts_as_c
             key = first.edition.key
             for i in range(40):
                 store.add_subscriber(f"reader{i:02}@example.com", now=newsroom.NOW)
-            # More news arrives; a rebuild starts, and a send a moment later.
+            # More news arrives; a rebuild starts, and a whole send runs in the middle of it.
             store.save_articles([newsroom.article(s) for s in stories[1::2]], now=newsroom.NOW)
+        summarized = summaries(config.data_dir / "digest.sqlite3")
         clock = {**os.environ, "DIGEST_FAKE_NOW": (newsroom.NOW + timedelta(minutes=5)).isoformat()}
         build = subprocess.Popen(
             digest_command("--config", str(config_path), "build", "--no-collect"),
@@ -375,14 +378,24 @@ def test_a_send_started_during_a_build_sends_one_version_and_only_it_counts_as_c
             stderr=subprocess.PIPE,
             env=clock,
         )
-        time.sleep(0.3)
-        send = subprocess.Popen(
-            digest_command("--config", str(config_path), "send"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=clock,
-        )
-        built, sent = build.communicate(timeout=120), send.communicate(timeout=120)
+        # The build has read the edition (not sealed yet) once it stores its first summary;
+        # it is paused there, and the whole send runs before it goes on.
+        database = config.data_dir / "digest.sqlite3"
+        while summaries(database) == summarized:
+            assert build.poll() is None, build.communicate()
+            time.sleep(0.002)
+        pause_between_writes(build, database)
+        try:
+            send = subprocess.Popen(
+                digest_command("--config", str(config_path), "send"),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=clock,
+            )
+            sent = send.communicate(timeout=120)
+        finally:
+            build.send_signal(signal.SIGCONT)
+        built = build.communicate(timeout=120)
         assert (build.returncode, send.returncode) == (0, 0), (built, sent)
         received = server.received
     with open_store(config.data_dir) as store:
@@ -397,7 +410,30 @@ def test_a_send_started_during_a_build_sends_one_version_and_only_it_counts_as_c
         links = set(lxml.html.fromstring(html.get_content()).xpath("//a/@href"))
         assert carried <= links, f"the version sent is the one recorded: {carried - links}"
         assert not others & links, f"articles sent but not recorded as carried: {others & links}"
-    print(f"build said: {built[0].decode().strip().splitlines()[0]}; {len(carried)} carried")
+    said = built[0].decode().strip().splitlines()[0]
+    assert said == f"edition {key} was already sent (40 sent); kept as it is", said
+
+
+def summaries(database: Path) -> int:
+    with closing(sqlite3.connect(database)) as db:
+        count: int = db.execute("SELECT COUNT(*) FROM summaries").fetchone()[0]
+    return count
+
+
+def pause_between_writes(process: subprocess.Popen[bytes], database: Path) -> None:
+    """SIGSTOP ``process`` at a moment it holds no write lock on the SQLite ``database``."""
+    while True:
+        process.send_signal(signal.SIGSTOP)
+        with closing(sqlite3.connect(database, timeout=0, isolation_level=None)) as db:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:  # in the middle of a write: let it finish
+                pass
+            else:
+                db.execute("ROLLBACK")
+                return
+        process.send_signal(signal.SIGCONT)
+        time.sleep(0.001)
 
 
 # --- ledger retention ------------------------------------------------------------------------
