@@ -73,7 +73,7 @@ def test_the_leader_killed_mid_send_is_replaced_and_the_edition_goes_out_once(
         for address in readers:
             store.add_subscriber(address, now=demo_site.now - timedelta(days=3))
 
-    at = utc("2026-03-10T06:59:45")
+    at = utc("2026-03-10T06:59:55")  # (started late, the leader catches the edition up)
     started = [daemons.start(first_config, at=at), daemons.start(second_config, at=at)]
     assert wait_for(lambda: any(d.events("lead") for d in started), timeout=30), _logs(started)
     leader = next(d for d in started if d.events("lead"))
@@ -91,6 +91,7 @@ def test_the_leader_killed_mid_send_is_replaced_and_the_edition_goes_out_once(
     assert took < 30
     sent = follower.wait_for("send", timeout=60)
     assert sent["edition"] == "2026-03-10"
+    assert sent["sent"] > 0, "the leader was killed after its send, not in the middle of it"
     assert follower.stop()[0] == 0
 
     got = Counter(rcpt for rcpts, _ in smtp.messages for rcpt in rcpts)
