@@ -26,8 +26,6 @@ from email.utils import format_datetime, make_msgid, quote
 from pathlib import Path
 from typing import Protocol
 
-import dkim
-
 from digest.addresses import address_key
 from digest.config import Config, NewsletterConfig
 from digest.errors import ConfigError, TemporaryFailure
@@ -237,6 +235,8 @@ class DkimSigner:
         self.domain = domain.encode("idna")
 
     def sign(self, data: bytes) -> bytes:
+        import dkim  # here: without a dkim.key_file, a send never needs it (nor dnspython)
+
         signature: bytes = dkim.sign(
             data,
             self.selector,
@@ -284,6 +284,8 @@ def make_signer(config: Config) -> DkimSigner | None:
         selector=settings.selector,
         domain=settings.domain or domain_of(config.newsletter.from_address),
     )
+    import dkim
+
     try:
         signer.sign(b"From: probe@example.com\r\nSubject: probe\r\n\r\nprobe\r\n")
     except dkim.DKIMException as error:

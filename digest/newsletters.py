@@ -23,7 +23,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.config import Config, Newsletters, NewsletterTable
-from digest.edition import section_order
 from digest.models import DEFAULT_NEWSLETTER, FREQUENCIES, Membership, Offer
 
 __all__ = [
@@ -169,6 +168,8 @@ def offer_of(config: Config) -> Offer:
 
 def _sections(config: Config) -> tuple[str, ...]:
     """The sections the newsletter's sources fill, in its order."""
+    from digest.edition import section_order  # here: the edition stage brings numpy
+
     carried = config.only_sources
     present = dict.fromkeys(
         s.section for s in config.sources if carried is None or s.url in carried

@@ -22,7 +22,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
-from premailer import Premailer
 
 from digest import resources
 from digest.config import NewsletterConfig, RenderConfig
@@ -236,6 +235,8 @@ def add_query(url: str, params: str) -> str:
 
 def inline_css(markup: str) -> str:
     """premailer with the options that keep dark-mode and phone rules working."""
+    from premailer import Premailer  # here: a send, which only personalizes, never needs it
+
     premailer = Premailer(
         markup,
         strip_important=False,  # the kept rules need !important to beat the inlined styles
