@@ -4,6 +4,7 @@
     ├── ConfigError             the config file is missing, unreadable or invalid (exit 2)
     ├── UsageError              a command was called wrongly (exit 2)
     ├── SourceError             one feed or page could not be fetched or parsed
+    │   └── RefusedAddress      (digest.collect.guard) an internal address not allowed
     ├── TemplateError           a template is missing or broken
     ├── DeliveryError           a message could not be handed to the transport
     │   ├── TemporaryFailure    worth retrying later (SMTP 4xx, dropped connection)
