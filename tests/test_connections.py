@@ -8,6 +8,7 @@ import asyncio
 import base64
 import http.server
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,6 +90,30 @@ def test_a_user_name_in_the_url_is_sent_as_basic_authentication_to_its_host_only
     assert first["Authorization"] == "Basic " + base64.b64encode(b"reader:s@cret").decode()
     assert second["Authorization"] == first["Authorization"]
     assert "Authorization" not in third
+
+
+def test_an_answer_sent_unasked_is_never_taken_for_the_next_one(http_server: HttpServer) -> None:
+    # A server answers, then sends a second answer nobody asked for, at once or a moment
+    # later: the connection is not used again, so the next request gets its own answer.
+    planted = b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nplanted"
+
+    def with_extra(handler: Handler) -> None:
+        respond(handler, 200, FEED)
+        if handler.path.endswith("late"):
+            handler.wfile.flush()
+            time.sleep(0.1)
+        handler.wfile.write(planted)
+
+    http_server.routes |= {"/at-once": with_extra, "/late": with_extra, "/feed": with_extra}
+
+    async def run(first: str) -> bytes:
+        async with Fetcher(CollectConfig(allow_hosts=LOCAL)) as fetcher:
+            await fetcher.get(http_server.url(first))
+            await asyncio.sleep(0.3)
+            return (await fetcher.get(http_server.url("feed"))).body
+
+    assert asyncio.run(run("at-once")) == FEED
+    assert asyncio.run(run("late")) == FEED
 
 
 def chunked(handler: Handler, body: bytes, size: int = 1000) -> None:

@@ -56,6 +56,10 @@ class Connection:
     ) -> None:
         self.origin = origin
         self.reader, self.writer = reader, writer
+        transport = writer.transport
+        if not isinstance(transport, asyncio.Transport):  # streams over a socket always are
+            raise TypeError(f"a stream over {type(transport).__name__}, which cannot pause")
+        self.transport = transport
         self.protocol = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         self.idle_since = 0.0
         self.used = False
@@ -92,11 +96,20 @@ class Connection:
             self.protocol.receive_data(data)
 
     def reusable(self) -> bool:
-        """True when the exchange ended cleanly and both sides may go on (h11 knows)."""
-        return self.protocol.our_state is self.protocol.their_state is h11.DONE
+        """True when the exchange ended cleanly, both sides may go on (h11 knows), and the
+        server sent nothing past its answer (an answer unasked is never read as the next)."""
+        states = self.protocol.our_state is self.protocol.their_state is h11.DONE
+        return states and not self.protocol.trailing_data[0]
+
+    def park(self) -> None:
+        """Idle: the socket is no longer read, so whatever comes now waits on it (see stale)."""
+        self.transport.pause_reading()
+
+    def unpark(self) -> None:
+        self.transport.resume_reading()
 
     def stale(self) -> bool:
-        """True when the server closed the idle connection, or sent something unasked."""
+        """True when the server closed the parked connection, or sent something unasked."""
         if self.reader.at_eof() or self.reader.exception() is not None:
             return True
         sock = self.writer.get_extra_info("socket")
@@ -145,6 +158,7 @@ class Pool:
             connection = idle.pop()
             self._count -= 1
             if connection.idle_since > deadline and not connection.stale():
+                connection.unpark()
                 return connection
             connection.close()
         return None
@@ -154,6 +168,7 @@ class Pool:
             connection.close()
             return
         connection.protocol.start_next_cycle()
+        connection.park()
         connection.idle_since = asyncio.get_running_loop().time()
         self._idle.setdefault(connection.origin, []).append(connection)
         self._count += 1
