@@ -18,7 +18,7 @@ from digest.collect import Fetcher, connections
 from digest.config import CollectConfig
 from digest.errors import SourceError
 
-from .conftest import LOCAL, HttpServer, respond, serving
+from .conftest import LOCAL, HttpServer, Route, respond, serving
 from .mailserver import Certificate
 from .test_fetch import FEED
 
@@ -114,6 +114,30 @@ def test_an_answer_sent_unasked_is_never_taken_for_the_next_one(http_server: Htt
 
     assert asyncio.run(run("at-once")) == FEED
     assert asyncio.run(run("late")) == FEED
+
+
+def test_a_redirect_with_a_big_body_is_followed_without_reading_it(
+    http_server: HttpServer,
+) -> None:
+    ports: list[int] = []
+
+    def moved(size: int) -> Route:
+        def route(handler: Handler) -> None:
+            ports.append(handler.client_address[1])
+            respond(handler, 302, b"x" * size, Location=http_server.url("feed"))
+
+        return route
+
+    http_server.routes |= {
+        "/feed": lambda h: respond(h, 200, FEED),
+        "/small": moved(100),
+        "/big": moved(2_000_000),
+    }
+    urls = [http_server.url("small"), http_server.url("big"), http_server.url("small")]
+    assert get_all(urls, max_bytes=10_000) == [200, 200, 200]
+    # The small redirect's connection was kept (the big one came on it); the big one's was
+    # closed unread (the last came on another).
+    assert ports[0] == ports[1] != ports[2]
 
 
 def chunked(handler: Handler, body: bytes, size: int = 1000) -> None:

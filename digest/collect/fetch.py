@@ -173,30 +173,30 @@ class Fetcher:
     async def _read(
         self, connection: Connection, url: httpx.URL, answer: h11.Response
     ) -> tuple[Response, str | None]:
-        response_headers = httpx.Headers(answer.headers)
-        location = response_headers.get("location") if answer.status_code in _REDIRECTS else None
+        headers = httpx.Headers(answer.headers)
+        location = headers.get("location") if answer.status_code in _REDIRECTS else None
+        declared = headers.get("content-length", "")
+        if location is not None:
+            if declared.isdigit() and int(declared) <= REDIRECT_BODY:
+                # Read (and dropped) only so that the connection can be kept.
+                async for _ in connection.body():
+                    pass
+            return Response(str(url), answer.status_code, headers, b"", False), location
         limit = self.settings.max_bytes
-        declared = response_headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise SourceError(_over_cap(limit, int(declared)))
-        # A redirect's body is read only to keep the connection, never decoded.
-        decoder = Decoder(
-            "" if location else response_headers.get("content-encoding", ""), limit=limit
-        )
+        decoder = Decoder(headers.get("content-encoding", ""), limit=limit)
         body = bytearray()
         async for chunk in connection.body():
             body += decoder.decode(chunk)
         body += decoder.flush()
-        response = Response(
-            str(url),
-            answer.status_code,
-            response_headers,
-            b"" if location else gunzip(bytes(body), limit=limit),
-            False,
-        )
-        return response, location
+        plain = gunzip(bytes(body), limit=limit)
+        return Response(str(url), answer.status_code, headers, plain, False), None
 
 
+REDIRECT_BODY = 65536
+"""Bytes of a redirect's body read to keep its connection; a longer or unsized one is left
+unread, and its connection closed."""
 _REDIRECTS = (301, 302, 303, 307, 308)
 
 
