@@ -59,14 +59,16 @@ def run(ctx: click.Context, log_format: logs.LogFormat) -> None:
 @click.pass_context
 def worker(ctx: click.Context, log_format: logs.LogFormat) -> None:
     """Take jobs from the queue in PostgreSQL (workers.enabled); run any number, anywhere."""
-    import digest.jobs  # registers the job types
-    import digest.pipeline.building  # what the jobs run: imported now, not in the first job
-    import digest.pipeline.collecting
-    import digest.pipeline.sending  # noqa: F401
     from digest import cycle, queue
 
     config = config_of(ctx)
     queue.require_database(config, "worker")
+    import digest.jobs  # registers the job types
+    import digest.pipeline.building  # what the jobs run: imported now, not in the first job
+    import digest.pipeline.collecting
+    import digest.pipeline.sending
+    import digest.summarize  # noqa: F401
+
     logs.setup(log_format, verbose=ctx.obj["verbose"])
     try:
         queue.work(config, concurrency=config.workers.concurrency)

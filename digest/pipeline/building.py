@@ -8,15 +8,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from digest import edition, render, summarize
+from digest import edition, render
 from digest.config import WEEKDAYS, Config, format_duration
 from digest.models import DEFAULT_NEWSLETTER, Article, Delivery, Edition, Email, Recipient, Summary
 from digest.newsletters import Variant, key_of, pattern_of, series
 from digest.pipeline import audience
 from digest.pipeline.messages import compose_message, recipient_for, web_reader
 from digest.store import Store, utcnow
+
+if TYPE_CHECKING:
+    from digest import summarize
 
 SAMPLE_RECIPIENT = Recipient(email="reader@example.com", name="Reader")
 
@@ -301,6 +305,10 @@ def summarize_articles(config: Config, store: Store, article_ids: Sequence[str])
 
 
 def _summary_settings(config: Config) -> summarize.Settings:
+    # Imported here: sumy brings all of nltk (and scipy and scikit-learn where installed), over
+    # a second of CPU that a build with nothing new to summarize, or none at all, never needs.
+    from digest import summarize
+
     return summarize.Settings(
         sentences=config.summary.sentences,
         max_words=config.summary.max_words,
@@ -313,6 +321,8 @@ def _summary(article: Article, config: Config, store: Store) -> Summary:
     cached = store.cached_summary(article, settings.key)
     if cached is not None:
         return cached
+    from digest import summarize
+
     summary = summarize.summarize(article, settings)
     store.save_summary(article, settings.key, summary)
     return summary
