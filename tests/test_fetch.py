@@ -198,6 +198,29 @@ def test_a_redirect_loop(http_server: HttpServer) -> None:
     assert (result.status, result.message) == ("failed", "more than 5 redirects (a redirect loop?)")
 
 
+def test_a_cookie_set_on_the_way_is_sent_back_where_it_applies(http_server: HttpServer) -> None:
+    """A site that redirects until its cookie comes back (a consent or a bot check)."""
+
+    def feed(handler: Handler) -> None:
+        if "seen=yes" in (handler.headers.get("Cookie") or ""):
+            respond(handler, 200, FEED)
+        else:
+            respond(handler, 302, Location=http_server.url("check"))
+
+    http_server.routes["/feed"] = feed
+    serve(
+        http_server,
+        "/check",
+        302,
+        Location=http_server.url("feed"),
+        Set_Cookie="seen=yes; Path=/; HttpOnly",
+    )
+    result = fetch(http_server, "feed")
+    assert (result.status, len(result.articles)) == ("ok", 2), result.message
+    cookies = [headers.get("Cookie") for path, headers in http_server.requests]
+    assert cookies == [None, None, "seen=yes"]
+
+
 def test_an_over_size_body_declared_or_streamed(http_server: HttpServer) -> None:
     big = rss(*[f"Story {n}" for n in range(400)]).encode()
 

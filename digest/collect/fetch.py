@@ -85,6 +85,9 @@ class Fetcher:
             "Accept-Encoding": ", ".join(_WBITS),
             "Accept": "*/*",
         }
+        self.cookies = httpx.Cookies()
+        """What servers set in this run, sent back where they apply (a browser's rules: some
+        sites redirect until a cookie comes back). At most MAX_COOKIES are kept."""
         self._all = asyncio.Semaphore(settings.concurrency)
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(settings.per_host)
@@ -157,7 +160,10 @@ class Fetcher:
         a new one, once (a GET may be sent again).
         """
         origin = _origin(url)
-        head = [(b"Host", url.netloc), *_encoded(self.headers, headers, _credentials(url))]
+        head = [
+            (b"Host", url.netloc),
+            *_encoded(self.headers, headers, _credentials(url), self._cookies_for(url)),
+        ]
         for fresh in (False, True):
             async with self.pool.connection(origin, fresh=fresh) as connection:
                 reused = connection.used
@@ -170,10 +176,24 @@ class Fetcher:
                 return await self._read(connection, url, answer)
         raise AssertionError("the second try raises or returns")
 
+    def _cookies_for(self, url: httpx.URL) -> dict[str, str]:
+        if not self.cookies.jar:
+            return {}
+        request = httpx.Request("GET", url)
+        self.cookies.set_cookie_header(request)
+        cookie = request.headers.get("cookie")
+        return {"Cookie": cookie} if cookie else {}
+
+    def _keep_cookies(self, url: httpx.URL, status: int, headers: httpx.Headers) -> None:
+        if "set-cookie" in headers and len(self.cookies.jar) < MAX_COOKIES:
+            answer = httpx.Response(status, headers=headers, request=httpx.Request("GET", url))
+            self.cookies.extract_cookies(answer)
+
     async def _read(
         self, connection: Connection, url: httpx.URL, answer: h11.Response
     ) -> tuple[Response, str | None]:
         headers = httpx.Headers(answer.headers)
+        self._keep_cookies(url, answer.status_code, headers)
         location = headers.get("location") if answer.status_code in _REDIRECTS else None
         declared = headers.get("content-length", "")
         if location is not None:
@@ -194,6 +214,8 @@ class Fetcher:
         return Response(str(url), answer.status_code, headers, plain, False), None
 
 
+MAX_COOKIES = 300
+"""Cookies one run keeps (what a browser keeps per site is of this order)."""
 REDIRECT_BODY = 65536
 """Bytes of a redirect's body read to keep its connection; a longer or unsized one is left
 unread, and its connection closed."""
