@@ -20,6 +20,7 @@ import threading
 import types
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TypeVar
@@ -68,11 +69,27 @@ class Workers:
         return self._pool
 
     def submit(self, function: Callable[..., T], *args: Any) -> Future[T]:
-        """Run ``function(*args)`` in a worker, or here when there is no pool."""
+        """Run ``function(*args)`` in a worker, or here when there is no pool.
+
+        A pool one of whose processes died (killed for memory, say) takes no more tasks:
+        it is replaced by a new one. (The tasks it held fail, each on its own.)
+        """
         pool = self.executor()
-        if pool is not None:
+        if pool is None:
+            return run_here(function, *args)
+        try:
             return pool.submit(function, *args)
-        return run_here(function, *args)
+        except BrokenProcessPool:
+            self._replace(pool)
+            replaced = self.executor()
+            assert replaced is not None
+            return replaced.submit(function, *args)
+
+    def _replace(self, broken: Executor) -> None:
+        with self._starting:
+            if self._pool is broken:
+                self._pool = None
+        broken.shutdown(wait=False, cancel_futures=True)
 
 
 def _preload(modules: tuple[str, ...]) -> None:

@@ -4,7 +4,9 @@ updates in place, and nothing from a feed or a page reaching an email as markup.
 from __future__ import annotations
 
 import os
+import signal
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -294,5 +296,32 @@ def test_a_workers_collect_jobs_share_one_pool_of_page_extractors(
     assert started[0], "the first job's pages were not extracted in worker processes"
     assert started[1] == started[0]
     assert pool_processes() - before == set()  # stopped
+    articles = store.latest_articles(10)
+    assert len(articles) == 2 and all(a.text.count("Paragraph") == 3 for a in articles)
+
+
+def test_a_page_extractor_that_died_is_replaced_for_the_next_job(
+    http_server: HttpServer, store: Store
+) -> None:
+    """One of a worker's page extractors killed (for memory, say) between two collect jobs: the
+    next job's pages are extracted by a new pool, not refused by the broken one."""
+    feeds = []
+    for n in range(2):
+        link = write(http_server, f"news/{n}.html", page(f"Story {n}", 3))
+        entry = item(title=f"Story {n}", link=link, guid=f"s{n}")
+        feeds.append(write(http_server, f"feed{n}.xml", rss(entry)))
+    config = config_for(store, *(SourceConfig(name=f"N{n}", url=u) for n, u in enumerate(feeds)))
+    before = pool_processes()
+    try:
+        for number, url in enumerate(feeds):
+            if number:
+                os.kill(min(pool_processes() - before), signal.SIGKILL)
+                time.sleep(0.5)  # as between two jobs: the pool's own thread sees the death
+            arguments = {"source": url, "should_stop": lambda: False}
+            job = threading.Thread(target=cycle.collect_job, args=(config,), kwargs=arguments)
+            job.start()
+            job.join()
+    finally:
+        cycle.stop_page_workers()
     articles = store.latest_articles(10)
     assert len(articles) == 2 and all(a.text.count("Paragraph") == 3 for a in articles)
