@@ -101,10 +101,15 @@ def test_every_newsletter_and_frequency_has_an_archive(tmp_path: Path) -> None:
                 "/editions/markets/2026-03-11/",
                 "/editions/markets/weekly/",  # no weekly edition yet: an empty archive
                 "/editions/markets/2026-03-10/nothing",
-                "/editions/../digest.toml",
             ):
                 answer = client.get(missing)
                 assert answer.status_code == (200 if "weekly" in missing else 404), missing
+            # Sent as written (httpx would drop a bare '/../' before sending) and decoded by
+            # Starlette into the route's rest: '../digest.toml', 'markets/../digest.toml'.
+            for outside in ("/editions/%2E%2E/digest.toml", "/editions/markets/..%2Fdigest.toml"):
+                answer = client.get(outside)
+                assert answer.request.url.raw_path == outside.encode(), outside
+                assert answer.status_code == 404 and "data_dir" not in answer.text, outside
             older = client.get("/editions/markets/?before=2026-03-10")
             assert older.status_code == 400
             older = client.get("/editions/markets/?before=markets/2026-03-10").text
