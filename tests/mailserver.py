@@ -56,8 +56,9 @@ class Certificate:
         return context
 
 
-def make_certificate(folder: Path) -> Certificate:
-    """A self-signed certificate for 127.0.0.1 and localhost, valid for a day."""
+def make_certificate(folder: Path, *, ip: bool = True) -> Certificate:
+    """A self-signed certificate for 127.0.0.1 and localhost (localhost only if not ``ip``),
+    valid for a day."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -66,7 +67,9 @@ def make_certificate(folder: Path) -> Certificate:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "digest test server")])
     now = datetime.datetime.now(datetime.UTC)
-    names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    if ip:
+        names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)
