@@ -9,8 +9,11 @@ import time
 from datetime import timedelta
 from email.utils import format_datetime
 
+import pytest
+
 from digest import pipeline
 from digest.collect import USER_AGENT, Fetcher, collect_feeds
+from digest.collect.fetch import MAX_COOKIE_HEADER, MAX_COOKIES
 from digest.config import CollectConfig, Config, SourceConfig
 from digest.models import FeedResult, FetchState
 from digest.store import Store
@@ -219,6 +222,38 @@ def test_a_cookie_set_on_the_way_is_sent_back_where_it_applies(http_server: Http
     assert (result.status, len(result.articles)) == ("ok", 2), result.message
     cookies = [headers.get("Cookie") for path, headers in http_server.requests]
     assert cookies == [None, None, "seen=yes"]
+
+
+@pytest.mark.parametrize("value", ["1", "x" * 40])
+def test_one_answer_setting_a_thousand_cookies(http_server: HttpServer, value: str) -> None:
+    """MAX_COOKIES are kept however many one answer sets, and the Cookie header sent back
+    stays within MAX_COOKIE_HEADER bytes, made of whole cookies."""
+    cookies = [f"c{n:04}={value}" for n in range(1000)]
+
+    def check(handler: Handler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", http_server.url("feed"))
+        for cookie in cookies:
+            handler.send_header("Set-Cookie", f"{cookie}; Path=/")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    http_server.routes["/check"] = check
+    http_server.routes["/feed"] = lambda handler: (
+        respond(handler, 200, FEED)
+        if handler.headers.get("Cookie")
+        else respond(handler, 302, Location=http_server.url("check"))
+    )
+    result = fetch(http_server, "feed")
+    assert (result.status, len(result.articles)) == ("ok", 2), result.message
+    sent = [headers.get("Cookie", "") for path, headers in http_server.requests]
+    assert [bool(cookie) for cookie in sent] == [False, False, True]
+    back = sent[2].split("; ")
+    assert set(back) <= set(cookies) and len(back) == len(set(back))
+    if value == "1":  # 300 short ones fit in the header
+        assert len(back) == MAX_COOKIES
+    else:  # 300 of 47 bytes do not: as many as fit
+        assert len(sent[2]) <= MAX_COOKIE_HEADER < len(sent[2]) + len("; " + cookies[0])
 
 
 def test_an_over_size_body_declared_or_streamed(http_server: HttpServer) -> None:

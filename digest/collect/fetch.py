@@ -181,13 +181,20 @@ class Fetcher:
             return {}
         request = httpx.Request("GET", url)
         self.cookies.set_cookie_header(request)
-        cookie = request.headers.get("cookie")
+        cookie = _bounded(request.headers.get("cookie", ""))
         return {"Cookie": cookie} if cookie else {}
 
     def _keep_cookies(self, url: httpx.URL, status: int, headers: httpx.Headers) -> None:
-        if "set-cookie" in headers and len(self.cookies.jar) < MAX_COOKIES:
-            answer = httpx.Response(status, headers=headers, request=httpx.Request("GET", url))
-            self.cookies.extract_cookies(answer)
+        """Take the answer's cookies one at a time while fewer than MAX_COOKIES are kept."""
+        if "set-cookie" not in headers or len(self.cookies.jar) >= MAX_COOKIES:
+            return
+        answer = httpx.Response(status, headers=headers, request=httpx.Request("GET", url))
+        offered = httpx.Cookies()
+        offered.extract_cookies(answer)
+        for cookie in offered.jar:
+            if len(self.cookies.jar) >= MAX_COOKIES:
+                break
+            self.cookies.jar.set_cookie(cookie)
 
     async def _read(
         self, connection: Connection, url: httpx.URL, answer: h11.Response
@@ -216,6 +223,8 @@ class Fetcher:
 
 MAX_COOKIES = 300
 """Cookies one run keeps (what a browser keeps per site is of this order)."""
+MAX_COOKIE_HEADER = 8192
+"""Bytes of the Cookie header sent; the cookies past that are left out."""
 REDIRECT_BODY = 65536
 """Bytes of a redirect's body read to keep its connection; a longer or unsized one is left
 unread, and its connection closed."""
@@ -248,6 +257,14 @@ def _encoded(*layers: dict[str, str]) -> list[tuple[bytes, bytes]]:
     values as UTF-8 (a validator goes back as the bytes the server sent)."""
     merged = {name.lower(): (name, value) for layer in layers for name, value in layer.items()}
     return [(name.encode("ascii"), value.encode("utf-8")) for name, value in merged.values()]
+
+
+def _bounded(cookie: str) -> str:
+    """A Cookie header cut after its last whole ``name=value`` within MAX_COOKIE_HEADER bytes."""
+    sent = cookie.encode("utf-8")
+    if len(sent) <= MAX_COOKIE_HEADER:
+        return cookie
+    return sent[: MAX_COOKIE_HEADER + 2].rpartition(b"; ")[0].decode("utf-8")
 
 
 def _over_cap(limit: int, size: int | None = None) -> str:
