@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from digest import demo, pipeline
 from digest.config import load_config
 from digest.store import open_store
+from digest.store.engine import CONNECT_TIMEOUT
 
 from .conftest import DemoSite, digest_command, wait_for
 from .crash import crash_trial
@@ -148,3 +150,30 @@ def test_three_senders_one_killed_give_each_subscriber_the_edition_once(
     # At most the message in flight on each of the killed sender's connections.
     assert trial.duplicates <= trial.kills * CONNECTIONS
     assert trial.ledger == {"sent": SUBSCRIBERS}
+
+
+RESERVING = """
+import sys, time
+from pathlib import Path
+from digest.store import open_store, reserve_connections
+from digest.store.engine import POOL_SIZE
+folder, url = Path(sys.argv[1]), sys.argv[2]
+held = [open_store(folder, url=url) for _ in range(POOL_SIZE)]  # a send's lanes, say
+reserve_connections(POOL_SIZE + 1)
+started = time.monotonic()
+open_store(folder, url=url).close()  # a job beside them
+print(round(time.monotonic() - started, 3))
+"""
+
+
+def test_a_process_gets_the_connections_it_reserved(fresh_postgres: str, tmp_path: Path) -> None:
+    """Past POOL_SIZE stores open at once in one process, one more is given at once once it
+    is reserved (without, it waits CONNECT_TIMEOUT and fails: a worker's job beside a send)."""
+    done = subprocess.run(
+        [sys.executable, "-c", RESERVING, str(tmp_path), fresh_postgres],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) < CONNECT_TIMEOUT / 2

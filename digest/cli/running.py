@@ -60,6 +60,7 @@ def run(ctx: click.Context, log_format: logs.LogFormat) -> None:
 def worker(ctx: click.Context, log_format: logs.LogFormat) -> None:
     """Take jobs from the queue in PostgreSQL (workers.enabled); run any number, anywhere."""
     from digest import cycle, queue
+    from digest.store import reserve_connections
 
     config = config_of(ctx)
     queue.require_database(config, "worker")
@@ -70,6 +71,8 @@ def worker(ctx: click.Context, log_format: logs.LogFormat) -> None:
     import digest.summarize  # noqa: F401
 
     logs.setup(log_format, verbose=ctx.obj["verbose"])
+    # A send job's lanes (one connection each) beside the worker's other jobs and its sweep.
+    reserve_connections(config.smtp.connections + config.workers.concurrency + 1)
     try:
         queue.work(config, concurrency=config.workers.concurrency)
     finally:

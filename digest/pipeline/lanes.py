@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from digest.config import Config
 from digest.deliver import Transport
-from digest.store import Store, open_store
+from digest.store import Store, open_store, reserve_connections
 
 
 class Lanes:
@@ -59,6 +59,8 @@ class Lanes:
     ) -> None:
         """``lane`` on ``store`` and ``transport`` here and ``lanes - 1`` times in threads,
         each on a store connection of its own; the first error any raised is raised here."""
+        if config.database_url:  # one connection a lane, and one for this process's others
+            reserve_connections(lanes + 2)
         threads = [
             threading.Thread(target=self._lane, args=(lane, config, store), name=f"send-{n}")
             for n in range(1, lanes)

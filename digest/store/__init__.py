@@ -34,6 +34,7 @@ from digest.store.engine import (
     connect_sqlite,
     is_database_url,
     redact,
+    reserve_connections,
 )
 from digest.store.leases import Lease, LeaseTables
 from digest.store.memberships import MembershipTables
@@ -68,6 +69,7 @@ __all__ = [
     "content_hash",
     "migrate",
     "open_store",
+    "reserve_connections",
     "utcnow",
 ]
 

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 Engine = Literal["sqlite", "postgresql"]
 
 POOL_SIZE = 8
-"""Connections each process keeps to PostgreSQL at most (serve's threads share them)."""
+"""Connections each process keeps to PostgreSQL at most (serve's threads share them), unless
+it reserves more (:func:`reserve_connections`)."""
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to wait for PostgreSQL to answer before the store gives up with a StoreError."""
@@ -262,7 +263,7 @@ def _pool(url: str) -> psycopg_pool.ConnectionPool[Any]:
             pool = psycopg_pool.ConnectionPool(
                 url,
                 min_size=1,
-                max_size=POOL_SIZE,
+                max_size=_size,
                 kwargs={"autocommit": True, "row_factory": _row_factory},
                 # A connection the server dropped (a restart, say) is replaced, not handed out.
                 check=psycopg_pool.ConnectionPool.check_connection,
@@ -279,6 +280,23 @@ def _pool(url: str) -> psycopg_pool.ConnectionPool[Any]:
                 ) from None
             _pools[key] = pool
     return pool
+
+
+def reserve_connections(count: int) -> None:
+    """Let this process hold ``count`` PostgreSQL connections at once (never fewer than
+    POOL_SIZE): what its threads may ask for together, such as a send's lanes, one per SMTP
+    connection, beside a worker's other jobs. Otherwise the last to ask waits, then fails."""
+    global _size
+    with _pools_lock:
+        if count <= _size:
+            return
+        _size = count
+        for (_, pid), pool in _pools.items():
+            if pid == os.getpid():
+                pool.resize(pool.min_size, count)
+
+
+_size = POOL_SIZE
 
 
 def close_pools() -> None:
