@@ -238,6 +238,7 @@ def work(config: Config, *, concurrency: int = 1) -> None:
                 name=logs_name(),
             )
             loop = asyncio.get_running_loop()
+            loop.set_exception_handler(_loss_said_once)
 
             def stop(received: signal.Signals) -> None:
                 logs.event("stop", f"{received.name}: finishing the job in hand, then stopping")
@@ -277,15 +278,30 @@ def work(config: Config, *, concurrency: int = 1) -> None:
     logs.event("stopped", "stopped cleanly")
 
 
-def _lost_in_one_line(record: logging.LogRecord) -> bool:
-    """procrastinate's log of a lost database (or a job's own DigestError): one line, no
-    traceback; any other exception keeps its traceback (a bug)."""
+def _loss_said_once(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The worker loop's handler of errors no task awaited: a job whose end could not be
+    recorded because the database went (procrastinate's task for it ends in that error,
+    and nothing asks for it) is said once, by :func:`work`, not again as asyncio's "Task
+    exception was never retrieved" at exit, after the worker's last line. The job stays
+    'doing' and is taken for a dead worker's; what it did is in the data."""
+    if not _expected_loss(context.get("exception")):
+        loop.default_exception_handler(context)
+
+
+def _expected_loss(error: BaseException | None) -> bool:
+    """A lost database (or a job's own DigestError): reported in one line, not as a bug."""
     import procrastinate.exceptions
     import psycopg
 
-    error = record.exc_info[1] if record.exc_info else None
     expected = (procrastinate.exceptions.ConnectorException, psycopg.OperationalError, DigestError)
-    if isinstance(error, expected):
+    return isinstance(error, expected)
+
+
+def _lost_in_one_line(record: logging.LogRecord) -> bool:
+    """procrastinate's log of a lost database (or a job's own DigestError): one line, no
+    traceback; any other exception keeps its traceback (a bug)."""
+    error = record.exc_info[1] if record.exc_info else None
+    if error is not None and _expected_loss(error):
         record.msg = f"{record.getMessage()} ({first_line(error.__cause__ or error)})"
         record.args, record.exc_info, record.exc_text = None, None, None
     return True

@@ -101,6 +101,25 @@ def test_a_worker_whose_database_is_gone_gives_up_in_one_line_and_exits_1(tmp_pa
     assert last.endswith("; no luck reconnecting for 10s"), last
 
 
+def test_a_worker_whose_database_goes_during_a_job_still_ends_in_one_line(tmp_path: Path) -> None:
+    """The job in hand cannot record its end (procrastinate's task for it fails, and nothing
+    asks for that error): asyncio must not add its "never retrieved" after the last line."""
+    with postgres_database() as url, MailServer(reply_delay=2.0) as server:
+        config = prepare(tmp_path, server, 1, database_url=url, extra="[workers]\nenabled = true\n")
+        worker, log = start_worker(config, tmp_path)
+        assert wait_for(lambda: ": taking " in log.read_text(), 60)
+        queue_the_send(config)
+        assert wait_for(lambda: server.count() == 1, 60), log.read_text()  # its reply waits
+        with psycopg.connect(MAINTENANCE, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {url.rsplit('/', 1)[1]} WITH (FORCE)")
+        worker.wait(timeout=60)
+    assert worker.returncode == 1, log.read_text()
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert "never retrieved" not in text, text
+    assert text.splitlines()[-1].endswith("; no luck reconnecting for 10s"), text
+
+
 def start_worker(config: Config, folder: Path) -> tuple[subprocess.Popen[bytes], Path]:
     """`digest worker`, its output (stdout and stderr) going to a file."""
     log = folder / "worker.log"
