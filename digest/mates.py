@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from digest.similarity import Document, Floats, Ints, _lead
+from digest.similarity import Document, Floats, Ints, lead
 
 MATE_WEIGHTS = (0.804, 1.846, -3.029, 16.35, 7.247, -3.222, 0.638, -0.385, -1.782, -2.594)
 """The weights of a pair's features (``pair_features``) in its story-mate score."""
@@ -61,7 +61,7 @@ class Facts:
 
 def facts(title: str, text: str) -> Facts:
     """The facts of an article's headline and lead (the first words of its text)."""
-    head = f"{title[:TEXT_CHARS]}\n{_lead(text[:TEXT_CHARS])}"
+    head = f"{title[:TEXT_CHARS]}\n{lead(text[:TEXT_CHARS])}"
     return Facts(_figures(head), _named(head, _DAYS), _named(head, _MONTHS))
 
 

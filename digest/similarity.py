@@ -85,12 +85,12 @@ def _stop_words() -> frozenset[str]:
 def terms(title: str, text: str) -> dict[str, float]:
     """The weighted words of a headline and the lead of its text."""
     counts = {word: TITLE_WEIGHT * n for word, n in Counter(words(title)).items()}
-    for word, n in Counter(words(_lead(text))).items():
+    for word, n in Counter(words(lead(text))).items():
         counts[word] = counts.get(word, 0.0) + n
     return counts
 
 
-def _lead(text: str) -> str:
+def lead(text: str) -> str:
     """The text's first LEAD_WORDS words (the text itself when no longer: same tokens)."""
     words = text.split(maxsplit=LEAD_WORDS)
     return text if len(words) <= LEAD_WORDS else " ".join(words[:LEAD_WORDS])
@@ -143,7 +143,7 @@ def _counts(texts: Sequence[Document]) -> tuple[Ints, Ints, Floats, int]:
     sizes: list[int] = []
     code, extend, tokens = index.__getitem__, codes.extend, _TOKEN.findall
     for t in texts:
-        for part in (t.title, _lead(t.text)):
+        for part in (t.title, lead(t.text)):
             before = len(codes)
             extend(map(code, tokens(part.lower())))
             sizes.append(len(codes) - before)
