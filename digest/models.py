@@ -282,6 +282,9 @@ class Delivery:
 DEFAULT_NEWSLETTER = "default"
 """The slug of the newsletter the ``[newsletter]`` table configures: a confirmed subscriber
 with no stored membership belongs to it, with its defaults."""
+DEFAULT_SERIES = "____-__-__"
+"""The LIKE pattern of the default newsletter's daily editions' keys (2026-03-10), and of no
+other's: another newsletter's daily keys are SLUG/ and this (digest.newsletters.pattern_of)."""
 
 Frequency = Literal["daily", "weekly"]
 FREQUENCIES: tuple[Frequency, ...] = ("daily", "weekly")

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.config import Config, Newsletters, NewsletterTable
-from digest.models import DEFAULT_NEWSLETTER, FREQUENCIES, Membership, Offer
+from digest.models import DEFAULT_NEWSLETTER, DEFAULT_SERIES, FREQUENCIES, Membership, Offer
 
 __all__ = [
     "DEFAULT_NEWSLETTER",
@@ -131,7 +131,7 @@ def pattern_of(config: Config) -> str:
         if (config.slug, config.frequency) == (DEFAULT_NEWSLETTER, "daily")
         else f"{config.slug}/"
     )
-    return prefix + ("____-W__" if config.frequency == "weekly" else "____-__-__")
+    return prefix + ("____-W__" if config.frequency == "weekly" else DEFAULT_SERIES)
 
 
 def series_of_key(config: Config, key: str) -> Config | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from digest.models import DEFAULT_SERIES
 from digest.store.engine import Database
 from digest.store.rows import EditionEntry, from_iso
 
@@ -57,7 +58,7 @@ class ArchiveTables:
             return None
 
     def edition_index(
-        self, *, before: str = "", limit: int | None = None, series: str = "____-__-__"
+        self, *, before: str = "", limit: int | None = None, series: str = DEFAULT_SERIES
     ) -> list[EditionEntry]:
         """Editions newest first (those whose key sorts before ``before``), without their content.
 

@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from digest import newsletters
 from digest.config import Config
 from digest.live import PREVIEW_KEY
+from digest.models import DEFAULT_SERIES
 from digest.newsletters import pattern_of
 from digest.store import EditionEntry, Store
 from digest.web.auth import require_admin, site_of
@@ -80,8 +81,6 @@ _SERIES = re.compile(
     r"(?P<slug>[a-z0-9][a-z0-9-]*)/"
     r"(?:(?P<period>weekly|\d{4}-\d{2}-\d{2}|\d{4}-W\d{2})/(?P<view>[a-z]*))?\Z"
 )
-DEFAULT_SERIES = "____-__-__"
-"""The keys of the default newsletter's daily editions (digest.newsletters.pattern_of)."""
 
 
 def _wants_slash(rest: str) -> bool:

@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from digest.config import Config
 from digest.live import PREVIEW_KEY
-from digest.models import FetchState
+from digest.models import DEFAULT_SERIES, FetchState
 from digest.signup import hour_of
 from digest.store import Store, utcnow
 from digest.subscriptions import STATUSES
@@ -94,7 +94,7 @@ def _figures(store: Store, config: Config) -> dict[str, Any]:
         "editions": editions,
         "deliveries": store.delivery_counts(keys),
         "failures": store.recent_failures(keys),
-        "last_run": store.latest_run(series="____-__-__"),  # the default newsletter's, daily
+        "last_run": store.latest_run(series=DEFAULT_SERIES),  # the default newsletter's, daily
         "sources": [_source_row(s.name, states.get(s.url)) for s in config.sources],
     }
 
