@@ -439,7 +439,8 @@ def send_job(config: Config, *, edition_key: str, should_stop: ShouldStop) -> No
 
 _SENDING = threading.Lock()
 """Held by the send job in hand: a worker runs one at a time (each keeps smtp.connections
-connections), whatever else it runs beside it."""
+connections). Send jobs have a queue of their own that a worker takes one at a time
+(digest.queue.ALONE_QUEUE); this also covers those an earlier version queued with the rest."""
 
 
 def _send_batch(config: Config, *, edition_key: str, should_stop: ShouldStop) -> None:

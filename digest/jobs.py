@@ -14,7 +14,7 @@ from digest.config import Config
 from digest.cycle import ShouldStop
 
 
-@queue.job("send")
+@queue.job("send", alone=True)
 def send(config: Config, *, should_stop: ShouldStop, edition_key: str) -> None:
     """Up to workers.send_batch recipients of ``edition_key`` (their ledger claims decide)."""
     cycle.send_job(config, edition_key=edition_key, should_stop=should_stop)

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     import procrastinate
 
 QUEUE = "digest"
+ALONE_QUEUE = "digest-alone"
+"""The queue of the job types registered ``alone``: a worker takes them one at a time, beside
+its workers.concurrency other jobs (a send job keeps smtp.connections SMTP connections)."""
 SWEEP_CRON = "* * * * * */15"
 """How often one of the workers looks for stalled jobs and send work nobody has queued."""
 SCHEMA_LOCK = 0x6469676573745171  # 'digestQq': the advisory lock the schema is applied under
@@ -49,18 +52,29 @@ JobBody = Callable[..., None]
 
 JOBS: dict[str, JobBody] = {}
 """Every job type, by name: the one registry (filled by digest.jobs)."""
+ALONE: set[str] = set()
+"""The job types a worker runs one at a time (:data:`ALONE_QUEUE`)."""
 SWEEPS: list[Callable[[Config], None]] = []
 """What one worker checks every SWEEP_CRON (work due that nobody queued; filled by digest.jobs)."""
 
 
-def job(name: str) -> Callable[[JobBody], JobBody]:
-    """Register ``function`` as the job type ``name``."""
+def job(name: str, *, alone: bool = False) -> Callable[[JobBody], JobBody]:
+    """Register ``function`` as the job type ``name``; ``alone``: one at a time per worker."""
 
     def register(function: JobBody) -> JobBody:
         JOBS[name] = function
+        if alone:
+            ALONE.add(name)
         return function
 
     return register
+
+
+def queue_of(name: str) -> str:
+    """The queue ``name`` jobs go to (the leader queues them without having run a job)."""
+    import digest.jobs  # noqa: F401  (fills JOBS and ALONE)
+
+    return ALONE_QUEUE if name in ALONE else QUEUE
 
 
 def sweep(function: Callable[[Config], None]) -> Callable[[Config], None]:
@@ -94,7 +108,7 @@ def defer_many(config: Config, name: str, jobs: list[tuple[dict[str, Any], str |
     with _connected(config) as app:
         for args, lock in jobs:
             try:
-                app.configure_task(name, queue=QUEUE, queueing_lock=lock).defer(**args)
+                app.configure_task(name, queue=queue_of(name), queueing_lock=lock).defer(**args)
                 queued += 1
             except procrastinate.exceptions.AlreadyEnqueued:
                 pass
@@ -105,7 +119,7 @@ def unfinished(config: Config, name: str) -> int:
     """How many ``name`` jobs wait or run now (whose worker is alive or not yet found dead)."""
     with _connected(config) as app:
         return sum(
-            len(app.job_manager.list_jobs(queue=QUEUE, task=name, status=status))
+            len(app.job_manager.list_jobs(queue=queue_of(name), task=name, status=status))
             for status in ("todo", "doing")
         )
 
@@ -130,7 +144,9 @@ def make_app(
     )
     app = procrastinate.App(connector=connector)
     for name, body in JOBS.items():
-        app.task(name=name, queue=QUEUE, pass_context=False)(_task(config, body, should_stop))
+        app.task(name=name, queue=queue_of(name), pass_context=False)(
+            _task(config, body, should_stop)
+        )
     _add_sweep(app, config)
     return app
 
@@ -154,7 +170,12 @@ def _add_sweep(app: procrastinate.App, config: Config) -> None:
         from procrastinate.jobs import Status
 
         manager = app.job_manager
-        for stalled in await manager.get_stalled_jobs(queue=QUEUE):
+        stalled_jobs = [
+            job
+            for queue in (QUEUE, ALONE_QUEUE)
+            for job in await manager.get_stalled_jobs(queue=queue)
+        ]
+        for stalled in stalled_jobs:
             # Not retried as such: the work it left is in the data, and SWEEPS queue it again.
             logs.warning("worker", f"job {stalled.id} ({stalled.task_name}): its worker died")
             await manager.finish_job(stalled, status=Status.FAILED, delete_job=False)
@@ -228,26 +249,39 @@ def work(config: Config, *, concurrency: int = 1) -> None:
 
     async def run() -> None:
         async with app.open_async():
-            runner = worker.Worker(
-                app=app,
-                queues=[QUEUE],
-                concurrency=concurrency,
-                install_signal_handlers=False,
-                delete_jobs="successful",
-                stalled_worker_timeout=STALLED_AFTER,
-                name=logs_name(),
-            )
+            # Two of procrastinate's workers: the jobs that run one at a time (sends) do not
+            # wait for their turn in the slots of the others (collect, summarize).
+            runners = [
+                worker.Worker(
+                    app=app,
+                    queues=[queue],
+                    concurrency=slots,
+                    install_signal_handlers=False,
+                    delete_jobs="successful",
+                    stalled_worker_timeout=STALLED_AFTER,
+                    name=f"{logs_name()}/{queue}",
+                )
+                for queue, slots in ((QUEUE, concurrency), (ALONE_QUEUE, 1))
+            ]
             loop = asyncio.get_running_loop()
             loop.set_exception_handler(_loss_said_once)
 
             def stop(received: signal.Signals) -> None:
                 logs.event("stop", f"{received.name}: finishing the job in hand, then stopping")
                 stopping.set()
-                runner.stop()  # type: ignore[no-untyped-call]
+                for runner in runners:
+                    runner.stop()  # type: ignore[no-untyped-call]
 
             for received in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(received, stop, received)
-            await runner.run()  # type: ignore[no-untyped-call]
+            running = [asyncio.create_task(r.run()) for r in runners]  # type: ignore[no-untyped-call]
+            await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for runner in runners:  # one stopped (the database went, say): so does the other
+                runner.stop()  # type: ignore[no-untyped-call]
+            await asyncio.wait(running)
+            errors = [error for task in running if (error := task.exception())]  # each seen
+            if errors:
+                raise errors[0]  # for the reconnecting loop below
 
     logs.event(
         "worker",

@@ -26,12 +26,12 @@ from digest.config import Config, load_config
 from digest.edition import edition_key
 from digest.store import open_store
 
-from .conftest import DemoSite, HttpServer, digest_command, wait_for
+from .conftest import DemoSite, HttpServer, digest_command, respond, wait_for
 from .crash import prepare
 from .mailserver import MailServer
 from .samples import NOW
 from .test_daemon import daemon_config, digest
-from .test_politeness import site
+from .test_politeness import FEED, site
 
 KEY = "2026-03-10"
 """The key of the edition tests/crash.py builds."""
@@ -186,9 +186,9 @@ def test_three_workers_hold_a_global_rate_of_50_a_second(
     rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
     print(f"three workers, limit 50/s: {rate:.1f}/s at the server")
     # The limit is global: three workers each allowed 50/s would send about 150. The lower bound
-    # only says the limit is not split up or lost; how close to 50 the senders keep up depends on
-    # what else the machine runs (42.8/s beside the crash trials of a parallel test run).
-    assert 30 <= rate <= 55, rate
+    # only says the limit is not split three ways (16.7/s); how close to 50 the senders keep up
+    # depends on what else the machine runs (50.0/s alone, 42.8 and 26.7 in parallel runs).
+    assert 20 <= rate <= 55, rate
     # No second holds more than the limit and a tenth (the slots are spaced, not counted).
     busiest = max(sum(1 for t in arrivals if start <= t < start + 1) for start in arrivals)
     print(f"busiest second: {busiest} messages")
@@ -264,3 +264,31 @@ def test_one_workers_send_jobs_take_turns_on_its_smtp_connections(
     spans = [(min(times), max(times)) for times in arrivals.values()]
     at_once = max(sum(1 for first, last in spans if first <= start <= last) for start, _ in spans)
     assert len(spans) >= 3 and at_once == 1, sorted(spans)
+
+
+def test_a_worker_collects_while_its_send_jobs_take_turns(
+    http_server: HttpServer, tmp_path: Path, fresh_postgres: str
+) -> None:
+    """Send jobs queue apart and run one at a time: the worker's other slots stay free for
+    other jobs, so a collect queued after six send jobs is done before half the send."""
+    http_server.routes["/feed.xml"] = lambda handler: respond(handler, 200, FEED)
+    with MailServer(reply_delay=0.05) as server:
+        config = workers_config(
+            tmp_path, server, fresh_postgres, 60, batch=10, connections=1, concurrency=2
+        )
+        with config.path.open("a", encoding="utf-8") as config_file:
+            config_file.write(
+                f'[collect]\nallow_hosts = ["127.0.0.1"]\n[[sources]]\nname = "Feed"\n'
+                f'url = "{http_server.url("feed.xml")}"\nfull_text = "never"\n'
+            )
+        config = load_config(config.path)
+        with workers(config, 1, tmp_path):
+            queue_the_send(config)
+            assert wait_for(lambda: server.count() >= 5, 60)
+            assert cycle.queue_collects(config) == 1
+            assert wait_for(lambda: http_server.hits("feed.xml") == 1, 60)
+            sent_by_then = server.count()
+            assert wait_for(lambda: run_outcome(config) == "sent", 120)
+    # Measured: 6-7 messages sent by then; 52-54 when send jobs shared the collect's slots.
+    assert sent_by_then <= 30, f"the collect waited for the send jobs ({sent_by_then} sent)"
+    assert sorted(set(server.per_recipient().values())) == [1] and server.count() == 60
