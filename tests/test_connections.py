@@ -116,6 +116,64 @@ def test_an_answer_sent_unasked_is_never_taken_for_the_next_one(http_server: Htt
     assert asyncio.run(run("late")) == FEED
 
 
+PLANTED = b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nplanted"
+
+
+def test_an_answer_unasked_right_after_one_that_fills_a_read_is_not_taken(
+    http_server: HttpServer,
+) -> None:
+    # The answer ends exactly where a read of the socket ends: what comes after it in the
+    # same write waits in the stream's buffer, which h11 has not seen.
+    body = b"x" * 1000
+
+    def exact(handler: Handler) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"
+        size = connections.READ_SIZE - len(head % 0) - 1  # the head's own digits grow it
+        while len(head % size) + size > connections.READ_SIZE:
+            size -= 1
+        answer = head % size + b"x" * size
+        assert len(answer) == connections.READ_SIZE
+        handler.wfile.write(answer + PLANTED)
+
+    http_server.routes |= {"/exact": exact, "/feed": lambda h: respond(h, 200, body)}
+
+    async def run() -> bytes:
+        async with Fetcher(CollectConfig(allow_hosts=LOCAL)) as fetcher:
+            await fetcher.get(http_server.url("exact"))
+            await asyncio.sleep(0.3)
+            return (await fetcher.get(http_server.url("feed"))).body
+
+    assert asyncio.run(run()) == body
+
+
+def test_an_answer_unasked_over_tls_is_not_taken(tmp_path: Path, certificate: Certificate) -> None:
+    # Over TLS the socket shows nothing waiting: the TLS layer has read the bytes already.
+    trusting = ssl.create_default_context(cafile=certificate.cert)
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(certificate.cert, certificate.key)
+
+    def late(handler: Handler) -> None:
+        respond(handler, 200, FEED)
+        handler.wfile.flush()
+        time.sleep(0.1)
+        handler.wfile.write(PLANTED)
+
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        serving(tmp_path / "www", tls=server_side) as server,
+    ):
+        patch.setattr(connections, "ssl_context", lambda: trusting)
+        server.routes |= {"/late": late, "/feed": lambda h: respond(h, 200, FEED)}
+
+        async def run() -> bytes:
+            async with Fetcher(CollectConfig(allow_hosts=LOCAL)) as fetcher:
+                await fetcher.get(server.url("late"))
+                await asyncio.sleep(0.3)
+                return (await fetcher.get(server.url("feed"))).body
+
+        assert asyncio.run(run()) == FEED
+
+
 def test_a_redirect_with_a_big_body_is_followed_without_reading_it(
     http_server: HttpServer,
 ) -> None:

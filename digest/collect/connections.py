@@ -18,10 +18,10 @@ connection's own (``connect_timeout``).
 from __future__ import annotations
 
 import asyncio
-import select
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import SupportsIndex
 
 import h11
 
@@ -39,6 +39,29 @@ class Disconnected(h11.RemoteProtocolError):
     """The server closed the connection before it began its answer."""
 
 
+class Reader(asyncio.StreamReader):
+    """A StreamReader that knows whether anything arrived that was not asked for: bytes left
+    unread when the connection went idle, or coming while it is idle (over TLS as well, where
+    the socket shows nothing: the TLS layer has read them already)."""
+
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(limit=limit)
+        self.unread = 0
+        self.idle = False
+        self.unasked = False
+
+    def feed_data(self, data: Iterable[SupportsIndex]) -> None:  # bytes, from the protocol
+        size = len(bytes(data)) if not isinstance(data, bytes | bytearray) else len(data)
+        self.unread += size
+        self.unasked |= self.idle and size > 0
+        super().feed_data(data)
+
+    async def read(self, n: int = -1) -> bytes:
+        data = await super().read(n)
+        self.unread -= len(data)
+        return data
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where a connection goes: scheme, host (IDNA-encoded) and port."""
@@ -51,15 +74,9 @@ class Origin:
 class Connection:
     """One HTTP/1.1 connection: a request at a time, its answer read as it arrives."""
 
-    def __init__(
-        self, origin: Origin, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def __init__(self, origin: Origin, reader: Reader, writer: asyncio.StreamWriter) -> None:
         self.origin = origin
         self.reader, self.writer = reader, writer
-        transport = writer.transport
-        if not isinstance(transport, asyncio.Transport):  # streams over a socket always are
-            raise TypeError(f"a stream over {type(transport).__name__}, which cannot pause")
-        self.transport = transport
         self.protocol = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         self.idle_since = 0.0
         self.used = False
@@ -102,23 +119,16 @@ class Connection:
         return states and not self.protocol.trailing_data[0]
 
     def park(self) -> None:
-        """Idle: the socket is no longer read, so whatever comes now waits on it (see stale)."""
-        self.transport.pause_reading()
+        """Idle: whatever arrives from now on (or is left unread) was not asked for."""
+        self.reader.idle = True
+        self.reader.unasked |= self.reader.unread > 0
 
     def unpark(self) -> None:
-        self.transport.resume_reading()
+        self.reader.idle = False
 
     def stale(self) -> bool:
         """True when the server closed the parked connection, or sent something unasked."""
-        if self.reader.at_eof() or self.reader.exception() is not None:
-            return True
-        sock = self.writer.get_extra_info("socket")
-        if sock is None or sock.fileno() < 0:
-            return True
-        # poll, not select: a process with many connections has descriptors past 1024.
-        poll = select.poll()
-        poll.register(sock.fileno(), select.POLLIN)
-        return bool(poll.poll(0))
+        return self.reader.unasked or self.reader.at_eof() or self.reader.exception() is not None
 
     def close(self) -> None:
         self.writer.close()
@@ -187,14 +197,18 @@ class Pool:
         tls = ssl_context() if origin.scheme == "https" else None
         try:
             async with asyncio.timeout(self.connect_timeout) as limit:
-                reader, writer = await asyncio.open_connection(
+                loop = asyncio.get_running_loop()
+                reader = Reader(limit=READ_SIZE)
+                # asyncio.open_connection's own steps, with a Reader of ours.
+                transport, protocol = await loop.create_connection(
+                    lambda: asyncio.StreamReaderProtocol(reader),
                     str(address),
                     origin.port,
                     ssl=tls,
                     # The name, not the address, is what the certificate must match.
                     server_hostname=origin.host if tls else None,
-                    limit=READ_SIZE,
                 )
+                writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         except TimeoutError:
             if not limit.expired():
                 raise  # the caller's time limit, not the connection's
