@@ -41,6 +41,19 @@ def get_all(urls: list[str], *, allow: tuple[str, ...] = LOCAL, **limits: int) -
     return asyncio.run(run())
 
 
+def second_body(first: str, second: str) -> bytes:
+    """The body of ``second``, asked for a moment after ``first`` through the same Fetcher
+    (on its kept-alive connection, unless the client dropped it)."""
+
+    async def run() -> bytes:
+        async with Fetcher(CollectConfig(allow_hosts=LOCAL)) as fetcher:
+            await fetcher.get(first)
+            await asyncio.sleep(0.3)
+            return (await fetcher.get(second)).body
+
+    return asyncio.run(run())
+
+
 def test_requests_to_one_host_share_a_kept_alive_connection(http_server: HttpServer) -> None:
     ports: list[int] = []
 
@@ -106,14 +119,8 @@ def test_an_answer_sent_unasked_is_never_taken_for_the_next_one(http_server: Htt
 
     http_server.routes |= {"/at-once": with_extra, "/late": with_extra, "/feed": with_extra}
 
-    async def run(first: str) -> bytes:
-        async with Fetcher(CollectConfig(allow_hosts=LOCAL)) as fetcher:
-            await fetcher.get(http_server.url(first))
-            await asyncio.sleep(0.3)
-            return (await fetcher.get(http_server.url("feed"))).body
-
-    assert asyncio.run(run("at-once")) == FEED
-    assert asyncio.run(run("late")) == FEED
+    for first in ("at-once", "late"):
+        assert second_body(http_server.url(first), http_server.url("feed")) == FEED
 
 
 PLANTED = b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nplanted"
@@ -137,13 +144,7 @@ def test_an_answer_unasked_right_after_one_that_fills_a_read_is_not_taken(
 
     http_server.routes |= {"/exact": exact, "/feed": lambda h: respond(h, 200, body)}
 
-    async def run() -> bytes:
-        async with Fetcher(CollectConfig(allow_hosts=LOCAL)) as fetcher:
-            await fetcher.get(http_server.url("exact"))
-            await asyncio.sleep(0.3)
-            return (await fetcher.get(http_server.url("feed"))).body
-
-    assert asyncio.run(run()) == body
+    assert second_body(http_server.url("exact"), http_server.url("feed")) == body
 
 
 def test_an_answer_unasked_over_tls_is_not_taken(tmp_path: Path, certificate: Certificate) -> None:
@@ -164,14 +165,7 @@ def test_an_answer_unasked_over_tls_is_not_taken(tmp_path: Path, certificate: Ce
     ):
         patch.setattr(connections, "ssl_context", lambda: trusting)
         server.routes |= {"/late": late, "/feed": lambda h: respond(h, 200, FEED)}
-
-        async def run() -> bytes:
-            async with Fetcher(CollectConfig(allow_hosts=LOCAL)) as fetcher:
-                await fetcher.get(server.url("late"))
-                await asyncio.sleep(0.3)
-                return (await fetcher.get(server.url("feed"))).body
-
-        assert asyncio.run(run()) == FEED
+        assert second_body(server.url("late"), server.url("feed")) == FEED
 
 
 def test_a_redirect_with_a_big_body_is_followed_without_reading_it(
