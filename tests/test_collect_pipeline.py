@@ -271,25 +271,35 @@ def _read(path: Path) -> bytes:
         return b""
 
 
+def two_teaser_feeds(server: HttpServer, store: Store) -> Config:
+    """Two feeds of one teaser each, whose pages have three paragraphs."""
+    feeds = []
+    for n in range(2):
+        link = write(server, f"news/{n}.html", page(f"Story {n}", 3))
+        entry = item(title=f"Story {n}", link=link, guid=f"s{n}")
+        feeds.append(write(server, f"feed{n}.xml", rss(entry)))
+    return config_for(store, *(SourceConfig(name=f"N{n}", url=u) for n, u in enumerate(feeds)))
+
+
+def as_a_worker_job(config: Config, source: str) -> None:
+    """The collect job of ``source``, off the main thread as a `digest worker` runs it."""
+    arguments = {"source": source, "should_stop": lambda: False}
+    job = threading.Thread(target=cycle.collect_job, args=(config,), kwargs=arguments)
+    job.start()
+    job.join()
+
+
 def test_a_workers_collect_jobs_share_one_pool_of_page_extractors(
     http_server: HttpServer, store: Store
 ) -> None:
     """A `digest worker` runs each job off its main thread, so pages go to extractor processes
     (the time budget needs one): the first job that needs them starts them, the next reuses them."""
-    feeds = []
-    for n in range(2):
-        link = write(http_server, f"news/{n}.html", page(f"Story {n}", 3))
-        entry = item(title=f"Story {n}", link=link, guid=f"s{n}")
-        feeds.append(write(http_server, f"feed{n}.xml", rss(entry)))
-    config = config_for(store, *(SourceConfig(name=f"N{n}", url=u) for n, u in enumerate(feeds)))
+    config = two_teaser_feeds(http_server, store)
     before = pool_processes()
     started = []
     try:
-        for url in feeds:
-            arguments = {"source": url, "should_stop": lambda: False}
-            job = threading.Thread(target=cycle.collect_job, args=(config,), kwargs=arguments)
-            job.start()
-            job.join()
+        for url in (s.url for s in config.sources):
+            as_a_worker_job(config, url)
             started.append(pool_processes() - before)
     finally:
         cycle.stop_page_workers()
@@ -305,22 +315,14 @@ def test_a_page_extractor_that_died_is_replaced_for_the_next_job(
 ) -> None:
     """One of a worker's page extractors killed (for memory, say) between two collect jobs: the
     next job's pages are extracted by a new pool, not refused by the broken one."""
-    feeds = []
-    for n in range(2):
-        link = write(http_server, f"news/{n}.html", page(f"Story {n}", 3))
-        entry = item(title=f"Story {n}", link=link, guid=f"s{n}")
-        feeds.append(write(http_server, f"feed{n}.xml", rss(entry)))
-    config = config_for(store, *(SourceConfig(name=f"N{n}", url=u) for n, u in enumerate(feeds)))
+    config = two_teaser_feeds(http_server, store)
     before = pool_processes()
     try:
-        for number, url in enumerate(feeds):
+        for number, url in enumerate(s.url for s in config.sources):
             if number:
                 os.kill(min(pool_processes() - before), signal.SIGKILL)
                 time.sleep(0.5)  # as between two jobs: the pool's own thread sees the death
-            arguments = {"source": url, "should_stop": lambda: False}
-            job = threading.Thread(target=cycle.collect_job, args=(config,), kwargs=arguments)
-            job.start()
-            job.join()
+            as_a_worker_job(config, url)
     finally:
         cycle.stop_page_workers()
     articles = store.latest_articles(10)
