@@ -65,16 +65,16 @@ def editions(request: Request) -> Response:
     if found is None:
         raise HTTPException(404, "There is no such page.")
     slug, period, view = found["slug"], found["period"] or "", found["view"] or ""
-    if period in ("", "weekly") and not view:
-        series = newsletters.find(site_of(request).config, slug, period or "daily")
-        if series is None:
-            raise HTTPException(404, f"There is no newsletter {slug}.")
-        if pattern_of(series) == DEFAULT_SERIES:
-            return RedirectResponse("/editions/", status_code=308)
-        return archive_index(request, series)
-    if period in ("", "weekly"):
+    if period not in ("", "weekly"):
+        return edition(request, f"{slug}/{period}", view)
+    if view:  # an archive has no views
         raise HTTPException(404, "There is no such page.")
-    return edition(request, f"{slug}/{period}", view)
+    series = newsletters.find(site_of(request).config, slug, period or "daily")
+    if series is None:
+        raise HTTPException(404, f"There is no newsletter {slug}.")
+    if pattern_of(series) == DEFAULT_SERIES:
+        return RedirectResponse("/editions/", status_code=308)
+    return archive_index(request, series)
 
 
 _SERIES = re.compile(
