@@ -105,10 +105,11 @@ def defer_many(config: Config, name: str, jobs: list[tuple[dict[str, Any], str |
     import procrastinate.exceptions
 
     queued = 0
+    queue = queue_of(name)
     with _connected(config) as app:
         for args, lock in jobs:
             try:
-                app.configure_task(name, queue=queue_of(name), queueing_lock=lock).defer(**args)
+                app.configure_task(name, queue=queue, queueing_lock=lock).defer(**args)
                 queued += 1
             except procrastinate.exceptions.AlreadyEnqueued:
                 pass
