@@ -138,8 +138,9 @@ def make_app(
     import procrastinate
 
     url = require_database(config, "worker")
-    # A worker's job slots each fetch and finish their jobs through it (and one listens).
-    connections = max(4, config.workers.concurrency + 2)
+    # A worker's job slots (workers.concurrency, and one for ALONE_QUEUE) each fetch and finish
+    # their jobs through it, and each of its two procrastinate workers keeps one to listen.
+    connections = max(4, config.workers.concurrency + 1 + 2)
     connector = procrastinate.PsycopgConnector(
         conninfo=url, min_size=1, max_size=connections, timeout=RECONNECT_FOR
     )
