@@ -256,6 +256,37 @@ def test_one_answer_setting_a_thousand_cookies(http_server: HttpServer, value: s
         assert len(sent[2]) <= MAX_COOKIE_HEADER < len(sent[2]) + len("; " + cookies[0])
 
 
+def test_a_server_updates_and_deletes_its_cookies(http_server: HttpServer) -> None:
+    """A cookie set again replaces the one kept, and one set to expire is no longer sent,
+    also when MAX_COOKIES are already kept (a full jar takes updates, not new cookies)."""
+    filler = [f"f{n:03}=1" for n in range(MAX_COOKIES - 2)]
+
+    def step(path: str, following: str, *set_cookies: str) -> None:
+        def answer(handler: Handler) -> None:
+            handler.send_response(302)
+            handler.send_header("Location", http_server.url(following))
+            for cookie in set_cookies:
+                handler.send_header("Set-Cookie", f"{cookie}; Path=/")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+
+        http_server.routes[path] = answer
+
+    step("/a", "b", "session=one", "gone=soon", *filler)  # the jar is full
+    step("/b", "c", "session=two", "gone=; Max-Age=0", "late=1")  # an update, a deletion, a new one
+    step("/c", "feed", "late=2", "extra=1")  # the jar is full again: an update, a new one
+    serve(http_server, "/feed", 200, FEED)
+    result = fetch(http_server, "a")
+    assert (result.status, len(result.articles)) == ("ok", 2), result.message
+    sent = [set((headers.get("Cookie") or "").split("; ")) for _, headers in http_server.requests]
+    assert {"session=one", "gone=soon"} <= sent[1] and "late=1" not in sent[1]
+    assert "session=two" in sent[2] and "session=one" not in sent[2]
+    assert not any(c.startswith("gone=") for c in sent[2])
+    assert "late=1" in sent[2]  # the deletion made room for it
+    assert "late=2" in sent[3] and "late=1" not in sent[3] and "extra=1" not in sent[3]
+    assert len(sent[3]) == MAX_COOKIES
+
+
 def test_an_over_size_body_declared_or_streamed(http_server: HttpServer) -> None:
     big = rss(*[f"Story {n}" for n in range(400)]).encode()
 

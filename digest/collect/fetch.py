@@ -185,16 +185,22 @@ class Fetcher:
         return {"Cookie": cookie} if cookie else {}
 
     def _keep_cookies(self, url: httpx.URL, status: int, headers: httpx.Headers) -> None:
-        """Take the answer's cookies one at a time while fewer than MAX_COOKIES are kept."""
-        if "set-cookie" not in headers or len(self.cookies.jar) >= MAX_COOKIES:
+        """Take the answer's cookies as a browser would (updates, deletions, new ones), except
+        that new ones are taken only while fewer than MAX_COOKIES are kept: a full jar still
+        takes a server's updates and deletions of the cookies it holds."""
+        if "set-cookie" not in headers:
             return
+        kept = {(c.domain, c.path, c.name) for c in self.cookies.jar}
         answer = httpx.Response(status, headers=headers, request=httpx.Request("GET", url))
-        offered = httpx.Cookies()
-        offered.extract_cookies(answer)
-        for cookie in offered.jar:
-            if len(self.cookies.jar) >= MAX_COOKIES:
-                break
-            self.cookies.jar.set_cookie(cookie)
+        after = httpx.Cookies(self.cookies)  # a copy: the answer applied to it, then bounded
+        after.extract_cookies(answer)
+        held = [c for c in after.jar if (c.domain, c.path, c.name) in kept]
+        new = [c for c in after.jar if (c.domain, c.path, c.name) not in kept]
+        if new[MAX_COOKIES - len(held) :]:  # over the bound: the first new ones that fit
+            after = httpx.Cookies()
+            for cookie in held + new[: MAX_COOKIES - len(held)]:
+                after.jar.set_cookie(cookie)
+        self.cookies = after
 
     async def _read(
         self, connection: Connection, url: httpx.URL, answer: h11.Response
