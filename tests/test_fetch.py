@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 from email.utils import format_datetime
 
+import httpx
 import pytest
 
 from digest import pipeline
@@ -285,6 +286,31 @@ def test_a_server_updates_and_deletes_its_cookies(http_server: HttpServer) -> No
     assert "late=1" in sent[2]  # the deletion made room for it
     assert "late=2" in sent[3] and "late=1" not in sent[3] and "extra=1" not in sent[3]
     assert len(sent[3]) == MAX_COOKIES
+
+
+def test_no_cookie_is_kept_for_a_public_suffix() -> None:
+    """A site under github.io or co.uk cannot set a cookie that every other site under it
+    would be sent; one for its own name, or its registrable domain, is kept."""
+    fetcher = Fetcher(CollectConfig())
+    offered = [
+        ("https://feeds.evil.github.io/rss", "a=1; Domain=github.io"),
+        ("https://news.example.co.uk/rss", "b=1; Domain=.co.uk"),
+        ("https://feeds.mine.github.io/rss", "c=1; Domain=mine.github.io"),
+        ("https://news.example.co.uk/rss", "d=1; Domain=example.co.uk"),
+        ("https://news.example.co.uk/rss", "e=1"),
+    ]
+    for url, cookie in offered:
+        fetcher._keep_cookies(httpx.URL(url), 200, httpx.Headers({"Set-Cookie": cookie}))
+    assert sorted(c.name for c in fetcher.cookies.jar) == ["c", "d", "e"]
+    sent = {
+        url: fetcher._cookies_for(httpx.URL(url)).get("Cookie", "")
+        for url in ("https://other.github.io/", "https://other.co.uk/", "https://www.example.co.uk/")
+    }
+    assert sent == {
+        "https://other.github.io/": "",
+        "https://other.co.uk/": "",
+        "https://www.example.co.uk/": "d=1",
+    }
 
 
 def test_an_over_size_body_declared_or_streamed(http_server: HttpServer) -> None:

@@ -12,13 +12,16 @@ import asyncio
 import base64
 import codecs
 import re
+import urllib.request
 import zlib
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from functools import cache
+from http.cookiejar import Cookie, DefaultCookiePolicy
 from itertools import count
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import h11
 import httpx
@@ -28,6 +31,9 @@ from digest.collect.connections import Connection, Disconnected, Origin, Pool
 from digest.collect.guard import Allowed
 from digest.config import CollectConfig
 from digest.errors import SourceError
+
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
 
 USER_AGENT = (
     f"digest/{__version__} (newsletter digest; fetches each feed at most every few minutes)"
@@ -85,7 +91,7 @@ class Fetcher:
             "Accept-Encoding": ", ".join(_WBITS),
             "Accept": "*/*",
         }
-        self.cookies = httpx.Cookies()
+        self.cookies = _cookie_jar()
         """What servers set in this run, sent back where they apply (a browser's rules: some
         sites redirect until a cookie comes back). At most MAX_COOKIES are kept."""
         self._all = asyncio.Semaphore(settings.concurrency)
@@ -192,14 +198,12 @@ class Fetcher:
             return
         kept = {(c.domain, c.path, c.name) for c in self.cookies.jar}
         answer = httpx.Response(status, headers=headers, request=httpx.Request("GET", url))
-        after = httpx.Cookies(self.cookies)  # a copy: the answer applied to it, then bounded
+        after = _cookie_jar(self.cookies.jar)  # a copy: the answer applied to it, then bounded
         after.extract_cookies(answer)
         held = [c for c in after.jar if (c.domain, c.path, c.name) in kept]
         new = [c for c in after.jar if (c.domain, c.path, c.name) not in kept]
         if new[MAX_COOKIES - len(held) :]:  # over the bound: the first new ones that fit
-            after = httpx.Cookies()
-            for cookie in held + new[: MAX_COOKIES - len(held)]:
-                after.jar.set_cookie(cookie)
+            after = _cookie_jar(held + new[: MAX_COOKIES - len(held)])
         self.cookies = after
 
     async def _read(
@@ -235,6 +239,32 @@ REDIRECT_BODY = 65536
 """Bytes of a redirect's body read to keep its connection; a longer or unsized one is left
 unread, and its connection closed."""
 _REDIRECTS = (301, 302, 303, 307, 308)
+
+
+class _CookiePolicy(DefaultCookiePolicy):
+    """The standard rules and a browser's: no cookie for a public suffix (``github.io``,
+    ``co.uk``), which every site under it would be sent."""
+
+    def set_ok_domain(self, cookie: Cookie, request: urllib.request.Request) -> bool:
+        if cookie.domain_specified and _public_suffixes().is_public(cookie.domain.strip(".")):
+            return False
+        return super().set_ok_domain(cookie, request)
+
+
+@cache
+def _public_suffixes() -> PublicSuffixList:
+    """The list the publicsuffixlist package carries (read once, when a cookie names a domain)."""
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+def _cookie_jar(cookies: Iterable[Cookie] = ()) -> httpx.Cookies:
+    jar = httpx.Cookies()
+    jar.jar.set_policy(_CookiePolicy())
+    for cookie in cookies:
+        jar.jar.set_cookie(cookie)
+    return jar
 
 
 def _origin(url: httpx.URL) -> Origin:
