@@ -77,8 +77,8 @@ def editions(request: Request) -> Response:
     return archive_index(request, series)
 
 
-_SERIES = re.compile(
-    r"(?P<slug>[a-z0-9][a-z0-9-]*)/"
+_SERIES = re.compile(  # anchored: a search from every position would be quadratic
+    r"\A(?P<slug>[a-z0-9][a-z0-9-]*+)/"
     r"(?:(?P<period>weekly|\d{4}-\d{2}-\d{2}|\d{4}-W\d{2})/(?P<view>[a-z]*))?\Z"
 )
 
