@@ -304,7 +304,11 @@ def test_no_cookie_is_kept_for_a_public_suffix() -> None:
     assert sorted(c.name for c in fetcher.cookies.jar) == ["c", "d", "e"]
     sent = {
         url: fetcher._cookies_for(httpx.URL(url)).get("Cookie", "")
-        for url in ("https://other.github.io/", "https://other.co.uk/", "https://www.example.co.uk/")
+        for url in (
+            "https://other.github.io/",
+            "https://other.co.uk/",
+            "https://www.example.co.uk/",
+        )
     }
     assert sent == {
         "https://other.github.io/": "",
