@@ -17,6 +17,10 @@ false negative, and each "without" snippet found a false positive (snippets and
 output compared with whitespace collapsed).
 
 Usage: .venv/bin/python benchmarks/extract.py [DATASET ...]
+
+A DATASET is a folder name under ../shared/data/extraction, or a path to any folder laid out the
+same way (``pages/ID.html`` and ``truth.jsonl``), e.g. one built in /tmp from a whole upstream
+test set; its folder name labels the row.
 """
 
 from __future__ import annotations
@@ -134,28 +138,49 @@ def score_dataset(folder: Path) -> tuple[dict[str, Score], int]:
     return scores, len(records)
 
 
+def _dataset_folder(name: str) -> Path:
+    """A shared dataset's name, or the path of a folder with pages/ and truth.jsonl."""
+    folder = DATA / name if "/" not in name and (DATA / name).is_dir() else Path(name)
+    if not (folder / "truth.jsonl").is_file():
+        sys.exit(f"{name}: no such dataset (a name under {DATA}, or a folder with truth.jsonl)")
+    return folder
+
+
+def _bodies(folder: Path) -> list[object]:
+    lines = (folder / "truth.jsonl").read_text().splitlines()
+    return [json.loads(line)["body"] for line in lines]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("datasets", nargs="*", help="dataset folder names (default: all)")
+    parser.add_argument(
+        "datasets",
+        nargs="*",
+        help="dataset folder names under ../shared/data/extraction, or paths to folders laid out"
+        " the same way (default: every shared dataset)",
+    )
     args = parser.parse_args()
-    if not DATA.is_dir():
-        sys.exit(f"{DATA}: not found; this benchmark reads ../shared/data/extraction")
-    names = args.datasets or sorted(p.name for p in DATA.iterdir() if p.is_dir())
+    folders = [_dataset_folder(name) for name in args.datasets]
+    if not folders:
+        if not DATA.is_dir():
+            sys.exit(f"{DATA}: not found; this benchmark reads ../shared/data/extraction")
+        folders = sorted(p for p in DATA.iterdir() if p.is_dir())
     # Warm both up once so neither pays for imports and lazy setup inside the timing.
     for extractor in EXTRACTORS.values():
         extractor("<html><body><article><p>Warm up.</p></article></body></html>", "")
     print(
-        f"{'dataset':<13} {'pages':>5}  {'scoring':<9} "
+        f"{'dataset':<16} {'pages':>5}  {'scoring':<9} "
         f"{'digest F1 (P / R)':<22} {'trafilatura F1 (P / R)':<23} {'ΔF1':>6}  "
         f"{'ms/page digest':>14} {'trafilatura':>11}"
     )
     worse = []
-    for name in names:
-        scores, pages = score_dataset(DATA / name)
+    for folder in folders:
+        name = folder.name
+        scores, pages = score_dataset(folder)
         ours, peer = scores["digest"], scores["trafilatura"]
-        scoring = "segments" if name == "trafilatura" else "shingles"
+        scoring = "segments" if all(c is None for c in _bodies(folder)) else "shingles"
         print(
-            f"{name:<13} {pages:>5}  {scoring:<9} "
+            f"{name:<16} {pages:>5}  {scoring:<9} "
             f"{ours.f1:.3f} ({ours.precision:.3f} / {ours.recall:.3f})   "
             f"{peer.f1:.3f} ({peer.precision:.3f} / {peer.recall:.3f})    "
             f"{ours.f1 - peer.f1:+.3f}  "
