@@ -1,22 +1,39 @@
 """Extract: an article page's main text and metadata, without the site around it.
 
-trafilatura finds the main content, tables included (their rows become "cell | cell"
-lines); what it lets through of the site's furniture (sign-up boxes, image credits, market tickers, "Read more" lines) is
+trafilatura finds the main content, tables included: a row of two or more cells becomes one
+paragraph "| cell | cell |" (:func:`digest.text.is_table_row`, which the summarizer skips), a
+row of one cell (a table used for layout) a paragraph like any other. What it lets through of
+the site's furniture (sign-up boxes, image credits, market tickers, "Read more" lines) is
 dropped paragraph by paragraph by :func:`is_furniture`.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
+from collections.abc import Iterator
+from copy import deepcopy
 from datetime import UTC, datetime
 from typing import Any
 
 import lxml.html
 import trafilatura
 from lxml import etree
+from trafilatura.utils import load_html
+from trafilatura.xml import xmltotxt
 
 from digest.models import Extracted, Image, Page
-from digest.text import MAX_AUTHOR, MAX_TEXT, MAX_TITLE, clean_line, clean_text, clip, html_to_text
+from digest.text import (
+    MAX_AUTHOR,
+    MAX_TEXT,
+    MAX_TITLE,
+    TABLE_ROW,
+    clean_line,
+    clean_text,
+    clip,
+    html_to_text,
+    table_row,
+)
 
 SITE_WORDS = re.compile(
     r"""^\W*(?:
@@ -26,7 +43,7 @@ SITE_WORDS = re.compile(
         |(?:see|read)\salso.*|lesen\ssie\s(auch|mehr).*|mehr\szum\sthema.*|le\spuede\sinteresar.*
         |lea\stambién.*|leia\stambém.*|(?:à\s)?lire\saussi.*
         |skip\sto\s(main\s)?content|back\sto\stop|log\s?in|sign\s?in|sign\s?up|subscribe
-        |home|next|previous|advertisement\s.{0,30}
+        |home|next|previous|advertisement\s.{0,30}|werbung|anzeige|publicité|publicidad|pubblicità
     )\W*$""",
     re.I | re.X,
 )
@@ -50,7 +67,7 @@ All rights reserved.") is part of its text as the publisher wrote it, and stays;
 summarizer leaves it out (:func:`digest.text.strip_boilerplate`)."""
 CREDIT = re.compile(
     r"""
-    ^\W*(?:photo|image|picture|illustration|graphic|video|credit|file\sphoto)s?(?:\scredit)?\s*:
+    ^\W*(?:photo|image|picture|illustration|graphic|video|credit|file\sphoto|bild|foto)s?(?:\scredit)?\s*:
     | \b(?:photo|image|picture|illustration|credit|source)s?\s*:.*
         \b(?:via|getty|reuters|ap|afp|epa|shutterstock|wikimedia|commons|public\sdomain|istock)\b
     """,
@@ -67,8 +84,18 @@ TICKER = re.compile(rf"^\s*+(?>{_SYMBOL}\s*+(?:{_NUMBER}\s*+){{1,3}}+){{2,}}+$")
 Every quantifier is possessive and every symbol-and-numbers group atomic, so a
 line that is almost a ticker fails in one pass (no backtracking: linear time).
 """
-TABLE_ROW = re.compile(r"^\|.*\|$")
-"""A table row as trafilatura writes it: "| cell | cell |"."""
+CELL_BAR = re.compile(r"(?<!\\)\|")
+"""A bar between two cells of trafilatura's "| cell | cell |" (a bar in a cell is "\\|")."""
+SPACES = re.compile(r"[ \t\n\r\f\v]+")
+"""White space in HTML text: a line break in the page's source is a space, not a new paragraph."""
+HIDDEN = etree.XPath(
+    "//body//*[@hidden or contains(translate(@style, ' ', ''), 'display:none')"
+    " or contains(translate(@style, ' ', ''), 'visibility:hidden')]"
+)
+"""Elements a browser does not show: a copy of the text kept for another layout or for later."""
+PROSE, ROW, PRE = "prose", "row", "pre"
+Block = tuple[str, str]
+"""(kind, text): PROSE (a paragraph, or a line ended by <br>), a table's ROW, a line of PRE text."""
 SHORT_WORDS = 30
 """Calls to action and credits are furniture only in paragraphs up to this long."""
 DATE_SEARCH = {
@@ -81,10 +108,17 @@ DATE_SEARCH = {
 
 def extract_page(page: Page) -> Extracted:
     """The page's main text (plain, paragraphs split by blank lines) and its metadata."""
-    document = _bare_extraction(page.html, page.url)
+    tree = _parse(page.html)
+    hidden = _hidden_texts(tree) if tree is not None else frozenset()
+    document = _bare_extraction(tree, page.url) if tree is not None else None
     if document is None:
         return Extracted(text=clip(_fallback_text(page.html), MAX_TEXT))
-    text = clean_article_text(document.get("text") or "")
+    body = document.get("body")
+    text = (
+        clean_blocks(article_blocks(body), hidden=hidden)
+        if body is not None
+        else clean_article_text(document.get("text") or "")
+    )
     return Extracted(
         text=clip(text, MAX_TEXT),
         title=clip(clean_line(document.get("title") or ""), MAX_TITLE),
@@ -100,10 +134,27 @@ def extract_text(html: str, url: str = "") -> str:
     return extract_page(Page(url=url, html=html)).text
 
 
-def _bare_extraction(html: str, url: str) -> dict[str, Any] | None:
+def _parse(html: str) -> Any:
+    try:
+        return load_html(html)
+    except (ValueError, etree.LxmlError):
+        return None
+
+
+def _hidden_texts(tree: Any) -> frozenset[str]:
+    """The text of each element a browser does not show, and of each element inside one."""
+    return frozenset(
+        " ".join("".join(element.itertext()).split())
+        for hidden in HIDDEN(tree)
+        for element in hidden.iter()
+        if isinstance(element.tag, str)
+    )
+
+
+def _bare_extraction(tree: Any, url: str) -> dict[str, Any] | None:
     try:
         document = trafilatura.bare_extraction(
-            html,
+            tree,
             url=url or None,
             with_metadata=True,
             include_comments=False,
@@ -127,31 +178,100 @@ def _fallback_text(html: str) -> str:
     return clean_article_text("\n\n".join(blocks))
 
 
+def article_blocks(body: etree._Element) -> list[Block]:
+    """trafilatura's XML body as lines of text, each with its kind.
+
+    trafilatura's own text keeps the line breaks of the page's source inside a paragraph, so
+    a hard-wrapped paragraph would read as several; here white space is collapsed as a browser
+    does, except in preformatted blocks (``<pre>``, code), whose lines are kept as written.
+    """
+    tree = deepcopy(body)
+    token = secrets.token_hex(8)  # stands where a block was; trafilatura drops private-use marks
+    held = [_hold(code, f"{token}{n}{token}") for n, code in enumerate(_preformatted(tree))]
+    marks = re.compile(f"{token}(\\d+){token}")
+    for element in tree.iter():
+        element.text = element.text and SPACES.sub(" ", element.text)
+        element.tail = element.tail and SPACES.sub(" ", element.tail)
+    blocks: list[Block] = []
+    for line in xmltotxt(tree, False).splitlines():
+        for n, part in enumerate(marks.split(line)):
+            if n % 2:
+                blocks += [(PRE, pre) for pre in held[int(part)]]
+            elif part.strip():
+                blocks.append((ROW if TABLE_ROW.match(part.strip()) else PROSE, clean_text(part)))
+    return blocks
+
+
+def _preformatted(tree: etree._Element) -> list[etree._Element]:
+    """The outermost code elements that hold lines (not a word of code inside a sentence)."""
+    return [
+        code
+        for code in tree.iter("code")
+        if not any(a.tag == "code" for a in code.iterancestors())
+        and ("\n" in "".join(code.itertext()) or code.find(".//lb") is not None)
+    ]
+
+
+def _hold(code: etree._Element, mark_text: str) -> list[str]:
+    """Replace ``code`` by a mark for the layout; its lines, as written."""
+    lines = [line.rstrip() for line in xmltotxt(deepcopy(code), False).splitlines()]
+    mark = etree.Element("p")
+    mark.text, mark.tail = mark_text, code.tail
+    parent = code.getparent()
+    if parent is not None:
+        parent.replace(code, mark)
+    return [line for line in lines if line.strip()]
+
+
 def clean_article_text(text: str) -> str:
-    """Drop furniture paragraphs (and a lower-case line continuing one) and exact repeats."""
+    """Plain text, one paragraph a line (table rows as trafilatura writes them), cleaned."""
+    paragraphs = clean_text(text.replace("\n", "\n\n")).split("\n\n")
+    return clean_blocks([(ROW if TABLE_ROW.match(p) else PROSE, p) for p in paragraphs])
+
+
+def clean_blocks(blocks: list[Block], *, hidden: frozenset[str] = frozenset()) -> str:
+    """Drop furniture paragraphs (and a lower-case line continuing one) and hidden copies.
+
+    A paragraph said twice stays twice (a pull quote, a caption under two pictures, a step
+    repeated, two notes citing one book: the page as its author wrote it), unless the page
+    holds a copy of it that a browser does not show (``hidden``: see :data:`HIDDEN`).
+    Preformatted lines and table rows are content as written, never furniture.
+    """
     kept: list[str] = []
     seen: set[str] = set()
     dropped = False
-    for paragraph in clean_text(text.replace("\n", "\n\n")).split("\n\n"):
-        if TABLE_ROW.match(paragraph):  # content: a row is never furniture, however short
-            kept.extend(_table_row(paragraph))
+    for kind, paragraph in _rows_read(blocks):
+        if kind != PROSE:  # content as written: a row is never furniture, however short
+            kept.append(paragraph)
             dropped = False
             continue
         key = paragraph.lower()
         continues = dropped and paragraph[:1].islower() and len(paragraph.split()) <= SHORT_WORDS
         dropped = continues or is_furniture(paragraph)
-        if dropped or key in seen:
+        if dropped or (key in seen and paragraph in hidden):
             continue
         seen.add(key)
         kept.append(paragraph)
     return "\n\n".join(kept)
 
 
-def _table_row(row: str) -> list[str]:
-    """trafilatura's "| cell | cell |" as "cell | cell"; nothing for a "|---|---|" rule."""
-    cells = [c.strip() for c in row.strip().strip("|").split("|")]
-    cells = [c for c in cells if c and not set(c) <= set("-:")]
-    return [" | ".join(cells)] if cells else []
+def _rows_read(blocks: list[Block]) -> Iterator[Block]:
+    """Each table row as a row of data, or as paragraphs when the table lays out prose."""
+    for kind, text in blocks:
+        if kind != ROW:
+            yield kind, text
+            continue
+        cells = _cells(text)
+        if len(cells) > 1 and all(len(cell.split()) <= SHORT_WORDS for cell in cells):
+            yield ROW, table_row(cells)
+        else:  # one cell, or a cell that holds a paragraph: a table used for layout
+            yield from ((PROSE, cell) for cell in cells)
+
+
+def _cells(row: str) -> list[str]:
+    """The cells of trafilatura's "| cell | cell |" that hold text; none for a "|---|---|" rule."""
+    cells = (c.replace("\\|", "|").strip() for c in CELL_BAR.split(row.strip()[1:-1]))
+    return [c for c in cells if c and not set(c) <= set("-:")]
 
 
 def is_furniture(paragraph: str) -> bool:

@@ -35,7 +35,7 @@ from digest.sentences import (
     stemmer,
     stop_words,
 )
-from digest.text import paragraphs, strip_boilerplate, word_count
+from digest.text import is_table_row, paragraphs, strip_boilerplate, word_count
 
 __all__ = ["METHODS", "Settings", "language_name", "summarize", "summarize_text"]
 
@@ -112,7 +112,7 @@ class Settings:
     @property
     def key(self) -> str:
         """Identifies the settings (and the summarizer's version) in the summary cache."""
-        return f"{self.method}:{self.sentences}:{self.max_words}:v6"
+        return f"{self.method}:{self.sentences}:{self.max_words}:v7"
 
 
 def summarize(article: Article, settings: Settings | None = None) -> Summary:
@@ -143,9 +143,15 @@ def summarize_text(
 
 def first_sentence(text: str, *, language: str, settings: Settings) -> list[str]:
     """When no sentence qualifies: the first one that is not a byline or furniture (else the
-    first one), cut at the word budget. Empty only for a text without words."""
+    first one), cut at the word budget. Empty only for a text without words outside tables."""
     tokenizer = Tokenizer(language)
-    sentences = [s for p in paragraphs(text) for s in tokenizer.to_sentences(p) if WORD.search(s)]
+    sentences = [
+        s
+        for p in paragraphs(text)
+        if not is_table_row(p)
+        for s in tokenizer.to_sentences(p)
+        if WORD.search(s)
+    ]
     if not sentences:
         return []
     prose = (s for s in sentences if not (BYLINE.match(s) or _is_furniture(s.lower())))
@@ -182,7 +188,8 @@ def candidate_sentences(
     """Sentences a reader would accept alone: no captions, bylines, headline repeats or fragments.
 
     A short paragraph that does not end a sentence is left out (a caption, a menu), unless
-    ``loose`` and it holds more than one sentence (a teaser without its last full stop).
+    ``loose`` and it holds more than one sentence (a teaser without its last full stop). A
+    table's row is left out, always: its cells are a grid's entries, not the story's sentences.
 
     Each knows the earlier candidates it needs for its subject (see digest/attribution.py); one
     that needs a sentence that is not a candidate has ``needs`` None and is never shown.
@@ -194,6 +201,8 @@ def candidate_sentences(
     kept: dict[int, tuple[str, tuple[str, ...]]] = {}
     """Sentence index -> the candidate's text (dateline removed) and words."""
     for paragraph in paragraphs(text):
+        if is_table_row(paragraph):
+            continue
         prose = _is_prose(paragraph)
         if not (prose or loose):
             continue  # a headline, menu, caption or ticker: prose ends a sentence

@@ -102,6 +102,20 @@ def paragraphs(text: str) -> list[str]:
     return [p for p in text.split("\n\n") if p.strip()]
 
 
+TABLE_ROW = re.compile(r"^\|.*\|$")
+"""A paragraph that is a table's row, its cells between bars: "| Fed | 4.25% | cut |"."""
+
+
+def table_row(cells: list[str]) -> str:
+    """A row of two or more cells as one paragraph of the article's text (see TABLE_ROW)."""
+    return "| " + " | ".join(" ".join(cell.split()) for cell in cells) + " |"
+
+
+def is_table_row(paragraph: str) -> bool:
+    """A table's row: its cells are not sentences a summary may quote."""
+    return TABLE_ROW.match(paragraph) is not None
+
+
 MAX_TITLE = 300
 """Characters of a title kept; the rest is cut at a word with an ellipsis (a 150 KB title exists)."""
 MAX_AUTHOR = 120

@@ -7,7 +7,8 @@ import pytest
 
 from digest.cli import summarize as summarize_command
 from digest.config import SummaryConfig
-from digest.models import Article
+from digest.extract import extract_page
+from digest.models import Article, Page
 from digest.sentences import detect_language, language_name, split_sentences
 from digest.summarize import METHODS, Settings, summarize, summarize_text
 from digest.text import word_count
@@ -210,6 +211,37 @@ def test_page_furniture_and_datelines_stay_out_of_the_summary() -> None:
     joined = " ".join(summary)
     for furniture in ("By Jane", "WASHINGTON", "Reuters", "Photo", "Read more", "Sign up"):
         assert furniture not in joined
+
+
+RATES_TABLE_PAGE = """<!DOCTYPE html><html lang="en"><head><title>Central banks cut rates in March</title></head>
+<body><article><h1>Central banks cut rates in March</h1>
+<p>Central banks in the largest economies have moved in different directions this year, and
+the gap between their policy rates is now the widest in a decade, economists said on Monday.</p>
+<table><thead><tr><th>Bank</th><th>What it did</th></tr></thead>
+<tbody><tr><td>Fed</td><td>The Fed cut rates in March, its first cut of the year.</td></tr>
+<tr><td>ECB</td><td>The ECB cut rates in March and said more cuts could follow.</td></tr>
+<tr><td>BoJ</td><td>The Bank of Japan held rates in March after its first hike.</td></tr></tbody></table>
+<p>Economists expect the gap to narrow in the second half as inflation converges across the
+large economies and the Bank of Japan moves more slowly than markets once thought.</p>
+</article></body></html>"""
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_a_summary_is_not_built_from_a_tables_cells(method: str) -> None:
+    # The rows' cells share the headline's words, but they are a grid's entries (and read
+    # "Fed | The Fed cut ..." when quoted): the article keeps them, the summary does not.
+    page = extract_page(Page(url="", html=RATES_TABLE_PAGE))
+    summary = summarize_text(page.text, title=page.title, settings=Settings(method=method))
+    assert summary, "the prose around the table is summarized"
+    for sentence in summary:
+        assert "|" not in sentence and "cut rates in March" not in sentence, sentence
+
+
+def test_an_article_that_is_only_a_table_has_no_summary() -> None:
+    assert (
+        summarize_text("| Fed | 4.25% | cut. |\n\n| ECB | 2.25% | cut. |", settings=Settings())
+        == []
+    )
 
 
 def test_a_wire_story_in_one_paragraph_keeps_its_sentences() -> None:
