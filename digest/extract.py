@@ -24,6 +24,7 @@ from trafilatura.xml import xmltotxt
 
 from digest.models import Extracted, Image, Page
 from digest.text import (
+    BLOCK_TAGS,
     MAX_AUTHOR,
     MAX_TEXT,
     MAX_TITLE,
@@ -142,13 +143,27 @@ def _parse(html: str) -> Any:
 
 
 def _hidden_texts(tree: Any) -> frozenset[str]:
-    """The text of each element a browser does not show, and of each element inside one."""
-    return frozenset(
-        " ".join("".join(element.itertext()).split())
-        for hidden in HIDDEN(tree)
-        for element in hidden.iter()
-        if isinstance(element.tag, str)
-    )
+    """The text of each block a browser does not show (one walk per outermost hidden element:
+    linear in the page, however deep hidden elements nest)."""
+    found = HIDDEN(tree)
+    marked = {id(e) for e in found}
+    texts: set[str] = set()
+    for hidden in found:
+        if any(id(a) in marked for a in hidden.iterancestors()):
+            continue
+        parts: list[str] = []
+        for event, element in etree.iterwalk(hidden, events=("start", "end")):
+            block = isinstance(element.tag, str) and element.tag.lower() in BLOCK_TAGS
+            if block:
+                texts.add(" ".join("".join(parts).split()))
+                parts.clear()
+            if event == "start":
+                parts.append((element.text or "") if isinstance(element.tag, str) else "")
+            elif element is not hidden:
+                parts.append(element.tail or "")
+        texts.add(" ".join("".join(parts).split()))
+    texts.discard("")
+    return frozenset(texts)
 
 
 def _bare_extraction(tree: Any, url: str) -> dict[str, Any] | None:
@@ -214,7 +229,9 @@ def _preformatted(tree: etree._Element) -> list[etree._Element]:
 
 def _hold(code: etree._Element, mark_text: str) -> list[str]:
     """Replace ``code`` by a mark for the layout; its lines, as written."""
-    lines = [line.rstrip() for line in xmltotxt(deepcopy(code), False).splitlines()]
+    copy = deepcopy(code)
+    copy.tail = None  # deepcopy copies the tail: the text after the code, which the mark keeps
+    lines = [line.rstrip() for line in xmltotxt(copy, False).splitlines()]
     mark = etree.Element("p")
     mark.text, mark.tail = mark_text, code.tail
     parent = code.getparent()
