@@ -112,7 +112,7 @@ class Settings:
     @property
     def key(self) -> str:
         """Identifies the settings (and the summarizer's version) in the summary cache."""
-        return f"{self.method}:{self.sentences}:{self.max_words}:v7"
+        return f"{self.method}:{self.sentences}:{self.max_words}:v8"
 
 
 def summarize(article: Article, settings: Settings | None = None) -> Summary:
@@ -200,6 +200,8 @@ def candidate_sentences(
     sentences: list[str] = []
     kept: dict[int, tuple[str, tuple[str, ...]]] = {}
     """Sentence index -> the candidate's text (dateline removed) and words."""
+    said: set[str] = set()
+    """The candidates' words: a sentence the page says again (a pull quote) is one candidate."""
     for paragraph in paragraphs(text):
         if is_table_row(paragraph):
             continue
@@ -214,9 +216,14 @@ def candidate_sentences(
             if not kept:
                 sentence = DATELINE.sub("", sentence)
             words = tokenizer.to_words(sentence)
-            if _stands_alone(sentence, words) and _normalized(words) not in headline:
-                # (not the headline again, whole or in part: articles often open with it)
+            normalized = _normalized(words)
+            if (
+                _stands_alone(sentence, words)
+                and normalized not in headline  # whole or in part: articles often open with it
+                and normalized not in said
+            ):
                 kept[len(sentences) - 1] = (sentence, words)
+                said.add(normalized)
     position = {index: n for n, index in enumerate(kept)}
     needed = _needed_candidates(attribution.needs(sentences, language), position)
     return [

@@ -238,10 +238,43 @@ def test_a_summary_is_not_built_from_a_tables_cells(method: str) -> None:
 
 
 def test_an_article_that_is_only_a_table_has_no_summary() -> None:
-    assert (
-        summarize_text("| Fed | 4.25% | cut. |\n\n| ECB | 2.25% | cut. |", settings=Settings())
-        == []
+    rows = (
+        "| Fed | The Fed cut rates in March. It was the first cut of the year. |\n\n"
+        "| ECB | The ECB held rates in April. Its next meeting is in June. |"
     )
+    assert summarize_text(rows, settings=Settings()) == []
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_no_summary_takes_a_sentence_from_a_table_row(method: str) -> None:
+    text = (
+        "Central banks moved in different directions this spring, as inflation cooled unevenly. "
+        "Markets had expected a broad easing, and bond yields fell ahead of the meetings.\n\n"
+        "| Fed | The Fed cut rates in March. It was the first cut of the year. |\n\n"
+        "| ECB | The ECB held rates in April. Its next meeting is in June. |\n\n"
+        "Analysts said the gap between the two banks could widen over the summer months. "
+        "Traders now price two more cuts in Washington and none in Frankfurt this year."
+    )
+    summary = " ".join(summarize_text(text, settings=Settings(method=method, sentences=4)))
+    assert summary and "|" not in summary
+    assert "March" not in summary and "April" not in summary and "June" not in summary
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_a_sentence_the_page_says_twice_is_summarized_once(method: str) -> None:
+    quote = '"We will not rush this decision," the governor told reporters on Tuesday.'
+    text = "\n\n".join(
+        [
+            "The central bank left its main rate unchanged for a fourth meeting in a row. " + quote,
+            quote,  # a pull quote: the page shows it again
+            "Inflation slowed to 2.4 percent in October, close to the bank's target. "
+            "Wage growth remains strong, and the labour market shows few signs of cooling.",
+            quote,
+            "Economists expect the first cut in the spring, once wage growth eases further.",
+        ]
+    )
+    summary = summarize_text(text, settings=Settings(method=method, sentences=4))
+    assert summary and len(summary) == len(set(summary)), summary
 
 
 def test_a_wire_story_in_one_paragraph_keeps_its_sentences() -> None:
