@@ -111,6 +111,8 @@ def extract_page(page: Page) -> Extracted:
     """The page's main text (plain, paragraphs split by blank lines) and its metadata."""
     tree = _parse(page.html)
     hidden = _hidden_texts(tree) if tree is not None else frozenset()
+    if tree is not None:
+        _mark_plain_pre(tree)
     document = _bare_extraction(tree, page.url) if tree is not None else None
     if document is None:
         return Extracted(text=clip(_fallback_text(page.html), MAX_TEXT))
@@ -218,13 +220,37 @@ def article_blocks(body: etree._Element) -> list[Block]:
 
 
 def _preformatted(tree: etree._Element) -> list[etree._Element]:
-    """The outermost code elements that hold lines (not a word of code inside a sentence)."""
-    return [
-        code
-        for code in tree.iter("code")
-        if not any(a.tag == "code" for a in code.iterancestors())
-        and ("\n" in "".join(code.itertext()) or code.find(".//lb") is not None)
-    ]
+    """The outermost code elements that hold lines, and are not code inside a sentence (a
+    paragraph with more than the code in it: its line breaks are the page source's)."""
+    found = []
+    for code in tree.iter("code"):
+        if "\n" not in "".join(code.itertext()) and code.find(".//lb") is None:
+            continue
+        ancestors = list(code.iterancestors())
+        if any(a.tag == "code" for a in ancestors):
+            continue
+        paragraph = next((a for a in ancestors if a.tag == "p"), None)
+        if paragraph is None or _words(paragraph) == _words(code):
+            found.append(code)
+    return found
+
+
+def _words(element: etree._Element) -> list[str]:
+    return "".join(element.itertext()).split()
+
+
+def _mark_plain_pre(tree: Any) -> None:
+    """Put the content of each ``<pre>`` without code in a ``<code>``: trafilatura makes a
+    bare ``<pre>`` a quote, whose lines would then run together (a poem, a mailing list's
+    message); as code, its lines are kept as written."""
+    for pre in list(tree.iter("pre")):
+        if pre.find(".//code") is not None:
+            continue
+        code = etree.Element("code")
+        code.text, pre.text = pre.text, None
+        for child in list(pre):
+            code.append(child)  # moves it, with its tail
+        pre.append(code)
 
 
 def _hold(code: etree._Element, mark_text: str) -> list[str]:
