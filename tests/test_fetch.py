@@ -290,7 +290,8 @@ def test_a_server_updates_and_deletes_its_cookies(http_server: HttpServer) -> No
 
 def test_no_cookie_is_kept_for_a_public_suffix() -> None:
     """A site under github.io or co.uk cannot set a cookie that every other site under it
-    would be sent; one for its own name, or its registrable domain, is kept."""
+    would be sent, nor an address one for other addresses; one for its own name, or its
+    registrable domain, is kept."""
     fetcher = Fetcher(CollectConfig())
     offered = [
         ("https://feeds.evil.github.io/rss", "a=1; Domain=github.io"),
@@ -298,22 +299,28 @@ def test_no_cookie_is_kept_for_a_public_suffix() -> None:
         ("https://feeds.mine.github.io/rss", "c=1; Domain=mine.github.io"),
         ("https://news.example.co.uk/rss", "d=1; Domain=example.co.uk"),
         ("https://news.example.co.uk/rss", "e=1"),
+        ("http://203.0.113.5/rss", "f=1; Domain=0.113.5"),  # an address has no subdomains
+        ("http://203.0.113.5/rss", "g=1; Domain=203.0.113.5"),
     ]
     for url, cookie in offered:
         fetcher._keep_cookies(httpx.URL(url), 200, httpx.Headers({"Set-Cookie": cookie}))
-    assert sorted(c.name for c in fetcher.cookies.jar) == ["c", "d", "e"]
+    assert sorted(c.name for c in fetcher.cookies.jar) == ["c", "d", "e", "g"]
     sent = {
         url: fetcher._cookies_for(httpx.URL(url)).get("Cookie", "")
         for url in (
             "https://other.github.io/",
             "https://other.co.uk/",
             "https://www.example.co.uk/",
+            "http://198.0.113.5/",
+            "http://203.0.113.5/",
         )
     }
     assert sent == {
         "https://other.github.io/": "",
         "https://other.co.uk/": "",
         "https://www.example.co.uk/": "d=1",
+        "http://198.0.113.5/": "",
+        "http://203.0.113.5/": "g=1",
     }
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
+import ipaddress
 import re
+import urllib.parse
 import urllib.request
 import zlib
 from collections import defaultdict
@@ -246,9 +248,22 @@ class _CookiePolicy(DefaultCookiePolicy):
     ``co.uk``), which every site under it would be sent."""
 
     def set_ok_domain(self, cookie: Cookie, request: urllib.request.Request) -> bool:
-        if cookie.domain_specified and _public_suffixes().is_public(cookie.domain.strip(".")):
-            return False
+        if cookie.domain_specified:
+            domain = cookie.domain.strip(".").lower()
+            host = urllib.parse.urlsplit(request.get_full_url()).hostname or ""
+            if _is_address(host) and domain != host:
+                return False  # an address has no subdomains: "Domain=0.113.5" is not one
+            if _public_suffixes().is_public(domain):
+                return False
         return super().set_ok_domain(cookie, request)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 @cache
