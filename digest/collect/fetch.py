@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
-import ipaddress
 import re
 import urllib.parse
 import urllib.request
@@ -30,7 +29,7 @@ import httpx
 
 from digest import __version__
 from digest.collect.connections import Connection, Disconnected, Origin, Pool
-from digest.collect.guard import Allowed
+from digest.collect.guard import Allowed, literal
 from digest.config import CollectConfig
 from digest.errors import SourceError
 
@@ -251,19 +250,11 @@ class _CookiePolicy(DefaultCookiePolicy):
         if cookie.domain_specified:
             domain = cookie.domain.strip(".").lower()
             host = urllib.parse.urlsplit(request.get_full_url()).hostname or ""
-            if _is_address(host) and domain != host:
+            if literal(host) is not None and domain != host:
                 return False  # an address has no subdomains: "Domain=0.113.5" is not one
             if _public_suffixes().is_public(domain):
                 return False
         return super().set_ok_domain(cookie, request)
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 @cache

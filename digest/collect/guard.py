@@ -75,7 +75,8 @@ def internal(address: Address) -> str:
     return "" if address.is_global else "non-global"
 
 
-def _literal(host: str) -> Address | None:
+def literal(host: str) -> Address | None:
+    """The address a host names when it is an address literal, else None."""
     try:
         return ipaddress.ip_address(host)
     except ValueError:
@@ -109,7 +110,7 @@ async def vetted(host: str, port: int, allowed: Allowed) -> list[Address]:
     if refused:
         # One internal answer is enough to refuse: the host is not a public one.
         address, kind = refused[0]
-        shown = host if _literal(host) == address else f"{host} ({address})"
+        shown = host if literal(host) == address else f"{host} ({address})"
         raise RefusedAddress(
             f"refused: {shown} is an internal address ({kind}); "
             "internal hosts are fetched only when collect.allow_hosts names them"
