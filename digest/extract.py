@@ -24,15 +24,16 @@ from trafilatura.xml import xmltotxt
 
 from digest.models import Extracted, Image, Page
 from digest.text import (
-    BLOCK_TAGS,
     MAX_AUTHOR,
     MAX_TEXT,
     MAX_TITLE,
-    TABLE_ROW,
+    block_text,
     clean_line,
     clean_text,
     clip,
     html_to_text,
+    is_table_row,
+    paragraphs,
     table_row,
 )
 
@@ -114,14 +115,9 @@ def extract_page(page: Page) -> Extracted:
     if tree is not None:
         _mark_plain_pre(tree)
     document = _bare_extraction(tree, page.url) if tree is not None else None
-    if document is None:
+    if document is None or document.get("body") is None:
         return Extracted(text=clip(_fallback_text(page.html), MAX_TEXT))
-    body = document.get("body")
-    text = (
-        clean_blocks(article_blocks(body), hidden=hidden)
-        if body is not None
-        else clean_article_text(document.get("text") or document.get("raw_text") or "")
-    )
+    text = clean_blocks(article_blocks(document["body"]), hidden=hidden)
     return Extracted(
         text=clip(text, MAX_TEXT),
         title=clip(clean_line(document.get("title") or ""), MAX_TITLE),
@@ -145,26 +141,17 @@ def _parse(html: str) -> Any:
 
 
 def _hidden_texts(tree: Any) -> frozenset[str]:
-    """The text of each block a browser does not show (one walk per outermost hidden element:
-    linear in the page, however deep hidden elements nest)."""
+    """The paragraphs a browser does not show: each outermost hidden element's text, read once
+    (linear in the page, however deep hidden elements nest)."""
     found = HIDDEN(tree)
-    marked = {id(e) for e in found}
+    marked = set(found)
     texts: set[str] = set()
     for hidden in found:
-        if any(id(a) in marked for a in hidden.iterancestors()):
-            continue
-        parts: list[str] = []
-        for event, element in etree.iterwalk(hidden, events=("start", "end")):
-            block = isinstance(element.tag, str) and element.tag.lower() in BLOCK_TAGS
-            if block:
-                texts.add(" ".join("".join(parts).split()))
-                parts.clear()
-            if event == "start":
-                parts.append((element.text or "") if isinstance(element.tag, str) else "")
-            elif element is not hidden:
-                parts.append(element.tail or "")
-        texts.add(" ".join("".join(parts).split()))
-    texts.discard("")
+        if not any(a in marked for a in hidden.iterancestors()):
+            # one space between words, as article_blocks writes them (clean_text keeps two
+            # where a line break met the next line's indentation)
+            text = block_text(deepcopy(hidden))
+            texts.update(" ".join(paragraph.split()) for paragraph in paragraphs(text))
     return frozenset(texts)
 
 
@@ -218,7 +205,7 @@ def article_blocks(body: etree._Element) -> list[Block]:
             if n % 2:
                 blocks += [(PRE, pre) for pre in held[int(part)]]
             elif part.strip():
-                blocks.append((ROW if TABLE_ROW.match(part.strip()) else PROSE, clean_text(part)))
+                blocks.append((ROW if is_table_row(part.strip()) else PROSE, clean_text(part)))
     return blocks
 
 
@@ -271,8 +258,8 @@ def _hold(code: etree._Element, mark_text: str) -> list[str]:
 
 def clean_article_text(text: str) -> str:
     """Plain text, one paragraph a line (table rows as trafilatura writes them), cleaned."""
-    paragraphs = clean_text(text.replace("\n", "\n\n")).split("\n\n")
-    return clean_blocks([(ROW if TABLE_ROW.match(p) else PROSE, p) for p in paragraphs])
+    lines = clean_text(text.replace("\n", "\n\n")).split("\n\n")
+    return clean_blocks([(ROW if is_table_row(line) else PROSE, line) for line in lines])
 
 
 def clean_blocks(blocks: list[Block], *, hidden: frozenset[str] = frozenset()) -> str:

@@ -73,6 +73,15 @@ def html_to_text(markup: str) -> str:
         root = lxml.html.fragment_fromstring(markup, create_parent="div")
     except (etree.ParserError, ValueError):
         return clean_text(html.unescape(re.sub(r"<[^>]*>", " ", markup)))
+    return block_text(root)
+
+
+def block_text(root: lxml.html.HtmlElement) -> str:
+    """Plain text of a parsed element (changed in place; its tail left out), one paragraph per
+    block, paragraphs split by a blank line; nothing for a script, a style or another element
+    that holds no text for a reader (DROPPED_TAGS)."""
+    if root.tag in DROPPED_TAGS:
+        return ""
     for dropped in list(root.iter(*DROPPED_TAGS)):
         dropped.drop_tree()
     for element in root.iter():
