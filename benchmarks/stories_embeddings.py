@@ -136,18 +136,9 @@ def stages(
     mine = vectors[:, [t.row for t in texts]]
     if variant.product:
         sims = sims * np.clip(np.einsum("ij,ij->i", mine[1][left], mine[1][right]), 0, 1)
-    keep = (sims >= stories.EDGE_FLOOR) & ~stories._same_source_unalike(texts, left, right, sims)
-    copies, start, a, b, sums = stories.copy_groups(len(texts), left[keep], right[keep], sims[keep])
-    sizes = np.asarray([len(m) for m in start], dtype=np.float64)
-    means = sums / (sizes[a] * sizes[b])
-    top = stories.top_values(len(start), a, b, means)
-    levels = top[:, : stories.NEIGHBOURS].mean(axis=1)
-    titles = [t.title for t in texts]
-    capped = np.minimum(levels, stories.LEVEL_CAP)
-    clusters = stories._average_linkage(start, a, b, sums, capped, titles)
-    inside = mates.inside(clusters, copies, a, b)
-    pairs = a[inside], b[inside], means[inside]
-    features = mates.pair_features(texts, start, pairs, top, levels)
+    found = stories.linked(texts, left, right, sims)
+    clusters, copies, start, features = found.clusters, found.copies, found.start, found.features
+    pairs = found.inside
     reps = [m[0] for m in start]
     if variant.features:
         extra = embedding_features(mine, np.asarray(reps), pairs[0], pairs[1])

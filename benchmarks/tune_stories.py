@@ -28,21 +28,10 @@ DAY = datetime(2021, 1, 1, 12, tzinfo=UTC)
 def examples(batch: Sequence[bench.Record]) -> tuple[np.ndarray, np.ndarray]:
     """Features and labels of the batch's linked pairs of groups in one cluster."""
     texts = [stories.Text(r.title, r.text, DAY, r.outlet) for r in batch]
-    left, right, sims = stories.similar_pairs(texts)
-    keep = (sims >= stories.EDGE_FLOOR) & ~stories._same_source_unalike(texts, left, right, sims)
-    copies, start, a, b, sums = stories.copy_groups(len(texts), left[keep], right[keep], sims[keep])
-    sizes = np.asarray([len(m) for m in start], dtype=np.float64)
-    means = sums / (sizes[a] * sizes[b])
-    top = stories.top_values(len(start), a, b, means)
-    levels = top[:, : stories.NEIGHBOURS].mean(axis=1)
-    clusters = stories._average_linkage(
-        start, a, b, sums, np.minimum(levels, stories.LEVEL_CAP), [t.title for t in texts]
-    )
-    inside = mates.inside(clusters, copies, a, b)
-    pairs = a[inside], b[inside], means[inside]
-    features = mates.pair_features(texts, start, pairs, top, levels)
-    cluster = np.asarray([batch[m[0]].cluster for m in start])
-    return features, cluster[pairs[0]] == cluster[pairs[1]]
+    found = stories.linked(texts, *stories.similar_pairs(texts))
+    cluster = np.asarray([batch[m[0]].cluster for m in found.start])
+    left, right = found.inside
+    return found.features, cluster[left] == cluster[right]
 
 
 def main() -> int:

@@ -97,10 +97,37 @@ def group_texts(texts: Sequence[Text]) -> Grouping:
     n = len(texts)
     if n == 0:
         return Grouping((), (), ())
-    left, right, sims = similar_pairs(texts)
+    found = linked(texts, *similar_pairs(texts))
+    clusters = mates.without_strays(found.clusters, found.copies, *found.inside, found.features)
+    groups = tuple(sorted((tuple(sorted(c)) for c in clusters), key=lambda g: g[0]))
+    links, nearest = _links(n, groups, *found.pairs)
+    return Grouping(groups, links, nearest)
+
+
+@dataclass(frozen=True)
+class Linked:
+    """The grouping before its story-mate check (what benchmarks/tune_stories.py fits it on)."""
+
+    pairs: tuple[Ints, Ints, Floats]
+    """The pairs of articles the linkage weighs, and their similarities."""
+    copies: list[int]
+    """Per article, its group of near-copies."""
+    start: list[list[int]]
+    """Each group of near-copies' members."""
+    clusters: list[list[int]]
+    """The linkage's clusters of articles."""
+    inside: tuple[Ints, Ints]
+    """The linked pairs of groups of near-copies inside one cluster ..."""
+    features: Floats
+    """... and their story-mate features (digest.mates.pair_features)."""
+
+
+def linked(texts: Sequence[Text], left: Ints, right: Ints, sims: Floats) -> Linked:
+    """The linkage of ``texts`` over their similar pairs (``similar_pairs``: the articles of
+    each pair, its similarity), before the story-mate check."""
     keep = (sims >= EDGE_FLOOR) & ~_same_source_unalike(texts, left, right, sims)
     left, right, sims = left[keep], right[keep], sims[keep]
-    copies, start, group_left, group_right, sums = copy_groups(n, left, right, sims)
+    copies, start, group_left, group_right, sums = copy_groups(len(texts), left, right, sims)
     sizes = np.asarray([len(members) for members in start], dtype=np.float64)
     means = sums / (sizes[group_left] * sizes[group_right])
     top = top_values(len(start), group_left, group_right, means)
@@ -116,10 +143,7 @@ def group_texts(texts: Sequence[Text]) -> Grouping:
     inside = mates.inside(clusters, copies, group_left, group_right)
     pairs = group_left[inside], group_right[inside], means[inside]
     features = mates.pair_features(texts, start, pairs, top, levels)
-    clusters = mates.without_strays(clusters, copies, *pairs[:2], features)
-    groups = tuple(sorted((tuple(sorted(c)) for c in clusters), key=lambda g: g[0]))
-    links, nearest = _links(n, groups, left, right, sims)
-    return Grouping(groups, links, nearest)
+    return Linked((left, right, sims), copies, start, clusters, pairs[:2], features)
 
 
 def copy_groups(
